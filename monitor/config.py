@@ -1,0 +1,207 @@
+"""Configuration, read once from the environment (and from a `.env` file).
+
+Every setting is an environment variable named ``MONITOR_<NAME>``; the defaults make the
+embedded mode work with nothing installed: SQLite under ``./var/`` and a broker that is a
+SQLite file too. A wrong value stops the program at start-up with one sentence that names the
+variable (see :func:`load_settings`), never a traceback.
+
+Secrets (the Slack token, SMTP credentials, dashboard token) are ``SecretStr`` so that they
+print as ``**********`` if a settings object ever reaches a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "load_settings", "redact_url"]
+
+DEFAULT_VAR_DIR = Path("var")
+
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+_BROKER_SCHEMES = ("sqla+sqlite", "sqla+postgresql", "redis", "rediss", "memory", "amqp")
+
+
+def redact_url(url: str) -> str:
+    """Return *url* with any password replaced by ``***``, for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class Settings(BaseSettings):
+    """All the knobs, with their documented defaults. See README.md, 'Configuration'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONITOR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # -- where things live ------------------------------------------------------------
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_VAR_DIR}/monitor.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db.",
+    )
+    broker_url: str = Field(
+        default=f"sqla+sqlite:///{DEFAULT_VAR_DIR}/broker.db",
+        description="Celery broker: sqla+sqlite:///path (embedded) or redis://host:6379/0.",
+    )
+    watchlists: Path = Field(default=Path("watchlists"), description="Watchlist directory.")
+    feeds: Path = Field(default=Path("feeds.yaml"), description="The feeds file.")
+    var_dir: Path = Field(default=DEFAULT_VAR_DIR, description="Local state (SQLite, metrics).")
+
+    # -- polling ----------------------------------------------------------------------
+    poll_interval: Annotated[int, Field(ge=10)] = 900
+    poll_min_interval: Annotated[int, Field(ge=1)] = 60
+    poll_max_interval: Annotated[int, Field(ge=60)] = 86_400
+    poll_error_backoff_cap: Annotated[int, Field(ge=60)] = 6 * 3600
+    fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
+    fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    fetch_max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    fetch_per_host_limit: Annotated[int, Field(ge=1)] = 2
+    allow_private_feeds: bool = False
+    user_agent_contact: str = "https://github.com/monitor-news/monitor"
+
+    # -- alerting ---------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    smtp_url: SecretStr | None = None
+    email_from: str = "monitor@localhost"
+    default_alerts: str = Field(
+        default="",
+        description="Destinations for watchlists without 'alerts:', e.g. 'slack:#news,email:a@b'.",
+    )
+    delivery_max_attempts: Annotated[int, Field(ge=1)] = 8
+    delivery_backoff_base: Annotated[float, Field(gt=0)] = 30.0
+    delivery_backoff_cap: Annotated[float, Field(gt=0)] = 3600.0
+
+    # -- clustering -------------------------------------------------------------------
+    story_window_hours: Annotated[float, Field(gt=0)] = 72.0
+    cluster_threshold: Annotated[float, Field(gt=0, le=1)] = 0.8
+
+    # -- retention --------------------------------------------------------------------
+    retention_days: Annotated[int, Field(ge=1)] = 30
+
+    # -- dashboard --------------------------------------------------------------------
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    dashboard_token: SecretStr | None = None
+    dashboard_users: SecretStr | None = Field(
+        default=None, description="Basic-auth users as 'name:password,name2:password2'."
+    )
+    dashboard_writes: bool = False
+
+    # -- logging ----------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = _scheme(value)
+        if scheme.split("+", 1)[0] not in _DATABASE_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; use sqlite:///path or postgresql://host/db"
+            )
+        if scheme.startswith("postgres") and not urlsplit(value).path.strip("/"):
+            raise ValueError(
+                "a PostgreSQL URL must name a database, e.g. postgresql://host/monitor"
+            )
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        scheme = _scheme(value)
+        if scheme not in _BROKER_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; use sqla+sqlite:///path or redis://host:6379/0"
+            )
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    # -- derived ----------------------------------------------------------------------
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
+        url = self.database_url
+        if url.startswith("postgresql://"):
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.startswith(("redis://", "rediss://"))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        """Create the parent folders of the SQLite files (database and broker) if needed."""
+        for url in (self.database_url, self.broker_url):
+            path = _sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _scheme(url: str) -> str:
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    if not match:
+        raise ValueError("expected a URL such as scheme://...")
+    return match.group(1).lower()
+
+
+def _sqlite_path(url: str) -> Path | None:
+    for prefix in ("sqla+sqlite:///", "sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            rest = url.removeprefix(prefix).split("?", 1)[0]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one :class:`ConfigError` sentence."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        variable = f"MONITOR_{field.upper()}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{variable}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return load_settings()

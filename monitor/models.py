@@ -1,0 +1,361 @@
+"""The database schema: feeds, articles, watchlists, hits, deliveries, stories.
+
+The same models run on SQLite (the embedded default) and PostgreSQL. Two rules keep that true:
+times are stored as naive UTC and handed back timezone-aware (:class:`UTCDateTime`), and every
+"only once" guarantee is a unique constraint or a conditional UPDATE, never a lock that only
+one of the two databases has.
+
+Alembic migrations under ``monitor/migrations`` must describe exactly these models; a test
+compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Article",
+    "ArticleFeed",
+    "Base",
+    "Delivery",
+    "DeliveryHit",
+    "Destination",
+    "Feed",
+    "Hit",
+    "HitArticle",
+    "Lease",
+    "Story",
+    "Watchlist",
+    "utcnow",
+]
+
+# Constraint names are explicit so that migrations are the same on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC, returned as an aware UTC datetime.
+
+    SQLite has no time zones; storing naive UTC everywhere makes comparisons and indexes behave
+    the same on both databases. Naive datetimes given to us are refused: they are a bug.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Feed(Base):
+    """A source we poll, and its poll state. ``feeds.yaml`` is the source of truth for the
+    configuration columns; the poll-state columns belong to the poller."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    fulltext: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why the feed is off when the service turned it off (a 410, removed from feeds.yaml).
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    in_config: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    # What the feed says about itself.
+    title: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(35))
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    # Poll state.
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    next_poll_at: Mapped[datetime | None]
+    last_polled_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_new_items: Mapped[int | None] = mapped_column(Integer)
+    items_per_day: Mapped[float | None] = mapped_column(Float)
+    # Compare-and-set claim so one feed is polled by one worker at a time; a claim past
+    # ``claimed_until`` is stale (its worker died) and may be taken over.
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_feeds_due", "enabled", "next_poll_at"),)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.title or self.url
+
+
+class Story(Base):
+    """Near-duplicate articles (the same wire story in several outlets) share a story."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    article_count: Mapped[int] = mapped_column(Integer, default=1)
+    # MinHash signature of the first article, so the LSH index can be rebuilt from the table.
+    signature: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class Article(Base):
+    """One news item, stored once however many feeds carry it."""
+
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # sha256 of the entry's identity (GUID, else canonical link, else title and content).
+    identity: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str | None] = mapped_column(Text, index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(35))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The feed through which we first saw it (the 'source' of a hit).
+    source_feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    # NULL until the matcher has seen it: the articles table is the match queue.
+    matched_at: Mapped[datetime | None] = mapped_column(index=True)
+    fulltext_error: Mapped[str | None] = mapped_column(Text)
+
+    source_feed: Mapped[Feed | None] = relationship(lazy="joined")
+    feeds: Mapped[list[ArticleFeed]] = relationship(
+        back_populates="article", cascade="all, delete-orphan"
+    )
+
+
+class ArticleFeed(Base):
+    """An article seen in a feed. The same article in two feeds is two rows here, one above."""
+
+    __tablename__ = "article_feeds"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    entry_url: Mapped[str | None] = mapped_column(Text)
+
+    article: Mapped[Article] = relationship(back_populates="feeds")
+    feed: Mapped[Feed] = relationship()
+
+
+class Watchlist(Base):
+    """A watchlist as last loaded from its YAML file (the file is the source of truth)."""
+
+    __tablename__ = "watchlists"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text, default="")
+    path: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The validated definition in force (alerts, throttle, filters), as JSON.
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set when the file is broken: the last valid ``definition`` stays in force meanwhile.
+    load_error: Mapped[str | None] = mapped_column(Text)
+    in_files: Mapped[bool] = mapped_column(Boolean, default=True)
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Hit(Base):
+    """A watchlist matched an article. Unique per watchlist × article."""
+
+    __tablename__ = "hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Why it matched: terms and phrases, the fields they were found in, and
+    # {"field": ["term", ...]} for the per-field view.
+    matched: Mapped[list[Any]] = mapped_column(default=list)
+    fields: Mapped[list[Any]] = mapped_column(default=list)
+    explanation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The sentence(s) around the first match, as plain text, and the [start, end) character
+    # spans of the matched words in it. Marking happens at render time, after escaping.
+    snippet: Mapped[str] = mapped_column(Text, default="")
+    highlights: Mapped[list[Any]] = mapped_column(default=list)
+    source_count: Mapped[int] = mapped_column(Integer, default=1)
+    escalated_at: Mapped[datetime | None]
+
+    watchlist: Mapped[Watchlist] = relationship()
+    article: Mapped[Article] = relationship()
+    deliveries: Mapped[list[DeliveryHit]] = relationship(back_populates="hit")
+
+    __table_args__ = (
+        UniqueConstraint("watchlist_id", "article_id", name="uq_hits_watchlist_article"),
+        # 'Recent hits', newest first, paginated by (created_at, id).
+        Index("ix_hits_recent", "created_at", "id"),
+        Index("ix_hits_watchlist_recent", "watchlist_id", "created_at", "id"),
+        Index("ix_hits_article", "article_id"),
+    )
+
+
+class HitArticle(Base):
+    """Later copies of a story attached to its hit ('also reported by ...')."""
+
+    __tablename__ = "hit_articles"
+
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    attached_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Destination(Base):
+    """Where alerts go ('slack:#desk', 'email:a@example.org', ...), and whether it is broken.
+
+    A permanent failure (a deleted webhook, an archived channel) flags the destination here, so
+    the dashboard shows it and the outbox stops trying, instead of retrying forever.
+    """
+
+    __tablename__ = "destinations"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None]
+
+
+class Delivery(Base):
+    """One message to one destination: for a hit, a digest, a throttle summary or a follow-up.
+
+    The table is the outbox. ``dedupe_key`` makes creating a delivery idempotent; a worker takes
+    one by a conditional UPDATE of ``status`` and ``claim_token``; ``provider_message_id`` and
+    ``sent_at`` are written as soon as the provider accepts the message.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="instant")
+    hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"))
+    watchlist_id: Mapped[str | None] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE")
+    )
+    destination: Mapped[str] = mapped_column(ForeignKey("destinations.key", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    # pending -> sending -> sent | retrying -> ... | failed; 'scheduled' waits for a digest time.
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(Text)
+    # Slack channel id returned by chat.postMessage, for thread replies.
+    provider_channel: Mapped[str | None] = mapped_column(Text)
+    claim_token: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    # When a digest or summary should go out, and what it covers.
+    due_at: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    hits: Mapped[list[DeliveryHit]] = relationship(
+        back_populates="delivery", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_hit", "hit_id"),
+        Index("ix_deliveries_created", "created_at", "id"),
+    )
+
+
+class DeliveryHit(Base):
+    """The hits a delivery carries: one for an instant alert, many for a digest."""
+
+    __tablename__ = "delivery_hits"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    hit_id: Mapped[int] = mapped_column(
+        ForeignKey("hits.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    delivery: Mapped[Delivery] = relationship(back_populates="hits")
+    hit: Mapped[Hit] = relationship(back_populates="deliveries")
+
+
+class Lease(Base):
+    """A named, expiring lease taken by compare-and-set: one beat scheduler at a time."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]

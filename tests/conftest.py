@@ -1,0 +1,162 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), settings, the shared data folder.
+
+Tests that need a server (PostgreSQL, Redis, Chromium) skip with the reason where it cannot be
+reached, as on a laptop without them. Under CI (``CI=true``) or with
+``MONITOR_REQUIRE_SERVICES=1`` such a skip is turned into a failure: CI must run everything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from monitor import db as storage
+from monitor.config import Settings, get_settings, load_settings
+from monitor.models import Base
+
+os.environ.setdefault("MONITOR_ALLOW_PRIVATE_FEEDS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+POSTGRES_URL = os.environ.get(
+    "MONITOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def services_required() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("MONITOR_REQUIRE_SERVICES") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (on a laptop) or fail (in CI) when a real component is missing."""
+    if condition:
+        return
+    if services_required():
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or a skip naming what is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    need(path.exists(), f"shared test data not found at ../shared/data/{'/'.join(parts)}")
+    return path
+
+
+# -- PostgreSQL -------------------------------------------------------------------------
+
+
+def _pg_admin_url() -> str:
+    return POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+_pg_state: dict[str, Any] = {}
+
+
+def _postgres_database() -> str:
+    """Create one throw-away database for the whole run; return its URL."""
+    if "url" in _pg_state:
+        return str(_pg_state["url"])
+    if "error" in _pg_state:
+        need(False, _pg_state["error"])
+    name = f"monitor_test_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        admin = create_engine(
+            _pg_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except Exception as exc:
+        _pg_state["error"] = f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+        need(False, _pg_state["error"])
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    _pg_state["url"] = f"{base}/{name}"
+    _pg_state["name"] = name
+    return str(_pg_state["url"])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    name = _pg_state.get("name")
+    if not name:
+        return
+    storage.dispose_engines()
+    admin = create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# -- settings and databases -------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's .env or ./var by accident."""
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path}/monitor.db",
+        "broker_url": f"sqla+sqlite:///{tmp_path}/broker.db",
+        "var_dir": tmp_path / "var",
+        "watchlists": tmp_path / "watchlists",
+        "feeds": tmp_path / "feeds.yaml",
+        "allow_private_feeds": True,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+_migrated: set[str] = set()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty, migrated database, on each engine in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/monitor.db"
+        storage.upgrade(load_settings(database_url=url))
+        yield url
+        return
+    url = _postgres_database()
+    settings = load_settings(database_url=url)
+    if url not in _migrated:
+        storage.upgrade(settings)
+        _migrated.add(url)
+    engine = storage.get_engine(settings)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings on a migrated SQLite database only, for tests that are not about storage."""
+    settings = make_settings(tmp_path)
+    storage.upgrade(settings)
+    return settings
+
+
+@pytest.fixture
+def session(settings: Settings) -> Iterator[Session]:
+    with storage.sessionmaker_for(settings)() as session:
+        yield session
