@@ -1,0 +1,1 @@
+"""Alerting: the outbox, one module per channel, formatting, digests and throttling."""
