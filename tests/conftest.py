@@ -84,7 +84,22 @@ def _postgres_database() -> str:
     return str(_pg_state["url"])
 
 
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # In CI nothing may be skipped: a skip there means a component the suite promises to test
+    # against (PostgreSQL, Redis, Chromium, the shared data) was missing.
+    if services_required() and _skipped:
+        print(f"\nCI: {len(_skipped)} test(s) skipped, which CI does not allow:")
+        for nodeid in _skipped:
+            print(f"  {nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     name = _pg_state.get("name")
     if not name:
         return
