@@ -1,0 +1,202 @@
+"""``monitor run`` (the whole service on one machine) and ``monitor prune``.
+
+``monitor run`` upgrades the database, then starts two children and watches them: a Celery
+worker with an embedded beat on every queue, and the dashboard. With the defaults that needs
+nothing installed: SQLite for the data and a SQLite file as the broker. Ctrl-C (or SIGTERM)
+is forwarded once to each child as SIGTERM, Celery's warm shutdown, so running tasks finish;
+the command then exits 0. If a child dies on its own, the others are stopped and the command
+exits non-zero, so a supervisor notices.
+
+The library never imports Celery: the worker is ``python -m celery -A workers worker``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from monitor import db as storage
+from monitor.cli.main import pass_settings
+from monitor.config import Settings, redact_url
+from monitor.errors import UserError
+from monitor.logs import configure_logging
+
+__all__ = ["commands", "prune", "run", "worker_command"]
+
+QUEUES = "poll,match,alerts"
+# How long Ctrl-C waits for running tasks to finish before it kills what is left.
+STOP_TIMEOUT = 30.0
+
+
+def worker_command(*, concurrency: int | None, beat: bool = True) -> list[str]:
+    """The Celery worker the embedded mode runs (a subprocess: monitor/ never imports Celery)."""
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers",
+        "worker",
+        "-Q",
+        QUEUES,
+        "-n",
+        f"monitor-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    if beat:
+        command.append("--beat")
+    return command
+
+
+def dashboard_command() -> list[str] | None:
+    """The dashboard as a child process, or None while the dashboard module does not exist."""
+    try:
+        import monitor.dashboard  # noqa: F401
+    except ModuleNotFoundError:
+        return None
+    return [sys.executable, "-m", "monitor.cli.run", "dashboard"]
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    # Each process writes its samples here; stale files from a previous run would be added
+    # to this run's counters, so the folder starts empty.
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+class Supervisor:
+    """Start children in their own process groups; stop them all on a signal or a death."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        # A session of its own, so the terminal's Ctrl-C reaches only us: Celery takes a
+        # second SIGINT as 'stop now', and we want to forward exactly one warm shutdown.
+        self.children[name] = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stopping:
+            click.echo(f"monitor: {signal.Signals(signum).name}, stopping...", err=True)
+        self.stopping = True
+
+    def wait(self) -> int:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        failed: str | None = None
+        while not self.stopping:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    failed = f"{name} exited with status {child.returncode}"
+                    self.stopping = True
+                    break
+            time.sleep(0.2)
+        self.stop()
+        if failed:
+            click.echo(f"monitor: {failed}; stopped the rest", err=True)
+            return 1
+        return 0
+
+    def stop(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one cycle in this process, print it, exit.")
+@click.option(
+    "--concurrency", type=int, default=None, help="Worker processes (default: one per CPU)."
+)
+@click.option("--no-dashboard", is_flag=True, help="Do not start the dashboard.")
+@pass_settings
+def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: bool) -> None:
+    """Run the whole service here: worker, beat and dashboard (Ctrl-C stops it)."""
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    settings.ensure_dirs()
+    storage.upgrade(settings)
+    if once:
+        from monitor.pipeline import run_once
+
+        summary = run_once(settings)
+        click.echo(str(summary))
+        return
+    if concurrency is not None and concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
+
+    env = dict(os.environ)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings).resolve())
+    supervisor = Supervisor()
+    click.echo(
+        f"monitor: database {redact_url(settings.database_url)}, "
+        f"broker {redact_url(settings.broker_url)}",
+        err=True,
+    )
+    supervisor.start("worker", worker_command(concurrency=concurrency), env)
+    dashboard = None if no_dashboard else dashboard_command()
+    if dashboard is not None:
+        supervisor.start("dashboard", dashboard, env)
+        click.echo(
+            f"monitor: dashboard on http://{settings.dashboard_host}:{settings.dashboard_port}/",
+            err=True,
+        )
+    sys.exit(supervisor.wait())
+
+
+@click.command()
+@click.option(
+    "--days", type=int, default=None, help="Keep this many days (default MONITOR_RETENTION_DAYS)."
+)
+@pass_settings
+def prune(settings: Settings, days: int | None) -> None:
+    """Delete articles without hits older than the retention period."""
+    from monitor.models import utcnow
+    from monitor.pipeline import prune as prune_articles
+
+    if days is not None:
+        if days < 1:
+            raise UserError("--days must be at least 1")
+        settings = settings.model_copy(update={"retention_days": days})
+    with storage.session_scope(settings) as session:
+        count = prune_articles(session, settings=settings, now=utcnow())
+    click.echo(f"pruned {count} articles older than {settings.retention_days} days without hits")
+
+
+commands = [run, prune]
+
+
+def _serve_dashboard(argv: list[str]) -> Any:
+    """``python -m monitor.cli.run dashboard``: the dashboard child of ``monitor run``."""
+    from monitor.config import load_settings
+    from monitor.dashboard import serve
+
+    settings = load_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return serve(settings)
+
+
+if __name__ == "__main__":  # pragma: no cover (a child process of monitor run)
+    _serve_dashboard(sys.argv[1:])

@@ -1,0 +1,398 @@
+"""The pipeline, one readable function per stage: schedule → poll → match → store → alert.
+
+The same functions run in two ways. Celery tasks (``workers/tasks.py``) call one stage each
+with ids, so the stages scale apart on their own queues; :func:`run_once` calls them all in
+this process, one after the other, for ``monitor run --once``, cron users and smoke tests.
+
+Nothing here is lost when a process dies, because every queue is a table first and a message
+second: a feed is due while ``next_poll_at`` has passed, an article waits for the matcher
+while ``matched_at`` is NULL, and a delivery waits in the outbox until its status says sent.
+Messages only make the work start sooner; the sweeps (:func:`pending_article_ids`, the
+alerting module's ``due_delivery_ids``) find whatever a killed worker dropped.
+
+Each stage is idempotent. Matching claims an article with a compare-and-set on
+``matched_at`` in the same transaction that stores its hits and deliveries, so a redelivered
+task either finds the work done or redoes all of it, never half.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.config import Settings
+from monitor.logs import get_logger
+from monitor.metrics import QUEUE_LAG
+from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, utcnow
+
+__all__ = [
+    "CycleSummary",
+    "article_document",
+    "match_articles",
+    "pending_article_ids",
+    "prune",
+    "queue_lag",
+    "run_once",
+    "schedule_due_feeds",
+]
+
+log = get_logger(__name__)
+
+# How many due feeds one scheduling tick hands out; the rest wait for the next tick, a few
+# seconds later, so one huge backlog never becomes one huge burst of messages.
+SCHEDULE_BATCH = 500
+# Articles per match message, and per sweep.
+MATCH_BATCH = 100
+SWEEP_LIMIT = 1000
+
+
+# -- schedule ----------------------------------------------------------------------------
+
+
+def schedule_due_feeds(session: Session, *, settings: Settings, now: datetime) -> list[int]:
+    """Bring the feeds table in line with feeds.yaml, then return the ids of the due feeds."""
+    from monitor import feeds
+
+    feeds.sync_feeds(session, settings)
+    session.commit()
+    return list(feeds.due_feed_ids(session, now=now, limit=SCHEDULE_BATCH))
+
+
+def new_article_ids(outcome: Any) -> list[int]:
+    """The ids of the articles a poll stored for the first time (from its ``PollOutcome``)."""
+    for name in ("new_article_ids", "article_ids", "new_ids"):
+        ids = getattr(outcome, name, None)
+        if ids is not None:
+            return [int(i) for i in ids]
+    return []
+
+
+# -- match -------------------------------------------------------------------------------
+
+
+def article_document(session: Session, article: Article) -> Any:
+    """The matcher's view of *article*: its text, its source, and the feeds that carried it.
+
+    ``source`` is the display name of the first feed that carried it, else the host of its URL,
+    so that a watchlist can say ``source:reuters`` whichever way the article arrived.
+    """
+    from monitor.matching import Document
+
+    links = session.execute(
+        select(Feed)
+        .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
+        .where(ArticleFeed.article_id == article.id)
+        .order_by(ArticleFeed.seen_at, ArticleFeed.feed_id)
+    ).scalars()
+    carried = list(links)
+    first = article.source_feed or (carried[0] if carried else None)
+    host = urlsplit(article.url or "").hostname or ""
+    source = first.display_name if first is not None else host
+    tags = {str(tag) for feed in carried for tag in (feed.tags or [])}
+    return Document(
+        id=str(article.id),
+        title=article.title or "",
+        summary=article.summary or "",
+        content=article.content or "",
+        url=article.url or "",
+        source=source,
+        language=article.language,
+        feeds=frozenset(feed.display_name for feed in carried),
+        tags=frozenset(tags),
+    )
+
+
+def match_articles(
+    session: Session,
+    article_ids: Iterable[int],
+    *,
+    registry: Any,
+    settings: Settings,
+    now: datetime,
+) -> list[int]:
+    """Match each article once; store hits and deliveries; return the deliveries to send now.
+
+    Each article is one transaction: claim it (``matched_at`` from NULL to *now*; if no row
+    changed, another worker has it or it is done), give it a story, match it, record the hits
+    and their deliveries, commit. A worker killed before the commit leaves the article
+    unmatched for the sweep; one killed after it leaves nothing to redo.
+    """
+    from monitor import alerts
+
+    clustering = _optional_module("monitor.clustering")
+    delivery_ids: list[int] = []
+    for article_id in article_ids:
+        claimed = session.execute(
+            update(Article)
+            .where(Article.id == article_id, Article.matched_at.is_(None))
+            .values(matched_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            continue
+        try:
+            article = session.get_one(Article, article_id)
+            if clustering is not None:
+                clustering.assign_story(session, article, settings=settings, now=now)
+            results = registry.matcher.match(article_document(session, article))
+            ids = _record_hits(alerts, session, article, results, registry, settings, now)
+            session.commit()
+        except Exception:
+            # One broken article must not stop the batch; it stays unmatched for the sweep
+            # (and the error is in the log with its id).
+            session.rollback()
+            log.exception("matching an article failed", article_id=article_id)
+            continue
+        if results:
+            log.info(
+                "article matched",
+                article_id=article_id,
+                watchlist=[result.watchlist_id for result in results],
+                deliveries=len(ids),
+            )
+        delivery_ids.extend(ids)
+    return delivery_ids
+
+
+def _record_hits(
+    alerts: Any,
+    session: Session,
+    article: Article,
+    results: Sequence[Any],
+    registry: Any,
+    settings: Settings,
+    now: datetime,
+) -> list[int]:
+    # The alerting module takes the watchlist specs; accept either spelling of that keyword
+    # so the two sides of this contract cannot drift apart silently.
+    parameters = inspect.signature(alerts.record_hits).parameters
+    if "watchlists" in parameters:
+        ids = alerts.record_hits(
+            session, article, results, watchlists=registry.specs, settings=settings, now=now
+        )
+    else:
+        ids = alerts.record_hits(
+            session, article, results, registry=registry, settings=settings, now=now
+        )
+    return [int(i) for i in ids]
+
+
+def pending_article_ids(
+    session: Session, *, older_than: datetime, limit: int = SWEEP_LIMIT
+) -> list[int]:
+    """Articles stored before *older_than* and still unmatched: their match task was lost."""
+    rows = session.execute(
+        select(Article.id)
+        .where(Article.matched_at.is_(None), Article.first_seen_at < older_than)
+        .order_by(Article.id)
+        .limit(limit)
+    ).scalars()
+    return list(rows)
+
+
+def batches(ids: Sequence[int], size: int = MATCH_BATCH) -> list[list[int]]:
+    return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
+# -- housekeeping ------------------------------------------------------------------------
+
+
+def prune(session: Session, *, settings: Settings, now: datetime) -> int:
+    """Delete articles older than ``retention_days`` that no hit refers to; return how many.
+
+    Articles with hits are the record of what was alerted and stay; their feed links go with
+    the article (ON DELETE CASCADE).
+    """
+    cutoff = now - timedelta(days=settings.retention_days)
+    has_hit = exists().where(Hit.article_id == Article.id)
+    attached = exists().where(HitArticle.article_id == Article.id)
+    victims = select(Article.id).where(Article.first_seen_at < cutoff, ~has_hit, ~attached)
+    ids = list(session.execute(victims).scalars())
+    for chunk in batches(ids, 500):
+        session.execute(
+            delete(ArticleFeed)
+            .where(ArticleFeed.article_id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(Article)
+            .where(Article.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    log.info("pruned old articles", count=len(ids), older_than=cutoff.isoformat())
+    return len(ids)
+
+
+def queue_lag(session: Session, *, now: datetime) -> dict[str, float]:
+    """Age in seconds of the oldest due work of each kind; also sets the ``QUEUE_LAG`` gauge.
+
+    A feed is late from its ``next_poll_at``, an article from when it was stored, a delivery
+    from when it became due. Zero means nothing is waiting.
+    """
+    oldest_feed = session.execute(
+        select(func.min(Feed.next_poll_at)).where(Feed.enabled.is_(True), Feed.next_poll_at <= now)
+    ).scalar()
+    oldest_article = session.execute(
+        select(func.min(Article.first_seen_at)).where(Article.matched_at.is_(None))
+    ).scalar()
+    oldest_delivery = session.execute(
+        select(func.min(func.coalesce(Delivery.next_attempt_at, Delivery.created_at))).where(
+            Delivery.status.in_(("pending", "retrying")),
+            func.coalesce(Delivery.next_attempt_at, Delivery.created_at) <= now,
+        )
+    ).scalar()
+    lag = {
+        "feeds": _age(oldest_feed, now),
+        "articles": _age(oldest_article, now),
+        "deliveries": _age(oldest_delivery, now),
+    }
+    for kind, seconds in lag.items():
+        QUEUE_LAG.labels(kind=kind).set(seconds)
+    return lag
+
+
+def _age(value: datetime | None, now: datetime) -> float:
+    if value is None:
+        return 0.0
+    if value.tzinfo is None:  # an aggregate bypasses the column type on SQLite
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return max(0.0, (now - value).total_seconds())
+
+
+# -- one whole cycle in-process ----------------------------------------------------------
+
+
+@dataclass
+class CycleSummary:
+    """What one :func:`run_once` cycle did, for a person reading the terminal or cron mail."""
+
+    feeds_due: int = 0
+    feeds_polled: int = 0
+    feeds_failed: int = 0
+    new_articles: int = 0
+    articles_matched: int = 0
+    hits: int = 0
+    deliveries_sent: int = 0
+    deliveries_failed: int = 0
+    digests: int = 0
+    watchlists: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        text = [
+            f"watchlists: {self.watchlists} loaded",
+            f"feeds:      {self.feeds_polled} of {self.feeds_due} due polled, "
+            f"{self.feeds_failed} failed",
+            f"articles:   {self.new_articles} new, {self.articles_matched} matched",
+            f"hits:       {self.hits}",
+            f"alerts:     {self.deliveries_sent} sent, {self.deliveries_failed} not sent, "
+            f"{self.digests} digests",
+        ]
+        text.extend(f"error:      {error}" for error in self.errors)
+        return text
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary:
+    """One full cycle in this process: watchlists, feeds, poll, match, deliver, digests."""
+    from monitor import alerts, feeds
+    from monitor.db import session_scope
+
+    now = now or utcnow()
+    summary = CycleSummary()
+    registry = load_registry(settings)
+    summary.watchlists = len(registry.specs)
+    with session_scope(settings) as session:
+        sync_registry(session, registry)
+        session.commit()
+        due = schedule_due_feeds(session, settings=settings, now=now)
+        summary.feeds_due = len(due)
+        for feed_id in due:
+            try:
+                outcome = feeds.poll_feed(session, feed_id, settings=settings, now=now)
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                log.exception("polling a feed failed", feed=feed_id)
+                summary.feeds_failed += 1
+                summary.errors.append(f"feed {feed_id}: {type(exc).__name__}: {exc}")
+                continue
+            if getattr(outcome, "error", None):
+                summary.feeds_failed += 1
+            else:
+                summary.feeds_polled += 1
+            summary.new_articles += len(new_article_ids(outcome))
+
+        hits_before = session.execute(select(func.count(Hit.id))).scalar_one()
+        pending = pending_article_ids(session, older_than=now + timedelta(seconds=1), limit=10**9)
+        match_articles(session, pending, registry=registry, settings=settings, now=now)
+        summary.articles_matched = len(pending)
+        hits_after = session.execute(select(func.count(Hit.id))).scalar_one()
+        summary.hits = hits_after - hits_before
+
+        digest_ids = [int(i) for i in (alerts.open_due_digests(session, now=now) or [])]
+        session.commit()
+        summary.digests = len(digest_ids)
+        to_send = list(dict.fromkeys([*alerts.due_delivery_ids(session, now=now), *digest_ids]))
+        for delivery_id in to_send:
+            outcome = alerts.deliver(session, int(delivery_id), settings=settings, now=now)
+            session.commit()
+            if _delivery_sent(outcome):
+                summary.deliveries_sent += 1
+            else:
+                summary.deliveries_failed += 1
+    return summary
+
+
+def _delivery_sent(outcome: Any) -> bool:
+    status = getattr(outcome, "status", outcome)
+    if isinstance(status, bool):
+        return status
+    return str(status) in {"sent", "DeliveryStatus.sent"} or bool(getattr(outcome, "sent", False))
+
+
+# -- watchlists ----------------------------------------------------------------------------
+
+
+def load_registry(settings: Settings) -> Any:
+    """The watchlists from ``settings.watchlists``, compiled (a broken file keeps its last
+    valid version in force and is reported by the watchlists module)."""
+    from monitor.watchlists import WatchlistRegistry
+
+    return WatchlistRegistry(settings.watchlists)
+
+
+def sync_registry(session: Session, registry: Any) -> None:
+    """Reload changed watchlist files and write them to the ``watchlists`` table, so a hit's
+    watchlist row exists before the hit does."""
+    from monitor.watchlists import sync_watchlists
+
+    refresh = getattr(registry, "refresh", None) or getattr(registry, "reload", None)
+    if callable(refresh):
+        refresh()
+    sync_watchlists(session, registry)
+
+
+def _optional_module(name: str) -> Any:
+    """A module that another part of the service provides, or None while it does not exist."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None

@@ -1,0 +1,77 @@
+"""The Celery app: configuration from celeryconfig.py, logging and metrics hooked to signals.
+
+This package only adapts the library in ``monitor/`` to Celery; nothing in ``monitor/`` imports
+Celery. Worker processes log through :mod:`monitor.logs` with the task's name bound to every
+line, and time each task into ``monitor_task_duration_seconds``.
+"""
+
+# Celery's decorators carry no types; the functions under them are typed.
+# mypy: disable-error-code="untyped-decorator"
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from celery import Celery
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
+
+app = Celery("monitor")
+app.config_from_object("celeryconfig")
+import workers.tasks  # noqa: E402,F401  (register the tasks with the app)
+
+_started: dict[str, float] = {}
+
+
+@setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    # Connecting to this signal tells Celery not to install its own handlers.
+    from monitor.config import get_settings
+    from monitor.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    # A forked pool process must not share the parent's database connections.
+    from monitor.db import dispose_engines
+
+    dispose_engines()
+
+
+@worker_process_shutdown.connect
+def _mark_process_dead(pid: int | None = None, **_: Any) -> None:
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+
+@task_prerun.connect
+def _task_started(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    if task_id is not None:
+        _started[task_id] = time.monotonic()
+    structlog.contextvars.bind_contextvars(task=getattr(task, "name", None))
+
+
+@task_postrun.connect
+def _task_finished(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    from monitor.metrics import TASK_DURATION
+
+    started = _started.pop(task_id or "", None)
+    if started is not None:
+        TASK_DURATION.labels(task=getattr(task, "name", "unknown")).observe(
+            time.monotonic() - started
+        )
+    structlog.contextvars.unbind_contextvars("task")

@@ -1,0 +1,139 @@
+"""The beat: what is scheduled, how often, and the lease that keeps it to one scheduler.
+
+The schedule is one list. Each entry names its task, its interval, the environment variable
+that overrides the interval, and an ``expires`` just under the interval, so a backlog drops
+stale ticks instead of piling them up (the next tick asks the tables again anyway).
+
+Only one beat may send at a time: two would double every message. ``celery beat`` (or the
+worker's embedded ``-B``) runs :class:`LeasedScheduler`, which sends only while it holds the
+``beat`` lease in the database (:mod:`monitor.leases`). A second beat started by mistake, or
+as a hot standby, idles and logs that it is standing by; it takes over within
+``LEASE_TTL`` seconds of the first one dying, and at once when the first stops cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from celery.beat import Scheduler
+
+from monitor.logs import get_logger
+
+__all__ = ["LEASE_NAME", "SCHEDULE", "LeasedScheduler", "beat_schedule"]
+
+log = get_logger(__name__)
+
+LEASE_NAME = "beat"
+# The holder renews every LEASE_RENEW seconds; a lease not renewed for LEASE_TTL seconds is
+# free for a standby. The margin covers a slow database and a busy machine.
+LEASE_TTL = float(os.environ.get("MONITOR_BEAT_LEASE_TTL", "30"))
+LEASE_RENEW = LEASE_TTL / 3
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str
+    env: str
+    task: str
+    every: float
+
+    @property
+    def interval(self) -> float:
+        return float(os.environ.get(self.env, self.every))
+
+    @property
+    def expires(self) -> float:
+        # Just under the interval: a tick that waited a whole interval is superseded.
+        return max(1.0, self.interval * 0.9)
+
+
+SCHEDULE = [
+    # Ask the feeds table which feeds are due and send one poll message each.
+    Entry("schedule-due-feeds", "MONITOR_BEAT_SCHEDULE_SECONDS", "monitor.schedule_due_feeds", 5),
+    # Re-send what a dead worker dropped: due deliveries, unmatched articles; queue lag gauge.
+    Entry("sweep", "MONITOR_BEAT_SWEEP_SECONDS", "monitor.sweep", 15),
+    # Open the digests whose time has come and send them.
+    Entry("send-due-digests", "MONITOR_BEAT_DIGEST_SECONDS", "monitor.send_due_digests", 60),
+    # Delete articles without hits past the retention period.
+    Entry("prune", "MONITOR_BEAT_PRUNE_SECONDS", "monitor.prune", 86_400),
+]
+
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """The schedule in Celery's ``beat_schedule`` format."""
+    return {
+        entry.name: {
+            "task": entry.task,
+            "schedule": timedelta(seconds=entry.interval),
+            "options": {"expires": entry.expires},
+        }
+        for entry in SCHEDULE
+    }
+
+
+class LeasedScheduler(Scheduler):  # type: ignore[misc]
+    """A scheduler that sends only while this process holds the ``beat`` lease.
+
+    Nothing is persisted locally: after a restart every entry runs once at once, which is
+    harmless because every task asks the database what is due.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from monitor.leases import holder_id
+
+        self.holder = holder_id("beat")
+        self.holding = False
+        self._announced: bool | None = None
+        self._checked_at = float("-inf")
+        super().__init__(*args, **kwargs)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        if not self._hold_lease():
+            return LEASE_RENEW
+        return float(min(super().tick(*args, **kwargs), LEASE_RENEW))
+
+    def _hold_lease(self) -> bool:
+        import time
+
+        if time.monotonic() - self._checked_at < LEASE_RENEW:
+            return self.holding
+        self._checked_at = time.monotonic()
+        from monitor import leases
+        from monitor.config import get_settings
+        from monitor.db import session_scope
+
+        try:
+            with session_scope(get_settings()) as session:
+                held = leases.renew(
+                    session, LEASE_NAME, self.holder, ttl=timedelta(seconds=LEASE_TTL)
+                )
+        except Exception as exc:
+            # Without the database we cannot know whether we still hold it: stop sending.
+            log.warning("beat cannot reach the database", error=str(exc).splitlines()[0])
+            held = False
+        if held != self._announced:
+            self._announced = held
+            if held:
+                log.info("beat lease taken: this beat schedules", holder=self.holder)
+            else:
+                log.info("beat standing by: another beat holds the lease", holder=self.holder)
+        self.holding = held
+        return held
+
+    def close(self) -> None:
+        if self.holding:
+            from monitor import leases
+            from monitor.config import get_settings
+            from monitor.db import session_scope
+
+            try:
+                with session_scope(get_settings()) as session:
+                    leases.release(session, LEASE_NAME, self.holder)
+                log.info("beat lease released", holder=self.holder)
+            except Exception as exc:
+                log.warning("beat could not release its lease", error=str(exc).splitlines()[0])
+            self.holding = False
+        super().close()

@@ -1,0 +1,153 @@
+"""Thin tasks: each takes ids (JSON), opens its own session, calls one stage in ``monitor/``
+and returns a one-line summary for the worker's log.
+
+Chaining: ``schedule_due_feeds`` → ``poll_feed(feed_id)`` on ``poll`` → ``match_articles(ids)``
+on ``match`` → ``deliver(delivery_id)`` on ``alerts``. No task retries itself: a feed's next
+poll, an unmatched article and a delivery's ``next_attempt_at`` live in the database, and
+``sweep`` re-sends whatever a dead worker dropped. That keeps one retry layer per failure.
+"""
+
+# Celery's decorators carry no types; the functions under them are typed.
+# mypy: disable-error-code="untyped-decorator"
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from monitor import pipeline
+from monitor.config import Settings, get_settings
+from monitor.db import session_scope
+from monitor.logs import get_logger
+from monitor.models import utcnow
+from workers.app import app
+
+__all__ = [
+    "deliver",
+    "match_articles",
+    "poll_feed",
+    "prune",
+    "schedule_due_feeds",
+    "send_due_digests",
+    "sweep",
+]
+
+log = get_logger(__name__)
+
+# A poll message older than this is dropped: by then the next scheduling tick has asked again.
+POLL_EXPIRES = 120.0
+# An article still unmatched this long after it was stored lost its match message.
+SWEEP_GRACE = float(os.environ.get("MONITOR_SWEEP_GRACE_SECONDS", "60"))
+# How often a worker process re-reads the watchlist files (hot reload) before matching.
+WATCHLIST_REFRESH = 5.0
+
+_registry: dict[str, Any] = {}
+
+
+def _watchlists(settings: Settings, session: Any) -> Any:
+    """This process's compiled watchlists, re-read from their files every few seconds and
+    written to the database, so a hit never refers to a watchlist row that is not there."""
+    now = time.monotonic()
+    registry = _registry.get("registry")
+    if registry is None or now - _registry.get("synced", 0.0) > WATCHLIST_REFRESH:
+        if registry is None:
+            registry = pipeline.load_registry(settings)
+            _registry["registry"] = registry
+        pipeline.sync_registry(session, registry)
+        session.commit()
+        _registry["synced"] = now
+    return registry
+
+
+@app.task(name="monitor.schedule_due_feeds", ignore_result=True)
+def schedule_due_feeds() -> str:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        feed_ids = pipeline.schedule_due_feeds(session, settings=settings, now=utcnow())
+    for feed_id in feed_ids:
+        poll_feed.apply_async((feed_id,), expires=POLL_EXPIRES)
+    return f"{len(feed_ids)} due feeds sent to poll"
+
+
+@app.task(name="monitor.poll_feed", ignore_result=True)
+def poll_feed(feed_id: int) -> str:
+    from monitor import feeds
+
+    settings = get_settings()
+    with session_scope(settings) as session:
+        outcome = feeds.poll_feed(session, feed_id, settings=settings, now=utcnow())
+    new_ids = pipeline.new_article_ids(outcome)
+    for batch in pipeline.batches(new_ids):
+        match_articles.delay(batch)
+    return f"feed {feed_id}: {len(new_ids)} new articles ({outcome})"
+
+
+@app.task(name="monitor.match_articles", ignore_result=True)
+def match_articles(article_ids: list[int]) -> str:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        registry = _watchlists(settings, session)
+        delivery_ids = pipeline.match_articles(
+            session, article_ids, registry=registry, settings=settings, now=utcnow()
+        )
+    for delivery_id in delivery_ids:
+        deliver.delay(delivery_id)
+    return f"{len(article_ids)} articles matched, {len(delivery_ids)} alerts to send"
+
+
+@app.task(name="monitor.deliver", ignore_result=True)
+def deliver(delivery_id: int) -> str:
+    from monitor import alerts
+
+    settings = get_settings()
+    with session_scope(settings) as session:
+        outcome = alerts.deliver(session, delivery_id, settings=settings, now=utcnow())
+    return f"delivery {delivery_id}: {outcome}"
+
+
+@app.task(name="monitor.send_due_digests", ignore_result=True)
+def send_due_digests() -> str:
+    from monitor import alerts
+
+    settings = get_settings()
+    with session_scope(settings) as session:
+        delivery_ids = [int(i) for i in alerts.open_due_digests(session, now=utcnow()) or []]
+    for delivery_id in delivery_ids:
+        deliver.delay(delivery_id)
+    return f"{len(delivery_ids)} digests due"
+
+
+@app.task(name="monitor.sweep", ignore_result=True)
+def sweep() -> str:
+    """Re-send the work whose message was lost (a worker killed, a broker restarted), and
+    measure how far behind each queue is."""
+    from datetime import timedelta
+
+    from monitor import alerts
+
+    settings = get_settings()
+    now = utcnow()
+    with session_scope(settings) as session:
+        _watchlists(settings, session)
+        delivery_ids = [int(i) for i in alerts.due_delivery_ids(session, now=now)]
+        article_ids = pipeline.pending_article_ids(
+            session, older_than=now - timedelta(seconds=SWEEP_GRACE)
+        )
+        lag = pipeline.queue_lag(session, now=now)
+    for batch in pipeline.batches(article_ids):
+        match_articles.delay(batch)
+    for delivery_id in delivery_ids:
+        deliver.delay(delivery_id)
+    if article_ids or delivery_ids:
+        log.info("sweep re-sent lost work", articles=len(article_ids), deliveries=len(delivery_ids))
+    lags = ", ".join(f"{kind} {seconds:.0f}s" for kind, seconds in lag.items())
+    return f"sweep: {len(article_ids)} articles, {len(delivery_ids)} deliveries; lag {lags}"
+
+
+@app.task(name="monitor.prune", ignore_result=True)
+def prune() -> str:
+    settings = get_settings()
+    with session_scope(settings) as session:
+        count = pipeline.prune(session, settings=settings, now=utcnow())
+    return f"pruned {count} articles"
