@@ -137,3 +137,30 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]
                 log.warning("beat could not release its lease", error=str(exc).splitlines()[0])
             self.holding = False
         super().close()
+
+
+def check() -> int:
+    """Exit status for a healthcheck: 0 while some beat holds the lease, 1 otherwise."""
+    from monitor import leases
+    from monitor.config import get_settings
+    from monitor.db import session_scope
+
+    try:
+        with session_scope(get_settings()) as session:
+            holder = leases.lease_holder(session, LEASE_NAME)
+    except Exception as exc:
+        print(f"beat: cannot read the lease: {str(exc).splitlines()[0]}")
+        return 1
+    if holder is None:
+        print("beat: no beat holds the lease")
+        return 1
+    print(f"beat: lease held by {holder}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--check"]:
+        sys.exit("usage: python -m workers.beat --check")
+    sys.exit(check())

@@ -12,6 +12,7 @@ The library never imports Celery: the worker is ``python -m celery -A workers wo
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -135,7 +136,12 @@ class Supervisor:
 @pass_settings
 def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: bool) -> None:
     """Run the whole service here: worker, beat and dashboard (Ctrl-C stops it)."""
+    if concurrency is not None and concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    # Alembic narrates every plugin it loads at INFO; a person starting the service only
+    # needs to hear about problems.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings.ensure_dirs()
     storage.upgrade(settings)
     if once:
@@ -144,8 +150,6 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         summary = run_once(settings)
         click.echo(str(summary))
         return
-    if concurrency is not None and concurrency < 1:
-        raise UserError("--concurrency must be at least 1")
 
     env = dict(os.environ)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings).resolve())
@@ -176,6 +180,7 @@ def prune(settings: Settings, days: int | None) -> None:
     from monitor.models import utcnow
     from monitor.pipeline import prune as prune_articles
 
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
     if days is not None:
         if days < 1:
             raise UserError("--days must be at least 1")

@@ -1,0 +1,182 @@
+"""docker-compose.yml, the Dockerfile and .env.example describe things that really exist.
+
+There is no Docker engine on our machines, so the compose file is checked by reading it: every
+service runs a command this project has, long-running services have healthchecks, data lives
+in declared volumes, and every variable in .env.example is read by the code. Where Docker is
+installed, ``docker compose config`` validates the file as well.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from monitor.cli.main import cli
+from monitor.config import Settings
+from tests.conftest import ROOT
+
+COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+SERVICES = _compose()["services"]
+OURS = sorted(name for name, service in SERVICES.items() if "build" in service)
+
+
+def _argv(command: Any) -> list[str]:
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if argv[:2] == ["sh", "-c"]:
+        # The migration cleans the metrics folder first, then execs the real command.
+        argv = shlex.split(argv[2].split("exec ", 1)[1])
+    return argv
+
+
+def _check_monitor_command(argv: list[str]) -> None:
+    """Walk the click tree as ``monitor ARGV`` would, failing on an unknown command or option."""
+    command: click.Command = cli
+    ctx = click.Context(cli, info_name="monitor")
+    rest = argv[1:]
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        sub = command.get_command(ctx, rest[0])
+        assert sub is not None, f"'monitor {rest[0]}' is not a command (monitor --help)"
+        ctx = click.Context(sub, info_name=rest[0], parent=ctx)
+        command, rest = sub, rest[1:]
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for word in rest:
+        if word.startswith("--"):
+            assert word.split("=", 1)[0] in options, f"{' '.join(argv)}: no option {word}"
+
+
+def _check_celery_command(argv: list[str]) -> None:
+    import celeryconfig
+
+    assert argv[1:3] == ["-A", "workers"], "celery must load the app from the workers package"
+    assert argv[3] in {"worker", "beat"}
+    if "-Q" in argv:
+        known = {queue.name for queue in celeryconfig.task_queues}
+        queues = argv[argv.index("-Q") + 1].split(",")
+        assert set(queues) <= known, f"unknown queue in {queues}"
+
+
+@pytest.mark.parametrize("name", OURS, ids=OURS)
+def test_it_runs_only_commands_the_project_has(name: str) -> None:
+    argv = _argv(SERVICES[name]["command"])
+    if argv[0] == "monitor":
+        _check_monitor_command(argv)
+    elif argv[0] == "celery":
+        _check_celery_command(argv)
+    elif argv[0] == "python":
+        assert argv[1] == "-m"
+        __import__(argv[2])
+    else:
+        pytest.fail(f"{name}: unexpected program {argv[0]}")
+
+
+def test_it_has_every_role_of_the_scaled_out_service() -> None:
+    commands = [" ".join(_argv(service["command"])) for service in SERVICES.values()]
+    for queue in ("poll", "match", "alerts"):
+        assert any(f"-Q {queue}" in c for c in commands), f"no worker for queue {queue}"
+    assert sum("celery -A workers beat" in c for c in commands) == 1, "exactly one beat service"
+    assert any(c.startswith("monitor db upgrade") for c in commands)
+    assert any(c.startswith("monitor dashboard") for c in commands)
+    assert {"redis", "postgres"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(n for n, s in SERVICES.items() if s.get("restart") != "no"),
+    ids=sorted(n for n, s in SERVICES.items() if s.get("restart") != "no"),
+)
+def test_it_gives_every_long_running_service_a_healthcheck(name: str) -> None:
+    check = SERVICES[name].get("healthcheck")
+    assert check and check.get("test"), f"{name} has no healthcheck"
+    test = check["test"]
+    if isinstance(test, list) and test[0] == "CMD" and test[1] == "python" and test[2] == "-m":
+        __import__(test[3])  # our own health probe exists
+
+
+def test_it_starts_workers_only_after_the_migration_and_healthy_servers() -> None:
+    for name in OURS:
+        if name == "migrate":
+            assert SERVICES[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+            continue
+        depends = SERVICES[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_it_keeps_data_in_declared_volumes() -> None:
+    declared = set(_compose()["volumes"])
+    used = set()
+    for service in SERVICES.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if not source.startswith((".", "/")):
+                used.add(source)
+    assert used <= declared, f"undeclared volumes {used - declared}"
+    assert any("/var/lib/postgresql/data" in v for v in SERVICES["postgres"]["volumes"])
+    assert any(":/data" in v for v in SERVICES["redis"]["volumes"])
+
+
+def test_it_points_every_service_at_postgres_and_redis() -> None:
+    for name in OURS:
+        env = SERVICES[name]["environment"]
+        assert env["MONITOR_DATABASE_URL"].startswith("postgresql://"), name
+        assert env["MONITOR_BROKER_URL"] == "redis://redis:6379/0", name
+        assert env["PROMETHEUS_MULTIPROC_DIR"], name
+
+
+def test_it_lists_only_real_settings_in_env_example() -> None:
+    names = re.findall(r"^#?\s*(MONITOR_[A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    assert names
+    fields = {f"MONITOR_{field.upper()}" for field in Settings.model_fields}
+    pipeline_source = "".join(
+        path.read_text() for path in [ROOT / "celeryconfig.py", *ROOT.glob("workers/*.py")]
+    )
+    unknown = [n for n in names if n not in fields and f'"{n}"' not in pipeline_source]
+    assert not unknown, f".env.example names variables nothing reads: {unknown}"
+
+
+def test_it_reads_compose_variables_from_env_example() -> None:
+    compose_vars = set(re.findall(r"(?<!\$)\$\{([A-Z_]+)", COMPOSE.read_text()))
+    example = ENV_EXAMPLE.read_text()
+    missing = [v for v in compose_vars if not re.search(rf"^#?\s*{v}=", example, re.MULTILINE)]
+    assert not missing, f"docker-compose.yml uses variables .env.example does not show: {missing}"
+
+
+def test_it_builds_an_image_with_every_package_the_services_run() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for needed in ("COPY monitor", "COPY workers", "COPY celeryconfig.py", "pip install ."):
+        assert needed in dockerfile
+
+
+def test_it_passes_docker_compose_config_where_docker_exists(tmp_path: Path) -> None:
+    docker = shutil.which("docker")
+    has_compose = docker is not None and (
+        subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode
+        == 0
+    )
+    if not has_compose:
+        # No Docker Compose on our machines: the checks above are the validation here.
+        return
+    assert docker is not None
+    result = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        env={"POSTGRES_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

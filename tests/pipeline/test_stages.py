@@ -1,0 +1,102 @@
+"""Pipeline stages that only need the schema: the sweep, queue lag, pruning."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor import pipeline
+from monitor.config import Settings
+from monitor.models import Article, ArticleFeed, Delivery, Destination, Feed, Hit, Watchlist
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _article(session: Session, n: int, *, age: timedelta, matched: bool = False) -> Article:
+    article = Article(
+        identity=hashlib.sha256(str(n).encode()).hexdigest(),
+        url=f"https://news.example.org/{n}",
+        title=f"Article {n}",
+        first_seen_at=NOW - age,
+        matched_at=NOW - age if matched else None,
+    )
+    session.add(article)
+    session.flush()
+    return article
+
+
+def test_it_sweeps_only_unmatched_articles_past_the_grace(session: Session) -> None:
+    old = _article(session, 1, age=timedelta(minutes=5))
+    _article(session, 2, age=timedelta(seconds=5))
+    _article(session, 3, age=timedelta(minutes=5), matched=True)
+    session.commit()
+    assert pipeline.pending_article_ids(session, older_than=NOW - timedelta(minutes=1)) == [old.id]
+
+
+def test_it_limits_a_sweep(session: Session) -> None:
+    for n in range(5):
+        _article(session, n, age=timedelta(hours=1))
+    session.commit()
+    assert len(pipeline.pending_article_ids(session, older_than=NOW, limit=3)) == 3
+
+
+def test_it_splits_ids_into_batches() -> None:
+    assert pipeline.batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert pipeline.batches([], 2) == []
+
+
+def test_it_measures_queue_lag_per_kind(session: Session) -> None:
+    session.add(Feed(url="https://a.example.org/rss", next_poll_at=NOW - timedelta(seconds=40)))
+    session.add(Feed(url="https://b.example.org/rss", next_poll_at=NOW + timedelta(hours=1)))
+    _article(session, 1, age=timedelta(seconds=90))
+    session.add(Destination(key="console", channel="console"))
+    session.flush()
+    session.add(
+        Delivery(
+            dedupe_key="d1",
+            destination="console",
+            channel="console",
+            status="pending",
+            next_attempt_at=NOW - timedelta(seconds=7),
+        )
+    )
+    session.commit()
+    lag = pipeline.queue_lag(session, now=NOW)
+    assert lag == {"feeds": 40.0, "articles": 90.0, "deliveries": 7.0}
+
+
+def test_it_reports_no_lag_when_nothing_waits(session: Session) -> None:
+    assert pipeline.queue_lag(session, now=NOW) == {
+        "feeds": 0.0,
+        "articles": 0.0,
+        "deliveries": 0.0,
+    }
+
+
+def test_it_prunes_old_articles_without_hits_only(session: Session, settings: Settings) -> None:
+    feed = Feed(url="https://a.example.org/rss")
+    session.add(feed)
+    session.add(Watchlist(id="energy", name="Energy"))
+    session.flush()
+    old_quiet = _article(session, 1, age=timedelta(days=31), matched=True)
+    old_hit = _article(session, 2, age=timedelta(days=31), matched=True)
+    recent = _article(session, 3, age=timedelta(days=29), matched=True)
+    session.add(ArticleFeed(article_id=old_quiet.id, feed_id=feed.id))
+    session.add(Hit(watchlist_id="energy", article_id=old_hit.id))
+    session.commit()
+
+    assert pipeline.prune(session, settings=settings, now=NOW) == 1
+    left = set(session.execute(select(Article.id)).scalars())
+    assert left == {old_hit.id, recent.id}
+    assert session.execute(select(func.count()).select_from(ArticleFeed)).scalar_one() == 0
+
+
+def test_it_summarises_a_cycle_in_plain_lines() -> None:
+    summary = pipeline.CycleSummary(feeds_due=2, feeds_polled=2, new_articles=5, hits=1)
+    text = str(summary)
+    assert "2 of 2 due polled" in text
+    assert "5 new" in text
+    assert "hits:       1" in text
