@@ -1,0 +1,160 @@
+"""match_articles: each article claimed once, matched, recorded in one transaction.
+
+The alerting side (``record_hits``) is replaced by a recorder here so these tests pin the
+pipeline's own promises; the end-to-end tests run the real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import monitor.alerts
+from monitor import pipeline
+from monitor.config import Settings
+from monitor.matching import Matcher
+from monitor.models import Article, ArticleFeed, Feed
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Spec:
+    id: str
+    query: str
+    enabled: bool = True
+    feeds: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+
+
+class Registry:
+    def __init__(self, *specs: Spec) -> None:
+        self.specs = list(specs)
+        self.matcher = Matcher(self.specs)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str]]]:
+    calls: list[tuple[int, list[str]]] = []
+
+    def record_hits(
+        session: Session,
+        article: Article,
+        results: list[Any],
+        *,
+        watchlists: Any,
+        settings: Settings,
+        now: datetime,
+    ) -> list[int]:
+        calls.append((article.id, [r.watchlist_id for r in results]))
+        return [1000 + article.id] if results else []
+
+    monkeypatch.setattr(monitor.alerts, "record_hits", record_hits, raising=False)
+    return calls
+
+
+def _article(session: Session, n: int, title: str, *, feed: Feed | None = None) -> Article:
+    article = Article(
+        identity=hashlib.sha256(str(n).encode()).hexdigest(),
+        url=f"https://news.example.org/{n}",
+        title=title,
+        source_feed_id=feed.id if feed else None,
+    )
+    session.add(article)
+    session.flush()
+    if feed is not None:
+        session.add(ArticleFeed(article_id=article.id, feed_id=feed.id))
+    session.commit()
+    return article
+
+
+REGISTRY = Registry(Spec("lagos", '"Lagos port"'), Spec("oil", "oil AND price"))
+
+
+def test_it_matches_records_and_returns_deliveries(
+    session: Session, settings: Settings, recorded: list[Any]
+) -> None:
+    a = _article(session, 1, "Congestion at the Lagos port eases")
+    b = _article(session, 2, "Weather today")
+    ids = pipeline.match_articles(
+        session, [a.id, b.id], registry=REGISTRY, settings=settings, now=NOW
+    )
+    assert ids == [1000 + a.id]
+    assert recorded == [(a.id, ["lagos"]), (b.id, [])]
+    matched = session.execute(select(Article.matched_at).order_by(Article.id)).scalars().all()
+    assert matched == [NOW, NOW]
+
+
+def test_it_never_matches_an_article_twice(
+    session: Session, settings: Settings, recorded: list[Any]
+) -> None:
+    a = _article(session, 1, "Oil price jumps")
+    first = pipeline.match_articles(session, [a.id], registry=REGISTRY, settings=settings, now=NOW)
+    again = pipeline.match_articles(session, [a.id], registry=REGISTRY, settings=settings, now=NOW)
+    assert first == [1000 + a.id]
+    assert again == []
+    assert len(recorded) == 1
+
+
+def test_it_leaves_an_article_for_the_sweep_when_recording_fails(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> list[int]:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(monitor.alerts, "record_hits", broken, raising=False)
+    a = _article(session, 1, "Oil price jumps")
+    b = _article(session, 2, "Weather today")
+    ids = pipeline.match_articles(
+        session, [a.id, b.id], registry=REGISTRY, settings=settings, now=NOW
+    )
+    assert ids == []
+    # The claim was rolled back with the rest: both are still waiting for the matcher.
+    assert pipeline.pending_article_ids(session, older_than=datetime.now(UTC)) == [a.id, b.id]
+
+
+def test_it_gives_each_matched_article_a_story(
+    session: Session, settings: Settings, recorded: list[Any]
+) -> None:
+    a = _article(session, 1, "Oil price jumps as supply tightens in the delta region")
+    pipeline.match_articles(session, [a.id], registry=REGISTRY, settings=settings, now=NOW)
+    session.expire_all()
+    assert session.get_one(Article, a.id).story_id is not None
+
+
+@pytest.mark.parametrize(
+    ("feed_name", "expected_source"),
+    [("Premium Times", "Premium Times"), (None, "feeds.example.org")],
+    ids=["feed-name", "feed-title-fallback"],
+)
+def test_it_builds_the_document_from_the_article_and_its_feeds(
+    session: Session, feed_name: str | None, expected_source: str
+) -> None:
+    feed = Feed(
+        url="https://feeds.example.org/rss",
+        name=feed_name,
+        title="feeds.example.org",
+        tags=["nigeria", "business"],
+    )
+    session.add(feed)
+    session.flush()
+    article = _article(session, 1, "Oil price jumps", feed=feed)
+    doc = pipeline.article_document(session, article)
+    assert doc.id == str(article.id)
+    assert doc.title == "Oil price jumps"
+    assert doc.source == expected_source
+    assert doc.feeds == frozenset({feed.display_name})
+    assert doc.tags == frozenset({"nigeria", "business"})
+
+
+def test_it_falls_back_to_the_host_when_no_feed_carried_it(session: Session) -> None:
+    article = _article(session, 1, "Oil price jumps")
+    doc = pipeline.article_document(session, article)
+    assert doc.source == "news.example.org"
+    assert doc.feeds == frozenset()
