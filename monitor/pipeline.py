@@ -316,7 +316,7 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
     registry = load_registry(settings)
     summary.watchlists = len(registry.specs)
     with session_scope(settings) as session:
-        sync_registry(session, registry)
+        sync_registry(session, registry, force=True)
         session.commit()
         due = schedule_due_feeds(session, settings=settings, now=now)
         summary.feeds_due = len(due)
@@ -375,15 +375,16 @@ def load_registry(settings: Settings) -> Any:
     return WatchlistRegistry(settings.watchlists)
 
 
-def sync_registry(session: Session, registry: Any) -> None:
-    """Reload changed watchlist files and write them to the ``watchlists`` table, so a hit's
-    watchlist row exists before the hit does."""
+def sync_registry(session: Session, registry: Any, *, force: bool = False) -> bool:
+    """Re-read changed watchlist files; when something changed (or *force*), write them to
+    the ``watchlists`` table, so a hit's watchlist row exists before the hit does. The caller
+    commits. Returns whether the table was written."""
     from monitor.watchlists import sync_watchlists
 
-    refresh = getattr(registry, "refresh", None) or getattr(registry, "reload", None)
-    if callable(refresh):
-        refresh()
-    sync_watchlists(session, registry)
+    changed = bool(registry.refresh())
+    if changed or force:
+        sync_watchlists(session, registry)
+    return changed or force
 
 
 def _optional_module(name: str) -> Any:

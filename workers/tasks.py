@@ -51,11 +51,12 @@ def _watchlists(settings: Settings, session: Any) -> Any:
     now = time.monotonic()
     registry = _registry.get("registry")
     if registry is None or now - _registry.get("synced", 0.0) > WATCHLIST_REFRESH:
+        first = registry is None
         if registry is None:
             registry = pipeline.load_registry(settings)
             _registry["registry"] = registry
-        pipeline.sync_registry(session, registry)
-        session.commit()
+        if pipeline.sync_registry(session, registry, force=first):
+            session.commit()
         _registry["synced"] = now
     return registry
 
