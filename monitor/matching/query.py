@@ -123,7 +123,7 @@ class Query:
 
 # -- lexer -----------------------------------------------------------------------------
 
-_NEAR = re.compile(r"(O?NEAR)/(\d*)")
+_NEAR = re.compile(r"(O?NEAR)/(.*)")
 _SCOPE = re.compile(r"([A-Za-z]+):(?=\S)")
 
 
@@ -180,7 +180,7 @@ def _lex(text: str) -> list[_Tok]:
             i = end
             near = _NEAR.fullmatch(word)
             if near:
-                if not near.group(2):
+                if not near.group(2).isdecimal() or not near.group(2).isascii():
                     raise QuerySyntaxError(
                         f"{near.group(1)} needs a distance, like {near.group(1)}/5", col
                     )

@@ -1,0 +1,277 @@
+"""``monitor watchlists validate|list|test`` and ``monitor match``: watchlists from the shell.
+
+``validate`` and ``match`` need neither a database nor a broker, so an analyst can check a
+query against saved pages on a laptop; ``test`` backtests a watchlist over stored articles.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from monitor.cli.main import settings_from
+from monitor.errors import UserError
+from monitor.matching import Document, Matcher, MatchResult
+from monitor.watchlists import LoadResult, load_watchlists
+
+__all__ = ["commands", "match", "parse_since", "watchlists"]
+
+_SINCE = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$")
+_UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d`` or ``2w``."""
+    found = _SINCE.match(text)
+    if not found or int(found.group(1)) < 1:
+        raise UserError(f"--since: expected a duration such as 12h, 7d or 2w, not {text!r}")
+    return timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+
+
+def _directory(ctx: click.Context, given: Path | None) -> Path:
+    return given if given is not None else settings_from(ctx).watchlists
+
+
+def _load(paths: list[Path]) -> LoadResult:
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"{path}: no such file or directory")
+    return load_watchlists(paths)
+
+
+def _mark(snippet: str, highlights: Any, left: str = "[", right: str = "]") -> str:
+    out: list[str] = []
+    last = 0
+    for start, end in highlights:
+        out.extend((snippet[last:start], left, snippet[start:end], right))
+        last = end
+    out.append(snippet[last:])
+    return "".join(out)
+
+
+@click.group()
+def watchlists() -> None:
+    """Check, list and backtest watchlists."""
+
+
+@watchlists.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check files or directories: schema, query syntax and each watchlist's examples.
+
+    Prints one 'file:line:col: message' line per problem; exits 1 if there is any.
+    """
+    targets = list(paths) or [_directory(ctx, None)]
+    result = _load(targets)
+    for error in result.errors:
+        click.echo(str(error))
+    count = len(result.watchlists)
+    if result.errors:
+        click.echo(f"{len(result.errors)} problem(s); {count} watchlist(s) valid", err=True)
+        ctx.exit(1)
+    click.echo(f"{count} watchlist(s) valid", err=True)
+
+
+@watchlists.command("list")
+@click.option("--watchlists", "directory", type=click.Path(path_type=Path), help="Directory.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per watchlist.")
+@click.pass_context
+def list_(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
+    """The watchlists in the directory, with their queries and destinations."""
+    result = _load([_directory(ctx, directory)])
+    for spec in result.watchlists:
+        if as_json:
+            click.echo(json.dumps({**spec.model_dump(mode="json"), "path": spec.path}))
+            continue
+        state = "on " if spec.enabled else "off"
+        where = ", ".join(a.key for a in spec.alerts) or "default destinations"
+        click.echo(f"{spec.id:<28} {state} {spec.query}")
+        click.echo(f"{'':<28}     -> {where}   ({spec.path})")
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    if result.errors:
+        ctx.exit(1)
+
+
+def _stored_document(article: Any) -> Document:
+    from urllib.parse import urlsplit
+
+    carried = [link.feed for link in article.feeds]
+    first = article.source_feed or (carried[0] if carried else None)
+    source = first.display_name if first is not None else urlsplit(article.url or "").hostname
+    return Document(
+        id=str(article.id),
+        title=article.title or "",
+        summary=article.summary or "",
+        content=article.content or "",
+        url=article.url or "",
+        source=source or "",
+        language=article.language,
+        feeds=frozenset(feed.display_name for feed in carried),
+        tags=frozenset(str(tag) for feed in carried for tag in (feed.tags or [])),
+    )
+
+
+@watchlists.command()
+@click.argument("watchlist_id", metavar="ID")
+@click.option("--since", default="7d", show_default=True, help="How far back: 12h, 7d, 2w.")
+@click.option("--sample", default=5, show_default=True, type=click.IntRange(0, 100))
+@click.option("--watchlists", "directory", type=click.Path(path_type=Path), help="Directory.")
+@click.pass_context
+def test(
+    ctx: click.Context, watchlist_id: str, since: str, sample: int, directory: Path | None
+) -> None:
+    """Backtest ID over stored articles: how many would have matched, and a sample."""
+    from monitor import db as storage
+    from monitor.models import Article, ArticleFeed
+
+    window = parse_since(since)
+    result = _load([_directory(ctx, directory)])
+    spec = next((s for s in result.watchlists if s.id == watchlist_id), None)
+    if spec is None:
+        broken = [str(e) for e in result.errors]
+        hint = f" ({broken[0]})" if broken else " (see: monitor watchlists list)"
+        raise UserError(f"no valid watchlist {watchlist_id!r}{hint}")
+    # A backtest shows what the query catches, so a paused watchlist is tested too.
+    matcher = Matcher([spec.model_copy(update={"enabled": True})])
+    settings = settings_from(ctx)
+    cutoff = datetime.now(UTC) - window
+    total = 0
+    hits: list[tuple[Any, MatchResult]] = []
+    hit_count = 0
+    with storage.session_scope(settings) as session:
+        query = (
+            select(Article)
+            .where(Article.first_seen_at >= cutoff)
+            .options(selectinload(Article.feeds).joinedload(ArticleFeed.feed))
+            .order_by(Article.first_seen_at.desc(), Article.id.desc())
+            .execution_options(yield_per=500)
+        )
+        for article in session.scalars(query):
+            total += 1
+            found = matcher.match(_stored_document(article))
+            if found:
+                hit_count += 1
+                if len(hits) < sample:
+                    hits.append((article, found[0]))
+    click.echo(
+        f"{watchlist_id}: {hit_count} hit(s) in {total} article(s) "
+        f"since {cutoff:%Y-%m-%d %H:%M} UTC"
+    )
+    for article, why in hits:
+        click.echo(f"- {article.title or '(no title)'}  <{article.url or ''}>")
+        click.echo(f"  matched: {', '.join(why.matched) or '(NOT-only query)'}")
+        if why.snippet:
+            click.echo(f"  {_mark(why.snippet, why.highlights)}")
+
+
+# -- monitor match ---------------------------------------------------------------------
+
+
+def _documents(path: Path) -> Iterator[Document]:
+    """The articles in a local file, by its extension."""
+    suffix = path.suffix.lower()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    if suffix == ".txt":
+        text = raw.decode("utf-8", errors="replace")
+        first, _, rest = text.strip().partition("\n")
+        yield Document(id=str(path), title=first.strip(), content=rest.strip())
+    elif suffix == ".jsonl":
+        for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                if not isinstance(item, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                raise UserError(f"{path}:{number}: not a JSON object: {exc}") from None
+            yield Document(
+                id=str(item.get("id") or f"{path}:{number}"),
+                title=str(item.get("title") or ""),
+                summary=str(item.get("summary") or ""),
+                content=str(item.get("content") or ""),
+                url=str(item.get("url") or ""),
+                source=str(item.get("source") or ""),
+                language=item.get("language") or None,
+            )
+    elif suffix in (".html", ".htm"):
+        from monitor.feeds.fulltext import extract_main_text
+
+        page = raw.decode("utf-8", errors="replace")
+        title = re.search(r"<title[^>]*>(.*?)</title>", page, re.IGNORECASE | re.DOTALL)
+        yield Document(
+            id=str(path),
+            title=html.unescape(" ".join(title.group(1).split())) if title else "",
+            content=extract_main_text(page),
+        )
+    elif suffix in (".xml", ".rss", ".atom"):
+        from monitor.feeds.normalise import articles_from_bytes
+
+        for item in articles_from_bytes(raw, url=path.resolve().as_uri()):
+            yield Document(
+                id=str(item.identity),
+                title=item.title or "",
+                summary=item.summary or "",
+                content=item.content or "",
+                url=item.url or "",
+                language=item.language,
+            )
+    else:
+        raise UserError(
+            f"{path}: unsupported file type (use .html, .xml, .rss, .atom, .txt, .jsonl)"
+        )
+
+
+@click.command()
+@click.option(
+    "--watchlists", "directory", type=click.Path(path_type=Path), help="Watchlist directory."
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -> None:
+    """Match local files against the watchlists; print one JSON line per hit.
+
+    Needs no database or broker. Reads .html pages (main text), .xml/.rss/.atom feeds (each
+    entry), .txt (first line is the title) and .jsonl (title, summary, content, url, id).
+    The feeds: and languages: restrictions are ignored: local files come from no feed.
+    """
+    result = _load([_directory(ctx, directory)])
+    for error in result.errors:
+        click.echo(str(error), err=True)
+    matcher = Matcher(result.watchlists, filters=False)
+    for path in files:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        for doc in _documents(path):
+            for hit in matcher.match(doc):
+                click.echo(json.dumps(_hit_line(hit, doc), ensure_ascii=False))
+    if result.errors:
+        ctx.exit(1)
+
+
+def _hit_line(hit: MatchResult, doc: Document) -> dict[str, Any]:
+    return {
+        "watchlist": hit.watchlist_id,
+        "article": {"id": doc.id, "title": doc.title, "url": doc.url},
+        "fields": list(hit.fields),
+        "matched": list(hit.matched),
+        "snippet": hit.snippet,
+        "highlights": [list(span) for span in hit.highlights],
+    }
+
+
+commands = [watchlists, match]
