@@ -1,0 +1,96 @@
+"""What a channel is given to send, and what it answers.
+
+A :class:`Message` is built from the outbox rows just before sending (so a digest holds every
+hit attached up to that moment) and is plain data: each channel renders it with
+:mod:`monitor.alerts.formatting`, which escapes everything that came from a feed.
+
+The channel contract is one function, ``send(message, destination, *, settings) ->
+SendResult``, that either returns what the provider said (its message id) or raises
+:class:`DeliveryError`, saying whether trying again could help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = ["AlertItem", "DeliveryError", "Message", "MessageKind", "SendResult"]
+
+MessageKind = Literal["instant", "digest", "throttle", "escalation", "followup", "test"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """One article that matched one watchlist, as the reader will see it."""
+
+    watchlist_id: str
+    watchlist_name: str
+    title: str
+    url: str = ""
+    source: str = ""
+    published_at: datetime | None = None
+    snippet: str = ""
+    # [start, end) spans of the matched words in ``snippet``.
+    highlights: tuple[tuple[int, int], ...] = ()
+    matched: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    source_count: int = 1
+    # Other outlets that carried the same story ('also reported by').
+    also_reported_by: tuple[str, ...] = ()
+    hit_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One alert to one destination: a single hit, a digest, a summary or a follow-up."""
+
+    kind: MessageKind
+    items: tuple[AlertItem, ...]
+    # A line above the items: 'Digest 08:00-09:00', '12 more hits for X', ...
+    heading: str = ""
+    # Hits counted but not listed (a long throttle summary or digest is cut).
+    omitted: int = 0
+    delivery_id: int | None = None
+    # Slack: post as a reply in this thread (the ts and channel id of the first alert).
+    thread_ts: str | None = None
+    thread_channel: str | None = None
+    broadcast: bool = False
+    period: tuple[datetime, datetime] | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the provider answered: Slack's ``ts`` and channel id, or the SMTP Message-ID."""
+
+    provider_message_id: str | None = None
+    provider_channel: str | None = None
+
+
+class DeliveryError(Exception):
+    """Sending failed. ``permanent`` means trying again cannot help (a revoked token, an
+    archived channel, a refused recipient); otherwise the outbox retries with backoff, waiting
+    at least ``retry_after`` seconds when the provider said so.
+
+    ``destination_broken`` (default: the same as ``permanent``) flags the destination, so
+    later deliveries to it fail fast until a person clears it. A message the provider refuses
+    for its own content (too long, bad blocks) is permanent but leaves the destination alone.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        destination_broken: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.destination_broken = permanent if destination_broken is None else destination_broken
+
+    def __str__(self) -> str:
+        return self.message

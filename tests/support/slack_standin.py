@@ -1,0 +1,324 @@
+"""A local stand-in for Slack: the incoming-webhook endpoint and Web API ``chat.postMessage``.
+
+It answers the way Slack documents (https://api.slack.com/methods/chat.postMessage,
+https://api.slack.com/messaging/webhooks#handling_errors), so the real slack-sdk can be
+pointed at it (``WebClient(base_url=standin.base_url)``, ``standin.webhook_url()``)::
+
+    with SlackStandIn() as slack:
+        slack.answer_next("ratelimited", retry_after=30)   # the next request gets a 429
+        ...                                                # then success again
+        assert slack.received[0].text == "..."
+
+Answers by name, each in its protocol's form:
+
+==========================  ===========================  ===============================
+name                        Web API (chat.postMessage)   incoming webhook
+==========================  ===========================  ===============================
+``ok``                      200 ``{"ok": true, ts, ...}``  200 ``ok``
+``invalid_payload``         200 ``ok: false``            400 ``invalid_payload``
+``channel_not_found``       200 ``ok: false``            404 ``channel_not_found``
+``no_service``              200 ``ok: false``            404 ``no_service``
+``channel_is_archived``     200 ``ok: false``            410 ``channel_is_archived``
+``is_archived``             200 ``ok: false``            410 ``channel_is_archived``
+``invalid_auth``            200 ``ok: false``            403 ``invalid_token``
+``ratelimited``             429 + ``Retry-After``        429 + ``Retry-After``
+``server_error``            500 ``fatal_error``          500 ``rollup_error``
+any other Slack error code  200 ``ok: false``            400 with that code
+==========================  ===========================  ===============================
+
+Without a scripted answer the Web API checks the bearer token (``invalid_auth``), the
+channel (``channel_not_found`` for names in ``missing``, ``is_archived`` for names in
+``archived``) and that there is text or blocks (``no_text``); webhooks check for JSON with
+text or blocks (400 ``invalid_payload``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+__all__ = ["Answer", "Received", "SlackStandIn"]
+
+_WEBHOOK_STATUS = {
+    "ok": 200,
+    "invalid_payload": 400,
+    "no_text": 400,
+    "user_not_found": 400,
+    "no_service_id": 400,
+    "no_team": 400,
+    "action_prohibited": 403,
+    "posting_to_general_channel_denied": 403,
+    "invalid_token": 403,
+    "channel_not_found": 404,
+    "no_service": 404,
+    "team_disabled": 404,
+    "channel_is_archived": 410,
+    "ratelimited": 429,
+    "rollup_error": 500,
+}
+_WEBHOOK_NAMES = {
+    "is_archived": "channel_is_archived",
+    "invalid_auth": "invalid_token",
+    "server_error": "rollup_error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A scripted answer: a Slack error name (or ``ok``), and for ``ratelimited`` the
+    ``Retry-After`` seconds. ``delay`` holds the answer back (to provoke a client timeout)."""
+
+    name: str = "ok"
+    retry_after: int = 1
+    delay: float = 0.0
+
+
+@dataclass(slots=True)
+class Received:
+    """One request as the stand-in saw it."""
+
+    kind: str  # "api" or "webhook"
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    answered: int = 0
+    answer: dict[str, Any] | str = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text", ""))
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        blocks = self.body.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return list(blocks)
+
+    @property
+    def channel(self) -> str | None:
+        value = self.body.get("channel")
+        return None if value is None else str(value)
+
+    @property
+    def thread_ts(self) -> str | None:
+        value = self.body.get("thread_ts")
+        return None if value is None else str(value)
+
+    def all_text(self) -> str:
+        """Every mrkdwn/plain text in the message, joined: what a reader could see."""
+        texts = [self.text]
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("text"), str):
+                    texts.append(node["text"])
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(self.blocks)
+        return "\n".join(texts)
+
+
+class SlackStandIn:
+    """The server. Use as a context manager, or ``start()`` / ``close()``."""
+
+    def __init__(self, *, token: str = "xoxb-standin-token") -> None:  # noqa: S107 (a fake)
+        self.token = token
+        self.received: list[Received] = []
+        self.archived: set[str] = set()
+        self.missing: set[str] = set()
+        # Called with each request after it is recorded and before it is answered, e.g. to
+        # kill the client at the worst moment.
+        self.on_request: Callable[[Received], None] | None = None
+        self._answers: deque[Answer] = deque()
+        self._lock = threading.Lock()
+        self._ts = int(time.time()) * 1_000_000
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self) -> SlackStandIn:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SlackStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """For ``WebClient(base_url=...)`` and ``MONITOR_SLACK_BASE_URL``."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def webhook_url(self, path: str = "T00000000/B00000000/standinstandinstandin") -> str:
+        return f"http://127.0.0.1:{self.port}/services/{path}"
+
+    # -- scripting ---------------------------------------------------------------------------
+    def answer_next(self, *answers: str | Answer, retry_after: int = 1) -> None:
+        """Queue answers for the next requests, in order; then success again."""
+        with self._lock:
+            for answer in answers:
+                if isinstance(answer, str):
+                    answer = Answer(answer, retry_after=retry_after)
+                self._answers.append(answer)
+
+    @property
+    def posts(self) -> list[Received]:
+        return [r for r in self.received if r.kind == "api"]
+
+    @property
+    def webhooks(self) -> list[Received]:
+        return [r for r in self.received if r.kind == "webhook"]
+
+    def channel_id(self, name: str) -> str:
+        if name[:1] in "CGD" and name[1:].isalnum() and name.isupper():
+            return name
+        return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()  # noqa: S324
+
+    # -- answering ---------------------------------------------------------------------------
+    def _next_answer(self) -> Answer | None:
+        with self._lock:
+            return self._answers.popleft() if self._answers else None
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._ts += 100
+            return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+
+    def _api(self, request: Received, answer: Answer | None) -> tuple[int, dict[str, str], Any]:
+        name = answer.name if answer else None
+        if name is None:
+            auth = request.headers.get("authorization", "")
+            channel = request.channel or ""
+            if auth != f"Bearer {self.token}":
+                name = "invalid_auth" if auth else "not_authed"
+            elif not channel or channel in self.missing:
+                name = "channel_not_found"
+            elif channel in self.archived:
+                name = "is_archived"
+            elif not request.text and not request.blocks:
+                name = "no_text"
+            else:
+                name = "ok"
+        if name == "ok":
+            ts = self._next_ts()
+            channel = self.channel_id(request.channel or "general")
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "channel": channel,
+                    "ts": ts,
+                    "message": {
+                        "type": "message",
+                        "subtype": "bot_message",
+                        "text": request.text,
+                        "ts": ts,
+                        "bot_id": "B0STANDIN",
+                        **({"thread_ts": request.thread_ts} if request.thread_ts else {}),
+                    },
+                },
+            )
+        if name == "ratelimited":
+            retry = str(answer.retry_after if answer else 1)
+            return 429, {"Retry-After": retry}, {"ok": False, "error": "ratelimited"}
+        if name == "server_error":
+            return 500, {}, {"ok": False, "error": "fatal_error"}
+        return 200, {}, {"ok": False, "error": name}
+
+    def _webhook(self, request: Received, answer: Answer | None) -> tuple[int, dict[str, str], Any]:
+        name = answer.name if answer else None
+        if name is None:
+            name = "ok" if (request.text or request.blocks) else "invalid_payload"
+        name = _WEBHOOK_NAMES.get(name, name)
+        status = _WEBHOOK_STATUS.get(name, 400)
+        headers = (
+            {"Retry-After": str(answer.retry_after)} if name == "ratelimited" and answer else {}
+        )
+        return status, headers, name
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                kind = "webhook" if self.path.startswith("/services/") else "api"
+                request = Received(
+                    kind=kind,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=_decode(raw, self.headers.get("Content-Type", "")),
+                )
+                with standin._lock:
+                    standin.received.append(request)
+                if standin.on_request is not None:
+                    standin.on_request(request)
+                answer = standin._next_answer()
+                if answer is not None and answer.delay:
+                    time.sleep(answer.delay)
+                if kind == "api" and not self.path.startswith("/api/chat.postMessage"):
+                    status, headers, body = 200, {}, {"ok": False, "error": "unknown_method"}
+                elif kind == "api":
+                    status, headers, body = standin._api(request, answer)
+                else:
+                    status, headers, body = standin._webhook(request, answer)
+                request.answered = status
+                request.answer = body
+                if isinstance(body, str):
+                    data = body.encode()
+                    content_type = "text/html"
+                else:
+                    data = json.dumps(body).encode()
+                    content_type = "application/json; charset=utf-8"
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
+    text = raw.decode("utf-8", "replace")
+    if "json" in content_type:
+        try:
+            value = json.loads(text or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {k: v[0] for k, v in parse_qs(text).items()}
