@@ -200,8 +200,14 @@ def json_schema() -> dict[str, Any]:
     # In a file, 'id' may be left out: it defaults to the file name.
     one["required"] = [name for name in one.get("required", []) if name != "id"]
     defs["Watchlist"] = one
+    # AlertSpec also takes one address as a plain string (a 'before' validator pydantic's
+    # schema can't see); say so, or editors flag valid files.
+    email = defs.get("AlertSpec", {}).get("properties", {}).get("email")
+    if email is not None:
+        email["anyOf"] = [{"type": "string"}, *email.get("anyOf", [])]
+    defs["WatchlistInList"] = {"allOf": [{"$ref": "#/$defs/Watchlist"}], "required": ["id"]}
     return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "monitor watchlist file",
         "description": "One watchlist, or a list of watchlists (each with an id). "
@@ -209,7 +215,7 @@ def json_schema() -> dict[str, Any]:
         "`python -m monitor.watchlists > watchlists/schema.json` after changing it.",
         "anyOf": [
             {"$ref": "#/$defs/Watchlist"},
-            {"type": "array", "items": {"$ref": "#/$defs/Watchlist"}},
+            {"type": "array", "items": {"$ref": "#/$defs/WatchlistInList"}},
         ],
         "$defs": defs,
     }
