@@ -1,0 +1,300 @@
+"""Turn feed entries into clean articles.
+
+Each entry becomes an :class:`ArticleData` with:
+
+- ``identity``: sha256 of, in order of preference, the entry's GUID, its canonical link, or its
+  title and content. A GUID that is globally unique by construction (a URL, a ``tag:`` or
+  ``urn:`` URI) is used as it is, so the same story carried by two feeds is one article; a bare
+  GUID such as ``"123"`` is only unique within its feed, so it is scoped by the feed's URL.
+- ``url``: the canonical link: scheme and host lower-cased, default port, fragment and tracking
+  parameters (``utm_*``, ``fbclid``, ``gclid``, ...) removed; only http(s) links are kept.
+- ``title``, ``summary``, ``content``: plain text: markup removed, entities decoded, whitespace
+  collapsed, Unicode NFC. Nothing from a feed keeps its markup, so no script or event handler
+  can reach a page or a Slack message through us.
+- ``published_at``: aware UTC; the first-seen time when the entry has no date, and clamped to
+  now when it claims to come from the future (a wrong clock or time zone at the publisher).
+- ``language``: the entry's own (xml:lang) when given, else the feed's.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from monitor.feeds.parser import ParsedFeed, parse_feed
+
+__all__ = [
+    "ArticleData",
+    "article_from_entry",
+    "articles_from_bytes",
+    "articles_from_parsed",
+    "canonical_url",
+    "clean_text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleData:
+    identity: str
+    url: str
+    title: str
+    summary: str
+    content: str
+    author: str | None
+    published_at: datetime | None
+    language: str | None
+
+
+def articles_from_bytes(
+    body: bytes,
+    *,
+    url: str = "",
+    headers: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> list[ArticleData]:
+    """Parse a feed document and return its entries as articles (no I/O, no database).
+
+    *url* is the feed's URL: relative links are resolved against it and bare GUIDs are scoped
+    to it. *headers* are the HTTP response headers (``Content-Type`` carries the charset).
+    """
+    return articles_from_parsed(parse_feed(body, headers=headers), url=url, now=now)
+
+
+def articles_from_parsed(
+    parsed: ParsedFeed, *, url: str = "", now: datetime | None = None
+) -> list[ArticleData]:
+    now = now or datetime.now(UTC)
+    articles: list[ArticleData] = []
+    seen: set[str] = set()
+    for entry in parsed.entries:
+        article = article_from_entry(entry, feed_url=url, feed_language=parsed.language, now=now)
+        # Some feeds repeat an item; one article per identity.
+        if article.identity in seen:
+            continue
+        seen.add(article.identity)
+        articles.append(article)
+    return articles
+
+
+def article_from_entry(
+    entry: Mapping[str, Any], *, feed_url: str, feed_language: str | None, now: datetime
+) -> ArticleData:
+    link = canonical_url(_first_link(entry), base=feed_url)
+    title = clean_text(entry.get("title"))
+    summary = clean_text(entry.get("summary"))
+    content = _content(entry)
+    if content == summary:
+        # RSS puts the only text in <description>; feedparser may report it as both.
+        content = ""
+    return ArticleData(
+        identity=identity_of(
+            entry, link=link, title=title, content=content or summary, feed_url=feed_url
+        ),
+        url=link,
+        title=title,
+        summary=summary,
+        content=content,
+        author=clean_text(entry.get("author")) or None,
+        published_at=_published(entry, now),
+        language=_entry_language(entry) or feed_language,
+    )
+
+
+# -- identity ---------------------------------------------------------------------------
+
+_GLOBAL_GUID = re.compile(r"^(https?://|tag:|urn:)", re.IGNORECASE)
+
+
+def identity_of(
+    entry: Mapping[str, Any], *, link: str, title: str, content: str, feed_url: str
+) -> str:
+    guid = str(entry.get("id") or "").strip()
+    if guid:
+        if _GLOBAL_GUID.match(guid):
+            key = "guid:" + (canonical_url(guid) if guid[:4].lower() == "http" else guid)
+        else:
+            key = f"guid:{feed_url}#{guid}"
+    elif link:
+        key = "url:" + link
+    else:
+        key = f"text:{feed_url}\n{title}\n{content}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- URLs -------------------------------------------------------------------------------
+
+_TRACKING_EXACT = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "rb_clickid",
+        "s_cid",
+        "ncid",
+        "cmpid",
+        "ito",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str | None, *, base: str = "") -> str:
+    """The canonical form of an http(s) link, or ``""`` for anything else (``javascript:``...)."""
+    if not url:
+        return ""
+    url = url.strip()
+    if base:
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return ""
+    host = parts.hostname.lower().rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    if parts.username:
+        # Credentials in a link are never wanted in an article URL.
+        pass
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if not _is_tracking(k)]
+        if len(kept) != len(pairs):
+            query = urlencode(kept)
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, query, ""))
+
+
+def _is_tracking(key: str) -> bool:
+    lower = key.lower()
+    return lower in _TRACKING_EXACT or lower.startswith(_TRACKING_PREFIXES)
+
+
+def _first_link(entry: Mapping[str, Any]) -> str:
+    link = entry.get("link")
+    if link:
+        return str(link)
+    for candidate in entry.get("links", ()) or ():
+        href = candidate.get("href") if isinstance(candidate, Mapping) else None
+        if href and candidate.get("rel", "alternate") == "alternate":
+            return str(href)
+    guid = str(entry.get("id") or "")
+    if entry.get("guidislink") and guid:
+        return guid
+    return ""
+
+
+# -- text -------------------------------------------------------------------------------
+
+_DROP_BLOCKS = re.compile(
+    r"<(script|style|noscript|template|iframe|object)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)|<!\[CDATA\[|\]\]>", re.DOTALL)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|pre|section|article|hr)\b[^>]*>",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"</?[A-Za-z!?/][^<>]*>?")
+_SPACE = re.compile(r"\s+")
+_UNSAFE_SCHEME = re.compile(r"(?i)\b(?:javascript|vbscript|livescript)\s*:")
+
+
+def clean_text(value: Any) -> str:
+    """Plain text from a fragment of HTML or text: tags removed, entities decoded, whitespace
+    collapsed, NFC. Safe to put anywhere once escaped for that place."""
+    if not value:
+        return ""
+    text = str(value)
+    if "<" in text or "&" in text:
+        text = _strip_markup(text)
+        # Markup that was escaped once (&lt;script&gt;) becomes markup after decoding; strip
+        # again so that no tag survives as text either.
+        if "<" in text:
+            text = _strip_markup(text, unescape=False)
+    if ":" in text and _UNSAFE_SCHEME.search(text):
+        text = _UNSAFE_SCHEME.sub("", text)
+    text = _SPACE.sub(" ", text).strip()
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text
+
+
+def _strip_markup(text: str, *, unescape: bool = True) -> str:
+    if "<" in text:
+        text = _DROP_BLOCKS.sub(" ", text)
+        text = _COMMENT.sub(" ", text)
+        text = _BLOCK_TAG.sub(" ", text)
+        text = _TAG.sub("", text)
+    if unescape and "&" in text:
+        text = html.unescape(text)
+    return text
+
+
+def _content(entry: Mapping[str, Any]) -> str:
+    parts: Iterable[Any] = entry.get("content", ()) or ()
+    best = ""
+    for part in parts:
+        value = part.get("value", "") if isinstance(part, Mapping) else ""
+        text = clean_text(value)
+        # Atom may offer text and html alternatives of the same content: keep the fullest.
+        if len(text) > len(best):
+            best = text
+    return best
+
+
+# -- dates and language -----------------------------------------------------------------
+
+
+def _published(entry: Mapping[str, Any], now: datetime) -> datetime:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                when = datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, OSError, TypeError):
+                continue
+            return min(when, now)
+    return now
+
+
+def _entry_language(entry: Mapping[str, Any]) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key)
+        if isinstance(detail, Mapping) and detail.get("language"):
+            return str(detail["language"]).strip().replace("_", "-")[:35] or None
+    for part in entry.get("content", ()) or ():
+        if isinstance(part, Mapping) and part.get("language"):
+            return str(part["language"]).strip().replace("_", "-")[:35] or None
+    return None
