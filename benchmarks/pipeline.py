@@ -1,0 +1,206 @@
+"""End-to-end pipeline benchmark: throughput from poll to stored hits, and alert latency.
+
+Runs the real service (celery worker and beat processes on Redis + PostgreSQL, or ``monitor
+run`` on the embedded SQLite default) against the loopback feed server and Slack stand-in of
+the pipeline tests, and prints a table:
+
+- throughput: N new articles appear at once across F feeds; articles/s from publication until
+  every one is stored and matched and every hit is stored;
+- latency: one matching item at a time; seconds from publication until the Slack stand-in
+  accepts the alert, p50 and p95.
+
+    .venv/bin/python benchmarks/pipeline.py                  # all three set-ups
+    .venv/bin/python benchmarks/pipeline.py --write          # and update docs/benchmarks.md
+
+Needs PostgreSQL and Redis for the scaled-out rows (MONITOR_TEST_POSTGRES_URL,
+MONITOR_TEST_REDIS_URL, as the tests); uses Redis database 12, flushed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.pipeline.harness import (  # noqa: E402  (after the path is set)
+    Stack,
+    postgres_available,
+    redis_available,
+    redis_url,
+)
+
+SECTION = "## Pipeline"
+
+
+@dataclass
+class Row:
+    setup: str
+    articles: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.articles / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _run(stack: Stack, *, setup: str, articles: int, samples: int) -> Row:
+    feeds = stack.feed_names
+    paths = [f"/feeds/{name}.xml" for name in feeds]
+    stack.wait_until(
+        lambda: all(stack.feed_server.requests[p] >= 1 for p in paths), 180, "first polls"
+    )
+    # Throughput: every feed gets its share at the same moment; half of the items match.
+    expected_hits = 0
+    start = time.monotonic()
+    for n in range(articles):
+        feed = feeds[n % len(feeds)]
+        if n % 2 == 0:
+            stack.feed_server.publish(feed, f"Blackout hits district {n} after turbine failure")
+            expected_hits += 1
+        else:
+            stack.feed_server.publish(feed, f"Market report {n}: stocks steady")
+    stack.wait_until(
+        lambda: (
+            (c := stack.counts())["articles"] >= articles
+            and c["unmatched"] == 0
+            and c["hits"] >= expected_hits
+        ),
+        600,
+        "every article stored and matched",
+        poll=0.05,
+    )
+    seconds = time.monotonic() - start
+    stack.wait_until(lambda: stack.counts()["sent"] >= expected_hits, 600, "backlog alerts sent")
+
+    latencies = []
+    for n in range(samples):
+        marker = f"lat-{n}-{time.time_ns()}"
+        stack.feed_server.publish(feeds[n % len(feeds)], f"Turbine failure {marker}")
+        latencies.append(
+            stack.wait_until(lambda m=marker: stack.posts_for(m) >= 1, 120, marker, poll=0.02)
+        )
+    return Row(setup, articles, seconds, latencies)
+
+
+def bench_redis(workers: int, *, articles: int, feeds: int, samples: int) -> Row:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack.redis(Path(tmp), redis_db=12, feeds=feeds)
+        try:
+            stack.upgrade()
+            for n in range(workers):
+                stack.worker(f"w{n + 1}", concurrency=1)
+            stack.beat().wait_for("beat lease taken", 60)
+            return _run(
+                stack,
+                setup=f"Redis + PostgreSQL, {workers} worker process{'es' if workers > 1 else ''}",
+                articles=articles,
+                samples=samples,
+            )
+        finally:
+            stack.close()
+
+
+def bench_embedded(*, articles: int, feeds: int, samples: int) -> Row:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack.embedded(Path(tmp), feeds=feeds)
+        try:
+            stack.monitor_run(concurrency=2).wait_for("beat lease taken", 120)
+            return _run(
+                stack,
+                setup="embedded (monitor run: SQLite + SQLite broker, 2 processes)",
+                articles=articles,
+                samples=samples,
+            )
+        finally:
+            stack.close()
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| set-up | articles | poll → hits stored | throughput | alert latency p50 | p95 |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.setup} | {row.articles} | {row.seconds:.1f} s | "
+            f"{row.throughput:.1f} articles/s | {row.percentile(0.5):.2f} s | "
+            f"{row.percentile(0.95):.2f} s |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION in current:
+        before, rest = current.split(SECTION, 1)
+        after = rest.split("\n## ", 1)
+        tail = "\n## " + after[1] if len(after) > 1 else ""
+        current = before + text + tail
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    path.write_text(current.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=200)
+    parser.add_argument("--feeds", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=20, help="latency samples per set-up")
+    parser.add_argument(
+        "--setups", default="redis1,redis2,embedded", help="comma list: redis1,redis2,embedded"
+    )
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+
+    rows = []
+    for setup in args.setups.split(","):
+        common = {"articles": args.articles, "feeds": args.feeds, "samples": args.samples}
+        if setup.startswith("redis"):
+            if not (redis_available(redis_url(12)) and postgres_available()):
+                print(f"skipping {setup}: Redis or PostgreSQL not reachable", file=sys.stderr)
+                continue
+            rows.append(bench_redis(int(setup.removeprefix("redis") or 1), **common))
+        elif setup == "embedded":
+            rows.append(bench_embedded(**common))
+        else:
+            parser.error(f"unknown set-up {setup!r}")
+        print(table(rows[-1:]).splitlines()[-1], file=sys.stderr)
+
+    result = table(rows)
+    print(result)
+    if args.write:
+        command = "python benchmarks/pipeline.py " + " ".join(
+            f"--{k}={v}" for k, v in vars(args).items() if k != "write"
+        )
+        machine = f"{platform.machine()}, {platform.python_version()}, 2 cores shared"
+        section = (
+            f"{SECTION}\n\n"
+            "End to end with real processes against the loopback feed server and Slack "
+            "stand-in (`tests/pipeline/servers.py`). Throughput: articles published at once "
+            "across the feeds, from publication until every article is stored and matched and "
+            "every hit stored (half of them match). Latency: one matching item at a time, from "
+            "publication to the Slack stand-in accepting the alert; it includes waiting for the "
+            "next poll (feeds are polled every second here, beat ticks every second).\n\n"
+            f"Command: `{command}` ({machine}).\n\n{result}\n"
+        )
+        write_section(section)
+
+
+if __name__ == "__main__":
+    main()
