@@ -7,6 +7,7 @@ latency from publication to the Slack stand-in accepting the alert.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ def redis_stack(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack.embedded(tmp_path)
+    stack = Stack.embedded(tmp_path, env={"MONITOR_LOG_FORMAT": "json"})
     try:
         yield stack
     finally:
@@ -92,3 +93,22 @@ def test_it_alerts_within_seconds_on_the_embedded_default(embedded_stack: Stack)
     stack.wait_until(lambda: stack.counts()["sent"] == ITEMS, 20, "every delivery recorded")
     assert stack.counts()["hits"] == ITEMS
     assert len(stack.slack.posted) == ITEMS
+
+    # Observability: every worker process wrote its samples where the dashboard reads them.
+    stack.wait_until(lambda: "monitor.sweep" in _metrics(stack), 30, "a sweep measured")
+    metrics = _metrics(stack)
+    for task in ("monitor.poll_feed", "monitor.match_articles", "monitor.deliver"):
+        assert f'monitor_task_duration_seconds_count{{task="{task}"}}' in metrics
+    assert 'monitor_queue_lag_seconds{kind="articles"' in metrics
+    # JSON logs with the fixed keys, the task bound to each line logged inside a task.
+    lines = [json.loads(line) for line in run.output().splitlines() if line.startswith("{")]
+    assert any(line.get("task") == "monitor.match_articles" for line in lines)
+    assert any("article_id" in line and "watchlist" in line for line in lines)
+
+
+def _metrics(stack: Stack) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(stack.workdir / "var" / "metrics"))
+    return generate_latest(registry).decode()
