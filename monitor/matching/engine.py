@@ -471,20 +471,23 @@ def _snippet(
 
 def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[int, int]]:
     tokens = tokens_with_offsets(text)
-    by_position: dict[int, list[int]] = {}  # word position -> indexes in tokens
-    for i, token in enumerate(tokens):
-        by_position.setdefault(token.position, []).append(i)
+    # (first word position, last word position) -> character span; single words and joined
+    # hyphen forms are found exactly, longer spans are stitched from their ends.
+    exact: dict[tuple[int, int], tuple[int, int]] = {}
+    for token in tokens:
+        exact.setdefault((token.position, token.last), (token.start, token.end))
     wanted: set[tuple[int, int]] = set()
     for leaf in found:
         wanted.update(_occurrences(leaf, d, name))
     spans = []
     for start, end in wanted:
-        first = [tokens[i] for i in by_position.get(start, ())]
-        last = [tokens[i] for i in by_position.get(end, ())]
-        if not first or not last:
-            continue
-        # a joined hyphen form covers its parts: take the widest token at each end
-        spans.append((min(t.start for t in first), max(t.end for t in last)))
+        span = exact.get((start, end))
+        if span is None:
+            first, last = exact.get((start, start)), exact.get((end, end))
+            if first is None or last is None:
+                continue
+            span = (first[0], last[1])
+        spans.append(span)
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:

@@ -1,0 +1,87 @@
+"""The indexed engine returns exactly what a plain reference evaluator returns."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.matching import Document, Matcher, parse_query
+from tests.matching.conftest import Spec
+from tests.matching.reference import reference_match
+
+WORDS = [
+    "nato",
+    "japan",
+    "office",
+    "naira",
+    "market",
+    "economy",
+    "economic",
+    "crisis",
+    "indo",
+    "pacific",
+]
+TEXT_WORDS = [
+    *WORDS,
+    "NATO’s",
+    "Japán",
+    "Indo-Pacific",
+    "IndoPacific",
+    "N1,572",
+    "the",
+    "of",
+    "econometrics",
+    "Market's",
+]
+
+word = st.sampled_from([*WORDS, "Indo-Pacific", "NATO's"])
+leaf = st.one_of(
+    word,
+    st.sampled_from(["eco*", "econom*", "nat*", "mar*", "indo*"]),
+    st.lists(word, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
+    st.tuples(st.sampled_from(["title:", "summary:", "content:", "url:", "source:"]), word).map(
+        "".join
+    ),
+)
+positional = st.one_of(
+    leaf, st.lists(leaf, min_size=2, max_size=3).map(lambda ls: "(" + " OR ".join(ls) + ")")
+)
+near = st.tuples(positional, st.sampled_from(["NEAR", "ONEAR"]), st.integers(1, 4), positional).map(
+    lambda t: f"{t[0]} {t[1]}/{t[2]} {t[3]}"
+)
+
+
+def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.lists(children, min_size=2, max_size=3).map(" ".join),
+        st.lists(children, min_size=2, max_size=3).map(" AND ".join),
+        st.lists(children, min_size=2, max_size=3).map(lambda cs: "(" + " OR ".join(cs) + ")"),
+        children.map(lambda c: f"NOT {c}"),
+        children.map(lambda c: f"-({c})"),
+    )
+
+
+queries = st.recursive(st.one_of(leaf, near), _combine, max_leaves=6)
+texts = st.lists(st.sampled_from(TEXT_WORDS), max_size=14).map(" ".join)
+documents = st.builds(
+    Document,
+    id=st.just("d"),
+    title=texts,
+    summary=texts,
+    content=texts,
+    url=st.sampled_from(
+        ["", "https://example.org/nato-japan-office", "https://naira.example/market"]
+    ),
+    source=st.sampled_from(["", "Japan Times", "Naira Market Watch"]),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=8), st.lists(documents, min_size=1, max_size=4))
+def test_it_agrees_with_the_reference_evaluator(texts_: list[str], docs: list[Document]) -> None:
+    specs = [Spec(f"w{i}", q) for i, q in enumerate(texts_)]
+    matcher = Matcher(specs)
+    for doc in docs:
+        expected = [s.id for s in specs if reference_match(parse_query(s.query).root, doc)]
+        assert matcher.match_ids(doc) == expected
+        assert [r.watchlist_id for r in matcher.match(doc)] == expected
