@@ -13,7 +13,20 @@ main-text extraction of a page: :func:`monitor.feeds.fulltext.extract_main_text`
 
 from __future__ import annotations
 
+from monitor.feeds.config import FeedSpec, load_feeds_file, save_feeds_file, sync_feeds
 from monitor.feeds.fulltext import extract_main_text
 from monitor.feeds.normalise import ArticleData, articles_from_bytes
+from monitor.feeds.poll import PollOutcome, due_feed_ids, poll_feed
 
-__all__ = ["ArticleData", "articles_from_bytes", "extract_main_text"]
+__all__ = [
+    "ArticleData",
+    "FeedSpec",
+    "PollOutcome",
+    "articles_from_bytes",
+    "due_feed_ids",
+    "extract_main_text",
+    "load_feeds_file",
+    "poll_feed",
+    "save_feeds_file",
+    "sync_feeds",
+]

@@ -1,0 +1,221 @@
+"""Fetch a feed (or an article page) politely and safely, with httpx.
+
+- connect and read timeouts, plus an overall deadline, so a server that trickles bytes cannot
+  hold a worker;
+- a body size cap enforced while streaming (the Content-Length header is not trusted);
+- gzip and deflate bodies (httpx decodes them; the cap applies to the decoded size, which is
+  what protects our memory from a compression bomb);
+- redirects followed by hand, so that every hop is checked against the private-address rule and
+  a chain made only of permanent redirects (301, 308) can update the stored URL;
+- conditional GET with the stored ETag and Last-Modified;
+- an identifying User-Agent with a contact URL;
+- addresses that are private, loopback, link-local or otherwise not public are refused unless
+  ``MONITOR_ALLOW_PRIVATE_FEEDS=1``: a feed URL is user input and must not become a way to
+  reach the internal network (SSRF).
+
+Statuses other than 2xx/304/3xx are returned, not raised: the poller decides what a 404, 410 or
+429 means for the feed. Failures to get any response raise :class:`FetchError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor import __version__
+from monitor.config import Settings
+
+__all__ = [
+    "FEED_ACCEPT",
+    "FetchError",
+    "FetchResult",
+    "PrivateAddressError",
+    "TooLargeError",
+    "check_public_address",
+    "fetch",
+    "user_agent",
+]
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
+    "text/xml;q=0.9, */*;q=0.8"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.8"
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+
+
+class FetchError(Exception):
+    """No usable response: a timeout, a refused address, a body too large, a network error."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class PrivateAddressError(FetchError):
+    pass
+
+
+class TooLargeError(FetchError):
+    pass
+
+
+@dataclass(slots=True)
+class FetchResult:
+    status: int
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    # Set when every redirect on the way was permanent: the URL to store from now on.
+    permanent_url: str | None = None
+    redirects: list[str] = field(default_factory=list)
+
+
+def user_agent(settings: Settings) -> str:
+    return f"monitor/{__version__} (+{settings.user_agent_contact})"
+
+
+_clients: dict[tuple[float, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(settings: Settings) -> httpx.Client:
+    # One pooled client per process keeps connections alive across polls of the same host.
+    key = (settings.fetch_connect_timeout, settings.fetch_read_timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            timeout = httpx.Timeout(
+                connect=settings.fetch_connect_timeout,
+                read=settings.fetch_read_timeout,
+                write=settings.fetch_read_timeout,
+                pool=settings.fetch_connect_timeout,
+            )
+            client = httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                trust_env=False,
+            )
+            _clients[key] = client
+    return client
+
+
+def fetch(
+    url: str,
+    *,
+    settings: Settings,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    accept: str = FEED_ACCEPT,
+) -> FetchResult:
+    """GET *url* under the rules above and return the final response."""
+    headers = {
+        "User-Agent": user_agent(settings),
+        "Accept": accept,
+        "Accept-Encoding": "gzip, deflate",
+    }
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    client = _client(settings)
+    deadline = time.monotonic() + settings.fetch_connect_timeout + 2 * settings.fetch_read_timeout
+    all_permanent = True
+    redirects: list[str] = []
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        _check_url(current, settings)
+        try:
+            with client.stream("GET", current, headers=headers) as response:
+                if response.status_code in _REDIRECTS and "location" in response.headers:
+                    all_permanent = all_permanent and response.status_code in _PERMANENT
+                    current = urljoin(current, response.headers["location"])
+                    redirects.append(current)
+                    continue
+                body = b""
+                if response.status_code == 200:
+                    body = _read_capped(response, settings.fetch_max_bytes, deadline)
+                return FetchResult(
+                    status=response.status_code,
+                    url=current,
+                    headers=dict(response.headers),
+                    body=body,
+                    permanent_url=current if redirects and all_permanent else None,
+                    redirects=redirects,
+                )
+        except httpx.TimeoutException as exc:
+            raise FetchError(f"timed out ({type(exc).__name__})") from None
+        except httpx.DecodingError:
+            raise FetchError("could not decode the compressed body") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {_first_line(exc)}") from None
+    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _read_capped(response: httpx.Response, cap: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap and not _encoded(response):
+        raise TooLargeError(f"body larger than {cap} bytes (Content-Length {declared})")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise TooLargeError(f"body larger than {cap} bytes")
+        if time.monotonic() > deadline:
+            raise FetchError("timed out (the body took too long)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _encoded(response: httpx.Response) -> bool:
+    return bool(response.headers.get("content-encoding", "").strip())
+
+
+def _check_url(url: str, settings: Settings) -> None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise FetchError(f"not a valid URL: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(f"only http and https URLs can be fetched, not {url!r}")
+    if not settings.allow_private_feeds:
+        check_public_address(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+
+
+def check_public_address(host: str, port: int = 80) -> None:
+    """Raise :class:`PrivateAddressError` if *host* is or resolves to a non-public address."""
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}") from None
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+    for address in addresses:
+        mapped = getattr(address, "ipv4_mapped", None)
+        if mapped is not None:
+            address = mapped
+        if not address.is_global or address.is_multicast:
+            raise PrivateAddressError(
+                f"{host} resolves to a private address ({address}); "
+                "set MONITOR_ALLOW_PRIVATE_FEEDS=1 to allow it"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
