@@ -101,7 +101,10 @@ class WatchlistFile(BaseModel):
         "econom*, title:/summary:/content:/url:/source: scopes. See docs/watchlists.md.",
         min_length=1,
     )
-    enabled: bool = Field(default=True, description="Set to false to pause the watchlist.")
+    # strict: YAML has real booleans and numbers; "yes" in quotes is a mistake, not a yes.
+    enabled: bool = Field(
+        default=True, strict=True, description="Set to false to pause the watchlist."
+    )
     feeds: list[str] = Field(
         default_factory=list,
         description="Only articles from these feeds (feed names, or tag:NAME). Empty: all feeds.",
@@ -121,6 +124,7 @@ class WatchlistFile(BaseModel):
     escalate_at: int | None = Field(
         default=None,
         ge=2,
+        strict=True,
         description="Send one follow-up alert when a matched story reaches this many sources.",
     )
     examples: Examples = Field(

@@ -1,0 +1,195 @@
+"""monitor watchlists validate|list|test and monitor match, as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import db as storage
+from monitor.cli.main import cli
+from monitor.config import Settings
+from monitor.models import Article
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def watchlist_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "wl"
+    directory.mkdir()
+    (directory / "naira.yaml").write_text(
+        'query: naira ("parallel market" OR "black market")\n', encoding="utf-8"
+    )
+    (directory / "nato.yaml").write_text('query: NATO "liaison office" Japan\n', encoding="utf-8")
+    return directory
+
+
+def test_it_validates_the_shipped_watchlists() -> None:
+    code, out, err = run("watchlists", "validate", str(ROOT / "watchlists"))
+    assert code == 0, out
+    assert out == "" and "watchlist(s) valid" in err
+
+
+def test_it_prints_file_line_col_and_exits_1_on_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: X\nquery: naira  AND\ncolour: red\n", encoding="utf-8")
+    code, out, err = run("watchlists", "validate", str(bad))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{bad}:2:15: expected a term after 'AND', found the end of the query",
+        f"{bad}:3:1: unknown key 'colour'",
+    ]
+    assert "2 problem(s)" in err
+
+
+def test_it_reports_a_missing_path_in_one_line(tmp_path: Path) -> None:
+    code, _, err = run("watchlists", "validate", str(tmp_path / "nope"))
+    assert code == 1 and err.strip() == f"monitor: {tmp_path / 'nope'}: no such file or directory"
+
+
+def test_it_validates_the_configured_directory_by_default(watchlist_dir: Path) -> None:
+    code, _, err = run("watchlists", "validate", env={"MONITOR_WATCHLISTS": str(watchlist_dir)})
+    assert code == 0 and "2 watchlist(s) valid" in err
+
+
+def test_it_lists_watchlists(watchlist_dir: Path) -> None:
+    code, out, _ = run("watchlists", "list", "--watchlists", str(watchlist_dir), "--json")
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["naira", "nato"]
+
+
+def test_it_matches_text_and_jsonl_files_as_json_lines(watchlist_dir: Path, tmp_path: Path) -> None:
+    txt = tmp_path / "story.txt"
+    txt.write_text(
+        "France blocks NATO plan\n\nA plan to open NATO’s first liaison office in Japan "
+        "was blocked by France.\n",
+        encoding="utf-8",
+    )
+    jsonl = tmp_path / "articles.jsonl"
+    jsonl.write_text(
+        json.dumps(
+            {
+                "id": "a1",
+                "title": "Naira slides",
+                "content": "The naira depreciated in the parallel market on Monday.",
+                "url": "https://example.org/naira",
+            }
+        )
+        + "\n"
+        + json.dumps({"title": "Weather", "content": "Rain in Lagos."})
+        + "\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("match", "--watchlists", str(watchlist_dir), str(txt), str(jsonl))
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(h["watchlist"], h["article"]["id"]) for h in lines] == [
+        ("nato", str(txt)),
+        ("naira", "a1"),
+    ]
+    naira = lines[1]
+    assert naira["article"] == {
+        "id": "a1",
+        "title": "Naira slides",
+        "url": "https://example.org/naira",
+    }
+    assert naira["fields"] == ["title", "content"]
+    assert naira["matched"] == ["naira", '"parallel market"']
+    assert naira["snippet"] == "The naira depreciated in the parallel market on Monday."
+    assert set(lines[0]) >= {"watchlist", "article", "fields", "matched", "snippet"}
+
+
+def test_it_exits_0_when_nothing_matches_and_1_on_a_bad_file(
+    watchlist_dir: Path, tmp_path: Path
+) -> None:
+    quiet = tmp_path / "quiet.txt"
+    quiet.write_text("Nothing to see\n", encoding="utf-8")
+    assert run("match", "--watchlists", str(watchlist_dir), str(quiet))[:2] == (0, "")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{not json\n", encoding="utf-8")
+    code, _, err = run("match", "--watchlists", str(watchlist_dir), str(broken))
+    assert code == 1 and err.startswith(f"monitor: {broken}:1: not a JSON object")
+    code, _, err = run("match", "--watchlists", str(watchlist_dir), str(tmp_path / "x.pdf"))
+    assert code == 1 and "no such file" in err
+
+
+def test_it_matches_html_pages_and_feeds(watchlist_dir: Path, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    paragraph = "A plan to open NATO's first liaison office in Japan was blocked by France. " * 3
+    page.write_text(
+        "<html><head><title>NATO &amp; Japan</title></head><body><nav>Home | World</nav>"
+        f"<article><h1>NATO and Japan</h1><p>{paragraph}</p><p>{paragraph}</p></article>"
+        "<footer>Copyright</footer></body></html>",
+        encoding="utf-8",
+    )
+    feed = tmp_path / "feed.rss"
+    feed.write_text(
+        textwrap.dedent(
+            """\
+            <?xml version="1.0" encoding="utf-8"?>
+            <rss version="2.0"><channel><title>Markets</title><link>https://example.org/</link>
+            <item><title>Naira slides</title><link>https://example.org/naira</link>
+            <guid>naira-1</guid>
+            <description>The naira weakened on the black market.</description></item>
+            <item><title>Rain</title><link>https://example.org/rain</link><guid>rain-1</guid>
+            <description>Rain in Lagos.</description></item>
+            </channel></rss>
+            """
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = run("match", "--watchlists", str(watchlist_dir), str(page), str(feed))
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [h["watchlist"] for h in lines] == ["nato", "naira"]
+    assert lines[0]["article"]["title"] == "NATO & Japan"
+    assert lines[1]["article"]["url"] == "https://example.org/naira"
+
+
+def test_it_backtests_a_watchlist_over_stored_articles(
+    sqlite_settings: Settings, watchlist_dir: Path
+) -> None:
+    now = datetime.now(UTC)
+    with storage.session_scope(sqlite_settings) as session:
+        for number, (title, content, age) in enumerate(
+            [
+                ("Naira slides", "The naira fell in the parallel market.", 1),
+                ("Naira again", "Naira weak on the black market.", 2),
+                ("Old naira story", "The naira in the parallel market, long ago.", 30),
+                ("Weather", "Rain in Lagos.", 1),
+            ]
+        ):
+            session.add(
+                Article(
+                    identity=f"{number:064d}",
+                    url=f"https://example.org/{number}",
+                    title=title,
+                    content=content,
+                    first_seen_at=now - timedelta(days=age),
+                )
+            )
+    env = {
+        "MONITOR_DATABASE_URL": sqlite_settings.database_url,
+        "MONITOR_WATCHLISTS": str(watchlist_dir),
+    }
+    code, out, _ = run("watchlists", "test", "naira", "--since", "7d", env=env)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("naira: 2 hit(s) in 3 article(s) since ")
+    assert "- Naira slides  <https://example.org/0>" in lines
+    assert "  The [naira] fell in the [parallel market]." in lines
+
+    code, _, err = run("watchlists", "test", "nope", env=env)
+    assert code == 1 and err.startswith("monitor: no valid watchlist 'nope'")
+    code, _, err = run("watchlists", "test", "naira", "--since", "soon", env=env)
+    assert code == 1 and "--since" in err
