@@ -29,6 +29,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -191,5 +192,7 @@ class SMTPServer:
     @property
     def url(self) -> str:
         scheme = "smtps" if self.tls == "smtps" else "smtp"
-        credentials = f"{self.auth[0]}:{self.auth[1]}@" if self.auth else ""
+        credentials = ""
+        if self.auth:
+            credentials = f"{quote(self.auth[0], safe='')}:{quote(self.auth[1], safe='')}@"
         return f"{scheme}://{credentials}127.0.0.1:{self.port}"

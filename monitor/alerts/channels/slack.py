@@ -10,6 +10,7 @@ retry with backoff. WebClient's own retry handlers are off: the outbox is the on
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_sdk import WebClient
@@ -23,6 +24,11 @@ from monitor.config import Settings
 __all__ = ["BAD_MESSAGE", "BROKEN_DESTINATION", "send"]
 
 TIMEOUT = 15
+
+# slack-sdk logs whole requests at DEBUG; the token is redacted there, but the message bodies
+# are not ours to spill into logs at DEBUG level either.
+_sdk_log = logging.getLogger("monitor.alerts.slack.sdk")
+_sdk_log.setLevel(logging.INFO)
 
 # The token or the channel is unusable until a person acts.
 BROKEN_DESTINATION = frozenset(
@@ -89,6 +95,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
         base_url=settings.slack_base_url,
         timeout=TIMEOUT,
         retry_handlers=[],
+        logger=_sdk_log,
     )
     text, blocks = slack_payload(message)
     arguments: dict[str, Any] = {

@@ -11,6 +11,7 @@ checked here. Slack's answers (https://api.slack.com/messaging/webhooks#handling
 
 from __future__ import annotations
 
+import logging
 import os
 
 from slack_sdk.errors import SlackClientError
@@ -26,6 +27,11 @@ __all__ = ["send"]
 
 TIMEOUT = 15
 
+# slack-sdk logs each request's URL at DEBUG, and for a webhook the URL is the secret: its
+# client gets a logger of its own that never passes DEBUG on.
+_sdk_log = logging.getLogger("monitor.alerts.webhook.sdk")
+_sdk_log.setLevel(logging.INFO)
+
 
 def send(message: Message, destination: AlertSpec, *, settings: Settings) -> SendResult:
     assert isinstance(destination.slack, SlackWebhook)
@@ -38,7 +44,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
             destination_broken=True,
         )
     text, blocks = slack_payload(message)
-    client = WebhookClient(url, timeout=TIMEOUT, retry_handlers=[])
+    client = WebhookClient(url, timeout=TIMEOUT, retry_handlers=[], logger=_sdk_log)
     try:
         response = client.send(text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
     except SlackClientError as exc:

@@ -1,0 +1,373 @@
+"""The outbox on both databases: writing hits and deliveries, claiming, retrying, recovering."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.alerts import (
+    CHANNELS,
+    SEND_TIMEOUT,
+    DeliveryError,
+    backoff_seconds,
+    deliver,
+    due_delivery_ids,
+    parse_destinations,
+    record_hits,
+    retry_deliveries,
+)
+from monitor.config import Settings
+from monitor.models import Delivery, DeliveryHit, Destination, Hit
+from tests.alerts.conftest import NOW, Result, World, alerts
+
+
+def delivery(session: Session, delivery_id: int) -> Delivery:
+    return session.execute(
+        select(Delivery).where(Delivery.id == delivery_id).execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+class Script:
+    """A channel that answers from a list: SendResult-ish ids, or errors to raise."""
+
+    def __init__(self, *answers: object) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self, message: object, destination: object, *, settings: Settings) -> object:
+        from monitor.alerts import SendResult
+
+        self.calls += 1
+        answer = self.answers.pop(0) if self.answers else "ok"
+        if isinstance(answer, Exception):
+            raise answer
+        return SendResult(provider_message_id=f"id-{self.calls}")
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> Script:
+    fake = Script()
+    monkeypatch.setitem(CHANNELS, "console", fake)
+    return fake
+
+
+def test_it_writes_a_hit_with_its_reasons_and_one_delivery_per_destination(
+    session: Session, settings: Settings, world: World
+) -> None:
+    spec = world.watchlist("floods", alerts=alerts("slack:#desk", "email:b@x.org,a@x.org"))
+    article = world.article()
+    ids = record_hits(
+        session,
+        article,
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    hit = session.scalars(select(Hit)).one()
+    assert (hit.matched, hit.fields, hit.explanation) == (
+        ["flood"],
+        ["title"],
+        {"title": ["flood"]},
+    )
+    assert hit.snippet.startswith("Heavy flood") and hit.highlights == [[6, 11]]
+    rows = [delivery(session, i) for i in ids]
+    assert sorted(r.destination for r in rows) == ["email:a@x.org,b@x.org", "slack:#desk"]
+    assert {r.status for r in rows} == {"pending"} and {r.next_attempt_at for r in rows} == {NOW}
+    assert len({r.dedupe_key for r in rows}) == 2
+    links = session.scalars(select(DeliveryHit)).all()
+    assert {(link.delivery_id, link.hit_id) for link in links} == {(i, hit.id) for i in ids}
+    assert session.get(Destination, "slack:#desk").channel == "slack"  # type: ignore[union-attr]
+
+
+def test_it_records_an_article_once_however_often_it_is_redelivered(
+    session: Session, settings: Settings, world: World
+) -> None:
+    spec = world.watchlist("floods")
+    article = world.article()
+    first = record_hits(
+        session,
+        article,
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    again = record_hits(
+        session,
+        article,
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    assert len(first) == 1 and again == []
+    assert session.scalar(select(func.count(Hit.id))) == 1
+    assert session.scalar(select(func.count(Delivery.id))) == 1
+
+
+@pytest.mark.parametrize(
+    ("default_alerts", "expected"),
+    [
+        ("", ["console"]),
+        ("slack:#news", ["slack:#news"]),
+        (
+            "slack:#news,email:a@x.org,b@y.org,console",
+            ["console", "email:a@x.org,b@y.org", "slack:#news"],
+        ),
+    ],
+    ids=["nothing-configured", "one-default", "several-defaults"],
+)
+def test_it_falls_back_to_the_default_destinations_then_the_console(
+    session: Session,
+    world: World,
+    tmp_path: object,
+    settings: Settings,
+    default_alerts: str,
+    expected: list[str],
+) -> None:
+    configured = settings.model_copy(update={"default_alerts": default_alerts})
+    spec = world.watchlist("floods")
+    ids = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=configured,
+        now=NOW,
+    )
+    assert sorted(delivery(session, i).destination for i in ids) == expected
+
+
+def test_it_refuses_an_unknown_default_destination() -> None:
+    with pytest.raises(ValueError, match="unknown destination"):
+        parse_destinations("pager:duty")
+
+
+def test_it_lets_only_one_worker_claim_a_delivery(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    first = deliver(session, delivery_id, settings=settings, now=NOW)
+    second = deliver(session, delivery_id, settings=settings, now=NOW)
+    assert first.sent and first.claimed and first.provider_message_id == "id-1"
+    assert not second.claimed and second.status == "sent"
+    assert script.calls == 1
+    row = delivery(session, delivery_id)
+    assert (row.attempts, row.sent_at, row.claim_token) == (1, NOW, None)
+
+
+def test_it_retries_transient_failures_with_growing_jittered_backoff_then_gives_up(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    settings = settings.model_copy(
+        update={"delivery_max_attempts": 4, "delivery_backoff_base": 10.0}
+    )
+    script.answers = [DeliveryError("Slack server error 500", permanent=False)] * 4
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    now, waits = NOW, []
+    for _ in range(3):
+        outcome = deliver(session, delivery_id, settings=settings, now=now)
+        assert outcome.status == "retrying" and outcome.next_attempt_at is not None
+        # Not due before its time: a second call now sends nothing.
+        assert not deliver(session, delivery_id, settings=settings, now=now).claimed
+        waits.append((outcome.next_attempt_at - now).total_seconds())
+        now = outcome.next_attempt_at
+    assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and 20 <= waits[2] <= 40
+    final = deliver(session, delivery_id, settings=settings, now=now)
+    assert final.status == "failed" and final.attempts == 4
+    assert final.error == "gave up after 4 attempts: Slack server error 500"
+    # Running out of attempts is not the destination's fault: it stays usable.
+    assert session.get(Destination, "console").failed_at is None  # type: ignore[union-attr]
+
+
+def test_it_caps_and_jitters_the_backoff(settings: Settings) -> None:
+    rng = random.Random(1)
+    waits = [backoff_seconds(n, settings, rng=rng) for n in range(1, 20)]
+    assert all(w <= settings.delivery_backoff_cap for w in waits)
+    assert waits[-1] >= settings.delivery_backoff_cap / 2
+    assert len({round(w, 3) for w in waits[-5:]}) == 5  # jittered, not in lockstep
+
+
+def test_it_waits_exactly_as_long_as_retry_after_says(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    script.answers = [DeliveryError("rate limited", permanent=False, retry_after=42)]
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    outcome = deliver(session, delivery_id, settings=settings, now=NOW)
+    assert outcome.next_attempt_at == NOW + timedelta(seconds=42)
+    assert not deliver(
+        session, delivery_id, settings=settings, now=NOW + timedelta(seconds=41)
+    ).claimed
+    assert deliver(session, delivery_id, settings=settings, now=NOW + timedelta(seconds=42)).sent
+
+
+def test_it_fails_a_permanent_error_at_once_and_flags_the_destination_until_cleared(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    script.answers = [DeliveryError("Slack refused: channel_not_found", permanent=True)]
+    spec = world.watchlist("floods")
+    first = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    second = record_hits(
+        session,
+        world.article("Another flood"),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    outcome = deliver(session, first[0], settings=settings, now=NOW)
+    assert (outcome.status, outcome.attempts) == ("failed", 1)
+    destination = session.get(Destination, "console")
+    assert destination is not None
+    session.refresh(destination)
+    assert destination.failed_at == NOW and "channel_not_found" in str(destination.last_error)
+    # The next delivery to the broken destination fails without trying.
+    fast = deliver(session, second[0], settings=settings, now=NOW)
+    assert fast.status == "failed" and "flagged" in str(fast.error) and script.calls == 1
+
+    assert retry_deliveries(session, failed=True, now=NOW) == 2
+    session.commit()
+    session.refresh(destination)
+    assert destination.failed_at is None
+    assert due_delivery_ids(session, now=NOW) == sorted([first[0], second[0]])
+    assert deliver(session, first[0], settings=settings, now=NOW).sent
+    assert deliver(session, second[0], settings=settings, now=NOW).sent
+
+
+def test_it_retries_only_the_given_ids(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    script.answers = [DeliveryError("bad message", permanent=True, destination_broken=False)] * 2
+    spec = world.watchlist("floods")
+    ids = [
+        record_hits(
+            session,
+            world.article(f"Flood {n}"),
+            [Result("floods")],
+            watchlists={"floods": spec},
+            settings=settings,
+            now=NOW,
+        )[0]
+        for n in range(2)
+    ]
+    session.commit()
+    for delivery_id in ids:
+        assert deliver(session, delivery_id, settings=settings, now=NOW).status == "failed"
+    assert retry_deliveries(session, [ids[1]], now=NOW) == 1
+    session.commit()
+    assert [delivery(session, i).status for i in ids] == ["failed", "pending"]
+    assert retry_deliveries(session) == 0
+
+
+def test_it_recovers_the_claim_of_a_worker_that_died_while_sending(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    # A worker claims it and dies before recording anything.
+    row = delivery(session, delivery_id)
+    row.status, row.claim_token, row.claimed_at, row.attempts = "sending", "dead", NOW, 1
+    session.commit()
+    assert due_delivery_ids(session, now=NOW + SEND_TIMEOUT - timedelta(seconds=1)) == []
+    later = NOW + SEND_TIMEOUT + timedelta(seconds=1)
+    assert due_delivery_ids(session, now=later) == [delivery_id]
+    session.commit()
+    row = delivery(session, delivery_id)
+    assert row.status == "retrying" and "may have gone out once" in str(row.last_error)
+    outcome = deliver(session, delivery_id, settings=settings, now=later)
+    assert outcome.sent and outcome.attempts == 2 and script.calls == 1
+
+
+def test_it_turns_a_bug_in_a_channel_into_a_retry(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    script.answers = [KeyError("boom")]
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    outcome = deliver(session, delivery_id, settings=settings, now=NOW)
+    assert outcome.status == "retrying" and "internal error" in str(outcome.error)
+
+
+def test_it_sends_to_the_console_by_default(
+    session: Session,
+    settings: Settings,
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from monitor.logs import configure_logging
+
+    configure_logging(level="INFO")
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article("<!channel> Flood"),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    assert deliver(session, delivery_id, settings=settings, now=NOW).sent
+    err = capsys.readouterr().err
+    assert (
+        "ALERT [Floods] <!channel> Flood (Daily Wire)" in err
+        and f"delivery_id={delivery_id}" in err
+    )
