@@ -1,0 +1,229 @@
+"""``monitor feeds``: add, list, remove, import and export feeds, and poll them now.
+
+feeds.yaml is the source of truth: ``add``, ``remove`` and ``import`` edit the file (the
+service picks the change up on its next tick); ``list`` and ``poll`` bring the database in
+line with the file first.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from monitor import db as storage
+from monitor.cli.main import pass_settings
+from monitor.config import Settings
+from monitor.errors import UserError
+from monitor.feeds import poll_feed, sync_feeds
+from monitor.feeds.config import FeedSpec, load_feeds_file, parse_interval, save_feeds_file
+from monitor.feeds.opml import export_opml, parse_opml
+from monitor.models import Feed, utcnow
+
+__all__ = ["commands", "feeds"]
+
+
+@click.group()
+def feeds() -> None:
+    """Feeds: add, list, remove, import/export OPML, poll now."""
+
+
+def _specs(settings: Settings) -> list[FeedSpec]:
+    path = Path(settings.feeds)
+    if not path.exists():
+        return []
+    return list(load_feeds_file(path).specs)
+
+
+def _find(specs: list[FeedSpec], key: str) -> FeedSpec:
+    wanted = key.strip().lower()
+    for spec in specs:
+        if spec.url.lower() == wanted or (spec.name or "").lower() == wanted:
+            return spec
+    raise UserError(f"no feed named or at {key!r} in feeds.yaml (see: monitor feeds list)")
+
+
+@feeds.command()
+@click.argument("url")
+@click.option("--name", help="A short name shown in alerts and lists.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeat for several).")
+@click.option("--interval", help="Poll interval: seconds or 90s / 15m / 2h / 1d.")
+@click.option("--fulltext", is_flag=True, help="Fetch each new article's page for its text.")
+@pass_settings
+def add(
+    settings: Settings,
+    url: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    interval: str | None,
+    fulltext: bool,
+) -> None:
+    """Add a feed to feeds.yaml."""
+    specs = _specs(settings)
+    try:
+        seconds = parse_interval(interval) if interval is not None else None
+        spec = FeedSpec(url=url, name=name, tags=tags, interval=seconds, fulltext=fulltext)
+    except ValueError as exc:
+        message = str(exc).splitlines()
+        detail = message[-1].strip() if message else str(exc)
+        raise UserError(f"cannot add {url}: {detail.removeprefix('Value error, ')}") from None
+    if any(existing.url == spec.url for existing in specs):
+        raise UserError(f"{spec.url} is already in {settings.feeds}")
+    if name and any((s.name or "").lower() == name.lower() for s in specs):
+        raise UserError(f"a feed is already named {name!r}")
+    save_feeds_file(Path(settings.feeds), [*specs, spec])
+    click.echo(f"added {spec.name or spec.url} to {settings.feeds}")
+
+
+@feeds.command()
+@click.argument("feed")
+@pass_settings
+def remove(settings: Settings, feed: str) -> None:
+    """Remove a feed (by name or URL) from feeds.yaml; its articles are kept."""
+    specs = _specs(settings)
+    spec = _find(specs, feed)
+    save_feeds_file(Path(settings.feeds), [s for s in specs if s.url != spec.url])
+    click.echo(f"removed {spec.name or spec.url} from {settings.feeds}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tag", "tags", multiple=True, help="A tag to add to every imported feed.")
+@pass_settings
+def import_(settings: Settings, opml_file: Path, tags: tuple[str, ...]) -> None:
+    """Add the feeds of an OPML file to feeds.yaml; report what was skipped and why."""
+    try:
+        data = opml_file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {opml_file}: {exc.strerror or exc}") from None
+    result = parse_opml(data)
+    specs = _specs(settings)
+    known = {spec.url for spec in specs}
+    added: list[FeedSpec] = []
+    skipped = list(result.skipped)
+    for item in result.feeds:
+        if item.url in known:
+            skipped.append((item.title or item.url, "already in feeds.yaml"))
+            continue
+        known.add(item.url)
+        added.append(FeedSpec(url=item.url, name=item.title, tags=(*item.tags, *tags)))
+    if added:
+        save_feeds_file(Path(settings.feeds), [*specs, *added])
+    if result.recovered:
+        click.echo(f"{opml_file} is not well-formed; {result.recovered}")
+    click.echo(f"imported {len(added)} feeds from {opml_file}, skipped {len(skipped)}")
+    for what, why in skipped:
+        click.echo(f"  skipped {what}: {why}")
+
+
+@feeds.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@pass_settings
+def export(settings: Settings, output: Path | None) -> None:
+    """Print feeds.yaml as OPML 2.0 (or write it to --output)."""
+    document = export_opml(_specs(settings))
+    if output is None:
+        click.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+def _status(feed: Feed) -> str:
+    if not feed.enabled:
+        return "disabled" + (f" ({feed.disabled_reason})" if feed.disabled_reason else "")
+    if feed.last_polled_at is None:
+        return "new"
+    if feed.error_streak:
+        return f"error: {feed.last_error or feed.last_status}"
+    if feed.last_error:
+        return f"ok ({feed.last_error})"
+    return "ok"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@feeds.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include feeds removed from feeds.yaml.")
+@pass_settings
+def list_(settings: Settings, show_all: bool) -> None:
+    """A table of feeds: status, last poll, error streak, items per day, next poll."""
+    storage.upgrade(settings)
+    with storage.session_scope(settings) as session:
+        sync_feeds(session, settings, force=True)
+        query = select(Feed).order_by(Feed.name, Feed.url)
+        if not show_all:
+            query = query.where(Feed.in_config.is_(True))
+        rows = session.scalars(query).all()
+        if not rows:
+            click.echo(f"no feeds (add one with: monitor feeds add URL) in {settings.feeds}")
+            return
+        header = (
+            f"{'NAME':<24} {'URL':<40} {'STATUS':<24} {'LAST POLL':<16} "
+            f"{'ERRORS':>6} {'ITEMS/DAY':>9} {'NEXT POLL':<16}"
+        )
+        click.echo(header)
+        for feed in rows:
+            per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
+            next_poll = (
+                "now"
+                if feed.enabled and feed.next_poll_at is None
+                else (_when(feed.next_poll_at) if feed.enabled else "-")
+            )
+            click.echo(
+                f"{_clip(feed.display_name, 24):<24} {_clip(feed.url, 40):<40} "
+                f"{_clip(_status(feed), 24):<24} {_when(feed.last_polled_at):<16} "
+                f"{feed.error_streak:>6} {per_day:>9} {next_poll:<16}"
+            )
+
+
+def _label(item: tuple[int, str] | None) -> str | None:
+    return item[1] if item else None
+
+
+@feeds.command()
+@click.argument("feed", required=False)
+@click.option("--all", "poll_all", is_flag=True, help="Poll every enabled feed.")
+@pass_settings
+def poll(settings: Settings, feed: str | None, poll_all: bool) -> None:
+    """Poll FEED (name or URL), or --all, now, in this process, and print each outcome."""
+    if not feed and not poll_all:
+        raise UserError("name a feed to poll, or use --all")
+    storage.upgrade(settings)
+    with storage.session_scope(settings) as session:
+        sync_feeds(session, settings, force=True)
+        query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.id)
+        rows = session.scalars(query).all()
+        if feed:
+            wanted = feed.strip().lower()
+            rows = [f for f in rows if f.url.lower() == wanted or (f.name or "").lower() == wanted]
+            if not rows:
+                raise UserError(f"no enabled feed named or at {feed!r} (see: monitor feeds list)")
+        targets = [(f.id, f.display_name) for f in rows]
+        lines: list[str] = []
+        failed = 0
+        with click.progressbar(
+            targets,
+            label="polling",
+            file=sys.stderr,
+            item_show_func=_label,
+        ) as bar:
+            for feed_id, name in bar:
+                outcome = poll_feed(session, feed_id, settings=settings, now=utcnow())
+                failed += outcome.outcome in ("error", "not_a_feed")
+                lines.append(f"{name}: {outcome}")
+        for line in lines:
+            click.echo(line)
+        click.echo(f"{len(targets)} polled, {failed} failed")
+
+
+commands = [feeds]
