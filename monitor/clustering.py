@@ -40,7 +40,6 @@ After a restart the index is rebuilt from ``stories.signature``.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import html
 import re
@@ -54,12 +53,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import MinHash
 from sqlalchemy import Connection, event, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
+from monitor.db import get_engine
 from monitor.logs import get_logger
 from monitor.models import Article, Story, utcnow
 
@@ -72,9 +72,11 @@ __all__ = [
     "Fingerprint",
     "StoryIndex",
     "assign_story",
+    "band_shape",
     "fingerprint",
     "normalise_words",
     "reset_story_indexes",
+    "warm_story_index",
 ]
 
 log = get_logger(__name__)
@@ -95,10 +97,18 @@ NUM_PERM = 128
 #: signatures made by the same scheme and seed.
 SCHEME = "affine32"
 SEED = 1
-#: LSH weights (false positives, false negatives). Candidates are re-checked against the
-#: threshold, so a false positive costs one comparison while a false negative is a second
-#: alert: the index is tilted towards recall.
-LSH_WEIGHTS = (0.2, 0.8)
+#: Candidates come from LSH banding: the signature is cut into bands of r values, and two
+#: signatures that agree on a whole band are candidates. r is the largest band size that still
+#: makes a pair *at* the threshold a candidate with this probability: candidates are re-checked
+#: against the threshold, so a false candidate costs one comparison while a missed one is a
+#: second alert for the same story.
+BAND_RECALL = 0.97
+#: Stories added one by one wait in small dicts; they are merged into the sorted band arrays
+#: when they reach this share of the index (or MERGE_MIN), which keeps merging amortised.
+MERGE_SHARE = 0.1
+MERGE_MIN = 2000
+#: A load of more stories than this (a start, a long pause) is added in one sort.
+BULK_LOAD = 200
 #: How long an id that is missing below the high-water mark is looked for again: a story
 #: inserted by a transaction that had not committed when a later one had (PostgreSQL hands out
 #: ids at insert, not at commit). A transaction open longer than this is dead or rolled back.
@@ -107,6 +117,8 @@ MAX_GAPS = 5000
 
 _TAG = re.compile(r"<[^>]*>")
 _WORD = re.compile(r"\w+")
+# Combining marks (accents, Yoruba tone marks and dots below) left separate by NFKD.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _PENDING_KEY = "monitor.clustering.pending"
 
 
@@ -121,8 +133,10 @@ def normalise_words(text: str, *, limit: int | None = None) -> list[str]:
         # Folding is per character: only fold what can hold the opening (a long article
         # is thousands of words and only the first few hundred are used).
         text = text[: limit * 16]
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold()
+    if not text.isascii():  # most English text is: skip the per-character pass
+        text = unicodedata.normalize("NFKD", text)
+        text = _COMBINING.sub("", text)
     words = _WORD.findall(text)
     return words if limit is None else words[:limit]
 
@@ -160,10 +174,6 @@ def _template() -> MinHash:
         if _permutations is None:
             _permutations = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
     return MinHash(num_perm=NUM_PERM, permutations=_permutations, scheme=SCHEME)
-
-
-def _minhash(values: np.ndarray[Any, np.dtype[np.uint32]]) -> MinHash:
-    return MinHash(num_perm=NUM_PERM, hashvalues=values, scheme=SCHEME)
 
 
 def fingerprint(title: str, body: str) -> Fingerprint:
@@ -210,10 +220,105 @@ class _Entry:
     hashvalues: np.ndarray[Any, np.dtype[np.uint32]] | None
 
 
-def _band_key(data: bytes) -> bytes:
-    # The LSH keeps one bucket key per band and story; 8 bytes instead of r*4 keeps 100,000
-    # stories in tens of megabytes. A collision only adds a candidate, which is re-checked.
-    return hashlib.blake2b(data, digest_size=8).digest()
+def band_shape(threshold: float) -> tuple[int, int]:
+    """(bands, rows per band) for *threshold*: see :data:`BAND_RECALL`."""
+    for rows in range(NUM_PERM, 0, -1):
+        bands = NUM_PERM // rows
+        if 1 - (1 - threshold**rows) ** bands >= BAND_RECALL:
+            return bands, rows
+    return NUM_PERM, 1
+
+
+class _Bands:
+    """LSH banding over story signatures, compact enough for 100,000 stories.
+
+    datasketch's ``MinHashLSH`` keeps a Python set and a bytes key per band and story (about
+    10 KB a story at the band counts used here, a gigabyte for 100,000 stories), so the
+    banding is done here with numpy: each band of a signature is hashed to one 64-bit key,
+    and per band a sorted key array with the story ids beside it answers a lookup by binary
+    search. New stories wait in dicts until a merge re-sorts. Removed stories are dropped at
+    the next merge and filtered by the caller meanwhile.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        self.bands, self.rows = band_shape(threshold)
+        multipliers = np.random.default_rng(20260601).integers(
+            1, 2**63, size=self.rows, dtype=np.uint64
+        )
+        self._multipliers = multipliers | np.uint64(1)
+        self._keys = np.empty((self.bands, 0), dtype=np.uint64)
+        self._ids = np.empty((self.bands, 0), dtype=np.int64)
+        self._recent: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
+        self._recent_rows: list[tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]] = []
+        self._dead: set[int] = set()
+
+    def keys(self, hashvalues: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        """One key per band: a multiply-add hash of the band's values (wrapping mod 2**64).
+        Two different bands that collide only add a candidate, which is re-checked."""
+        width = self.bands * self.rows
+        values = np.asarray(hashvalues)[..., :width].astype(np.uint64)
+        shaped = values.reshape(*values.shape[:-1], self.bands, self.rows)
+        keys: np.ndarray[Any, np.dtype[np.uint64]] = (shaped * self._multipliers).sum(
+            axis=-1, dtype=np.uint64
+        )
+        return keys
+
+    def add(self, story_id: int, hashvalues: np.ndarray[Any, Any]) -> None:
+        row = self.keys(hashvalues)
+        for band, key in enumerate(row.tolist()):
+            self._recent[band].setdefault(key, []).append(story_id)
+        self._recent_rows.append((story_id, row))
+        self._dead.discard(story_id)
+        if len(self._recent_rows) >= max(MERGE_MIN, MERGE_SHARE * self._keys.shape[1]):
+            self._merge([], np.empty((0, self.bands), dtype=np.uint64))
+
+    def add_many(self, story_ids: list[int], signatures: np.ndarray[Any, Any]) -> None:
+        """Add many stories at once (the first load): one sort instead of many inserts."""
+        if story_ids:
+            self._dead.difference_update(story_ids)
+            # In slices: the keys of 100,000 signatures at once would need a few hundred
+            # megabytes of temporaries.
+            keys = np.concatenate(
+                [self.keys(signatures[i : i + 8192]) for i in range(0, len(signatures), 8192)]
+            )
+            self._merge(story_ids, keys)
+
+    def remove(self, story_id: int) -> None:
+        self._dead.add(story_id)
+
+    def _merge(self, story_ids: list[int], keys: np.ndarray[Any, Any]) -> None:
+        if self._recent_rows:
+            story_ids = [*story_ids, *(i for i, _ in self._recent_rows)]
+            keys = np.vstack([keys, *(row for _, row in self._recent_rows)])
+        ids = np.asarray(story_ids, dtype=np.int64)
+        all_keys = np.concatenate([self._keys, keys.T], axis=1)
+        all_ids = np.concatenate([self._ids, np.broadcast_to(ids, (self.bands, len(ids)))], axis=1)
+        if self._dead:
+            # Every band holds the same ids, each band in its own order.
+            alive = ~np.isin(all_ids, np.fromiter(self._dead, dtype=np.int64))
+            count = int(alive[0].sum())
+            all_keys = all_keys[alive].reshape(self.bands, count)
+            all_ids = all_ids[alive].reshape(self.bands, count)
+            self._dead.clear()
+        order = np.argsort(all_keys, axis=1)
+        self._keys = np.take_along_axis(all_keys, order, axis=1)
+        self._ids = np.take_along_axis(all_ids, order, axis=1)
+        self._recent = [{} for _ in range(self.bands)]
+        self._recent_rows = []
+
+    def query(self, hashvalues: np.ndarray[Any, Any]) -> set[int]:
+        row = self.keys(hashvalues)
+        found: set[int] = set()
+        for band, key in enumerate(row.tolist()):
+            keys = self._keys[band]
+            # The key as a uint64 scalar: a Python int above 2**63 would make numpy convert
+            # the whole array before searching.
+            low = int(np.searchsorted(keys, row[band], side="left"))
+            if low < len(keys) and int(keys[low]) == key:
+                high = int(np.searchsorted(keys, row[band], side="right"))
+                found.update(self._ids[band, low:high].tolist())
+            found.update(self._recent[band].get(key, ()))
+        return found - self._dead
 
 
 class StoryIndex:
@@ -223,9 +328,7 @@ class StoryIndex:
 
     def __init__(self, *, threshold: float) -> None:
         self.threshold = threshold
-        self._lsh = MinHashLSH(
-            threshold=threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS, hashfunc=_band_key
-        )
+        self._bands = _Bands(threshold)
         self._entries: dict[int, _Entry] = {}
         self._titles: dict[str, set[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []
@@ -248,17 +351,38 @@ class StoryIndex:
             return
         self._entries[story_id] = _Entry(first_seen_at, title_key, hashvalues)
         if hashvalues is not None:
-            self._lsh.insert(story_id, _minhash(hashvalues), check_duplication=False)
+            self._bands.add(story_id, hashvalues)
         if title_key:
             self._titles.setdefault(title_key, set()).add(story_id)
         heapq.heappush(self._expiry, (first_seen_at, story_id))
+
+    def add_many(
+        self,
+        stories: Sequence[tuple[int, datetime, str, np.ndarray[Any, np.dtype[np.uint32]] | None]],
+    ) -> None:
+        """Add many (id, first seen, title key, signature) at once: the load after a start."""
+        with_signature: list[int] = []
+        signatures: list[np.ndarray[Any, np.dtype[np.uint32]]] = []
+        for story_id, first_seen_at, title_key, hashvalues in stories:
+            if story_id in self._entries:
+                continue
+            self._entries[story_id] = _Entry(first_seen_at, title_key, hashvalues)
+            if hashvalues is not None:
+                with_signature.append(story_id)
+                signatures.append(hashvalues)
+            if title_key:
+                self._titles.setdefault(title_key, set()).add(story_id)
+            self._expiry.append((first_seen_at, story_id))
+        heapq.heapify(self._expiry)
+        if signatures:
+            self._bands.add_many(with_signature, np.stack(signatures))
 
     def remove(self, story_id: int) -> None:
         entry = self._entries.pop(story_id, None)
         if entry is None:
             return
         if entry.hashvalues is not None:
-            self._lsh.remove(story_id)
+            self._bands.remove(story_id)
         ids = self._titles.get(entry.title_key)
         if ids is not None:
             ids.discard(story_id)
@@ -280,8 +404,10 @@ class StoryIndex:
         if fp.is_short:
             return []
         found = []
-        for story_id in self._lsh.query(_minhash(fp.hashvalues)):
-            entry = self._entries[story_id]
+        for story_id in self._bands.query(fp.hashvalues):
+            entry = self._entries.get(story_id)
+            if entry is None:
+                continue
             if entry.first_seen_at < since or entry.hashvalues is None:
                 continue
             similarity = fp.jaccard(entry.hashvalues)
@@ -331,25 +457,43 @@ class _SharedIndex:
         self.index.evict_before(since)
         clock = time.monotonic()
         self.gaps = {i: t for i, t in self.gaps.items() if clock - t < GAP_SECONDS}
-        query = select(Story.id, Story.first_seen_at, Story.title, Story.signature).where(
-            Story.first_seen_at >= since
-        )
-        if self.gaps:
+        query = select(Story.id, Story.first_seen_at, Story.title, Story.signature)
+        if not self.loaded:
+            query = query.where(Story.first_seen_at >= since)
+        elif self.gaps:
             query = query.where(or_(Story.id > self.high_water, Story.id.in_(list(self.gaps))))
         else:
+            # By id only: with a first_seen_at condition too, the planner may walk that
+            # index over the whole window on every call. Old rows are dropped below.
             query = query.where(Story.id > self.high_water)
-        rows = 0
         seen: list[int] = []
+        batch = []
+        # Streamed: after a start the whole window is read, and a client-side cursor would
+        # hold every signature as Python lists at once.
+        query = query.execution_options(yield_per=2000)
         with engine.connect() as connection:
             for story_id, first_seen_at, title, signature in connection.execute(query):
-                rows += 1
                 seen.append(story_id)
                 self.gaps.pop(story_id, None)
+                if first_seen_at < since:
+                    continue
+                batch.append(
+                    (
+                        story_id,
+                        first_seen_at,
+                        " ".join(normalise_words(title or "")),
+                        _signature_array(signature),
+                    )
+                )
+        if len(batch) > BULK_LOAD:
+            self.index.add_many(batch)
+        else:
+            for story_id, first_seen_at, title_key, hashvalues in batch:
                 self.index.add(
                     story_id,
                     first_seen_at=first_seen_at,
-                    title_key=" ".join(normalise_words(title or "")),
-                    hashvalues=_signature_array(signature),
+                    title_key=title_key,
+                    hashvalues=hashvalues,
                 )
         if not self.loaded:
             # The first load covers the whole window; from here on only newer ids.
@@ -363,7 +507,7 @@ class _SharedIndex:
                 for story_id in missing[:MAX_GAPS]:
                     self.gaps.setdefault(story_id, clock)
                 self.high_water = newest
-        self.last_load_rows = rows
+        self.last_load_rows = len(seen)
         self.last_load_seconds = time.perf_counter() - started
 
 
@@ -386,6 +530,18 @@ def _shared_index(settings: Settings) -> _SharedIndex:
         if shared is None:
             shared = _shared[key] = _SharedIndex(threshold=settings.cluster_threshold)
         return shared
+
+
+def warm_story_index(settings: Settings, *, now: datetime | None = None) -> int:
+    """Load the index now (at worker start), so the first article after a start does not
+    wait for it; return the number of stories in the window."""
+    now = now or utcnow()
+    shared = _shared_index(settings)
+    with shared.lock:
+        shared.refresh(
+            get_engine(settings), since=now - timedelta(hours=settings.story_window_hours)
+        )
+        return len(shared.index)
 
 
 def reset_story_indexes() -> None:

@@ -10,7 +10,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from monitor import db as storage
-from monitor.clustering import NUM_PERM, assign_story, fingerprint, reset_story_indexes
+from monitor.clustering import (
+    NUM_PERM,
+    assign_story,
+    fingerprint,
+    reset_story_indexes,
+    warm_story_index,
+)
 from monitor.config import Settings
 from monitor.models import Article, Story
 from tests.clustering.conftest import add_article
@@ -320,3 +326,17 @@ def test_it_counts_copies_added_by_two_workers(session: Session, settings: Setti
     session.commit()
     session.expire_all()
     assert session.get_one(Story, story_id).article_count == 3
+
+
+def test_it_can_load_the_index_before_the_first_article(
+    session: Session, settings: Settings
+) -> None:
+    first = add_article(session, title=TITLE, body=FLOOD)
+    story_id = assign_story(session, first, settings=settings, now=NOW)
+    old = add_article(session, title="Kebbi rice farmers count losses", body=FLOOD_OTHER)
+    assign_story(session, old, settings=settings, now=NOW - timedelta(hours=100))
+    session.commit()
+    reset_story_indexes()
+    assert warm_story_index(settings, now=NOW) == 1  # the story from 100 h ago is outside
+    copy = add_article(session, title=TITLE, body=with_byline(FLOOD))
+    assert assign_story(session, copy, settings=settings, now=NOW) == story_id

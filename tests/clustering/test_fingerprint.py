@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from monitor.clustering import (
     MIN_SHINGLES,
     NUM_PERM,
     OPENING_WORDS,
+    Fingerprint,
     StoryIndex,
+    band_shape,
     fingerprint,
     normalise_words,
 )
@@ -99,3 +102,37 @@ def test_it_evicts_stories_older_than_the_window() -> None:
     assert 1 not in index
     assert 2 in index
     assert [s for _, s in index.near_duplicates(original, since=NOW - timedelta(hours=72))] == [2]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "shape"),
+    [(0.5, (42, 3)), (0.8, (18, 7)), (0.9, (11, 11))],
+    ids=["0.5", "0.8", "0.9"],
+)
+def test_it_picks_bands_that_find_pairs_at_the_threshold(
+    threshold: float, shape: tuple[int, int]
+) -> None:
+    assert band_shape(threshold) == shape
+    bands, rows = shape
+    assert 1 - (1 - threshold**rows) ** bands >= 0.97
+    assert bands * rows <= NUM_PERM
+
+
+def test_it_finds_stories_added_one_by_one_in_bulk_and_across_merges() -> None:
+    rng = np.random.default_rng(7)
+    signatures = rng.integers(0, 2**32, size=(6000, NUM_PERM), dtype=np.uint64).astype(np.uint32)
+    index = StoryIndex(threshold=0.8)
+    since = NOW - timedelta(hours=1)
+    bulk = [(i, NOW, f"story {i}", signatures[i]) for i in range(3000)]
+    index.add_many(bulk)
+    for i in range(3000, 6000):  # past MERGE_MIN: the dicts are merged into the arrays
+        index.add(i, first_seen_at=NOW, title_key=f"story {i}", hashvalues=signatures[i])
+    for i in (10, 3500, 5999):
+        index.remove(i)
+    assert len(index) == 5997
+    for i in (0, 10, 2999, 3000, 3500, 4100, 5998, 5999):
+        near = signatures[i].copy()
+        near[:10] = 0  # a near-duplicate: 118 of 128 values agree
+        fp = Fingerprint(title_key="", title_words=0, shingles=100, hashvalues=near)
+        found = [story for _, story in index.near_duplicates(fp, since=since)]
+        assert found == ([] if i in (10, 3500, 5999) else [i])
