@@ -1039,7 +1039,7 @@ def send_test(destination: str, *, settings: Settings) -> SendResult:
         source="monitor",
         published_at=utcnow(),
         snippet="If you can read this, alerts for this destination will arrive here.",
-        highlights=((27, 33),),
+        highlights=((22, 28),),
     )
     message = Message(kind="test", items=(item,), heading="Test alert from monitor")
     return CHANNELS[alert.channel](message, alert, settings=settings)

@@ -4,6 +4,7 @@ destination."""
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import db as storage
@@ -102,6 +103,9 @@ def test(settings: Settings, destination: str) -> None:
     console) and print what the provider answered."""
     try:
         result = send_test(destination, settings=settings)
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise UserError(f"{destination}: {reason}") from None
     except ValueError as exc:
         raise UserError(str(exc).splitlines()[0]) from None
     except DeliveryError as exc:
