@@ -67,11 +67,7 @@ def schedule_due_feeds(session: Session, *, settings: Settings, now: datetime) -
 
 def new_article_ids(outcome: Any) -> list[int]:
     """The ids of the articles a poll stored for the first time (from its ``PollOutcome``)."""
-    for name in ("new_article_ids", "article_ids", "new_ids"):
-        ids = getattr(outcome, name, None)
-        if ids is not None:
-            return [int(i) for i in ids]
-    return []
+    return [int(i) for i in getattr(outcome, "new_article_ids", None) or []]
 
 
 # -- match -------------------------------------------------------------------------------
@@ -330,10 +326,11 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
                 summary.feeds_failed += 1
                 summary.errors.append(f"feed {feed_id}: {type(exc).__name__}: {exc}")
                 continue
-            if getattr(outcome, "error", None):
-                summary.feeds_failed += 1
-            else:
+            if outcome.outcome in ("new", "unchanged"):
                 summary.feeds_polled += 1
+            elif outcome.outcome in ("error", "not_a_feed"):
+                summary.feeds_failed += 1
+                summary.errors.append(f"feed {feed_id}: {outcome.error or outcome.outcome}")
             summary.new_articles += len(new_article_ids(outcome))
 
         hits_before = session.execute(select(func.count(Hit.id))).scalar_one()
@@ -348,20 +345,13 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         summary.digests = len(digest_ids)
         to_send = list(dict.fromkeys([*alerts.due_delivery_ids(session, now=now), *digest_ids]))
         for delivery_id in to_send:
-            outcome = alerts.deliver(session, int(delivery_id), settings=settings, now=now)
+            sent = alerts.deliver(session, int(delivery_id), settings=settings, now=now)
             session.commit()
-            if _delivery_sent(outcome):
+            if sent.sent:
                 summary.deliveries_sent += 1
             else:
                 summary.deliveries_failed += 1
     return summary
-
-
-def _delivery_sent(outcome: Any) -> bool:
-    status = getattr(outcome, "status", outcome)
-    if isinstance(status, bool):
-        return status
-    return str(status) in {"sent", "DeliveryStatus.sent"} or bool(getattr(outcome, "sent", False))
 
 
 # -- watchlists ----------------------------------------------------------------------------

@@ -176,7 +176,7 @@ class Stack:
 
     def _write_config(self) -> None:
         feeds = [
-            {"url": self.feed_server.url(name), "name": name, "interval": 1}
+            {"url": self.feed_server.url(name), "name": name, "interval": 10}
             for name in self.feed_names
         ]
         (self.workdir / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}))
@@ -200,7 +200,7 @@ class Stack:
                 "MONITOR_WATCHLISTS": str(self.workdir / "watchlists"),
                 "MONITOR_VAR_DIR": str(self.workdir / "var"),
                 "MONITOR_ALLOW_PRIVATE_FEEDS": "1",
-                "MONITOR_POLL_MIN_INTERVAL": "1",
+                "MONITOR_POLL_MIN_INTERVAL": "10",
                 "MONITOR_SLACK_BOT_TOKEN": TOKEN,
                 "MONITOR_SLACK_BASE_URL": self.slack.api_url,
                 "MONITOR_BEAT_SCHEDULE_SECONDS": "1",

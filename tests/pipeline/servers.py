@@ -76,6 +76,9 @@ class FeedServer(_Base):
         self.active: dict[str, int] = defaultdict(int)
         self.max_active: dict[str, int] = defaultdict(int)
         self.published_at: dict[str, float] = {}
+        # When a poll first carried each item away: latency from here is the pipeline's own,
+        # without the wait for the next poll.
+        self.served_at: dict[str, float] = {}
         super().__init__()
 
     def url(self, name: str) -> str:
@@ -130,6 +133,10 @@ class FeedServer(_Base):
                     self.end_headers()
                     with contextlib.suppress(OSError):
                         self.wfile.write(body)
+                    served = time.time()
+                    with server.lock:
+                        for item in server.items[name]:
+                            server.served_at.setdefault(item.guid, served)
                 finally:
                     with server.lock:
                         server.active[path] -= 1
