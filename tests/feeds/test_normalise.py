@@ -1,0 +1,152 @@
+"""Normalisation of entries: identity, canonical URL, clean text, dates, language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from monitor.feeds.normalise import articles_from_bytes, canonical_url, clean_text
+from tests.feeds.conftest import NOW
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTPS://News.Example.ORG:443/a?b=1#frag", "https://news.example.org/a?b=1"),
+        ("http://example.org:80", "http://example.org/"),
+        ("http://example.org:8080/x", "http://example.org:8080/x"),
+        (
+            "https://e.org/a?utm_source=rss&utm_medium=x&id=7&fbclid=abc&gclid=z",
+            "https://e.org/a?id=7",
+        ),
+        ("https://e.org/a?UTM_Campaign=x", "https://e.org/a"),
+        ("https://e.org/a?id=7&mc_cid=1&mc_eid=2", "https://e.org/a?id=7"),
+        ("javascript:alert(1)", ""),
+        ("mailto:desk@example.org", ""),
+        ("/2026/03/story", "https://feed.example.org/2026/03/story"),
+        ("  https://e.org/with-space  ", "https://e.org/with-space"),
+        ("http://[::1]:8000/x", "http://[::1]:8000/x"),
+        ("", ""),
+    ],
+    ids=[
+        "case-port-fragment",
+        "default-port",
+        "other-port",
+        "tracking",
+        "tracking-case",
+        "mailchimp",
+        "javascript",
+        "mailto",
+        "relative",
+        "whitespace",
+        "ipv6",
+        "empty",
+    ],
+)
+def test_it_canonicalises_urls(url: str, expected: str) -> None:
+    assert canonical_url(url, base="https://feed.example.org/rss") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("<p>Hello <b>world</b></p><p>again</p>", "Hello world again"),
+        ("Tom &amp; Jerry &eacute;t&eacute; &#8364;5", "Tom & Jerry été €5"),
+        ("a\n\n  b\t c", "a b c"),
+        ("<script>alert(1)</script>Safe", "Safe"),
+        ("&lt;script&gt;alert(1)&lt;/script&gt;Safe", "Safe"),
+        ('<a href="javascript:alert(1)" onclick="x()">link</a>', "link"),
+        ("see javascript:void(0) here", "see void(0) here"),
+        ("Cafe\u0301", "Café"),
+        ("<style>p{color:red}</style><!-- note -->Text", "Text"),
+        (None, ""),
+    ],
+    ids=[
+        "tags",
+        "entities",
+        "whitespace",
+        "script",
+        "escaped-script",
+        "handler",
+        "javascript-text",
+        "nfc",
+        "style-comment",
+        "none",
+    ],
+)
+def test_it_cleans_text(value: str | None, expected: str) -> None:
+    assert clean_text(value) == expected
+
+
+def doc(items: str, *, channel: str = "") -> bytes:
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>T</title>"
+        f"<link>https://feed.example.org/</link>{channel}{items}</channel></rss>"
+    ).encode()
+
+
+def test_it_picks_the_identity_guid_then_link_then_text() -> None:
+    base = "https://feed.example.org/rss"
+    with_guid = articles_from_bytes(doc("<item><guid>g1</guid><title>A</title></item>"), url=base)
+    same_guid_other_text = articles_from_bytes(
+        doc("<item><guid>g1</guid><title>B</title><link>https://x.org/b</link></item>"), url=base
+    )
+    by_link = articles_from_bytes(doc("<item><link>https://x.org/a?utm_source=1</link></item>"))
+    same_link = articles_from_bytes(
+        doc("<item><link>https://X.org/a#c</link><title>z</title></item>")
+    )
+    by_text = articles_from_bytes(doc("<item><title>Only a title</title></item>"), url=base)
+    by_text_again = articles_from_bytes(doc("<item><title>Only a title</title></item>"), url=base)
+    assert with_guid[0].identity == same_guid_other_text[0].identity
+    assert by_link[0].identity == same_link[0].identity
+    assert by_text[0].identity == by_text_again[0].identity
+    assert len({with_guid[0].identity, by_link[0].identity, by_text[0].identity}) == 3
+    assert all(len(a[0].identity) == 64 for a in (with_guid, by_link, by_text))
+
+
+def test_it_dates_entries_in_utc_with_first_seen_and_clamping() -> None:
+    articles = articles_from_bytes(
+        doc(
+            "<item><guid>a</guid><pubDate>Mon, 02 Mar 2026 13:00:00 +0100</pubDate></item>"
+            "<item><guid>b</guid></item>"
+            "<item><guid>c</guid><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>"
+        ),
+        now=NOW,
+    )
+    assert [a.published_at for a in articles] == [datetime(2026, 3, 2, 12, 0, tzinfo=UTC), NOW, NOW]
+    assert all(a.published_at is not None and a.published_at.tzinfo is not None for a in articles)
+
+
+def test_it_takes_language_from_the_entry_else_the_feed() -> None:
+    atom = b"""<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom' xml:lang='en'>
+    <title>T</title><id>urn:t</id><updated>2026-03-02T10:00:00Z</updated>
+    <entry><id>urn:1</id><title xml:lang='ja'>Nihon</title>
+    <updated>2026-03-02T10:00:00Z</updated></entry>
+    <entry><id>urn:2</id><title>English</title><updated>2026-03-02T10:00:00Z</updated></entry>
+    </feed>"""
+    rss = doc("<item><guid>x</guid><title>Sannu</title></item>", channel="<language>ha</language>")
+    assert [a.language for a in articles_from_bytes(atom)] == ["ja", "en"]
+    assert articles_from_bytes(rss)[0].language == "ha"
+
+
+def test_it_keeps_author_summary_and_content_apart() -> None:
+    atom = b"""<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'>
+    <title>T</title><id>urn:t</id><updated>2026-03-02T10:00:00Z</updated>
+    <entry><id>urn:1</id><title type='html'>A &amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt; move</title>
+    <author><name>Ada Obi</name></author><updated>2026-03-02T10:00:00Z</updated>
+    <summary>Short.</summary>
+    <content type='html'>&lt;p&gt;The &lt;em&gt;long&lt;/em&gt; story.&lt;/p&gt;</content></entry>
+    </feed>"""
+    (article,) = articles_from_bytes(atom)
+    assert article.title == "A bold move"
+    assert (article.summary, article.content, article.author) == (
+        "Short.",
+        "The long story.",
+        "Ada Obi",
+    )
+
+
+def test_it_returns_nothing_for_something_that_is_not_a_feed() -> None:
+    assert articles_from_bytes(b"<html><body>hello</body></html>") == []
+    assert articles_from_bytes(b"") == []
