@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import db as storage
@@ -66,10 +67,13 @@ def add(
     try:
         seconds = parse_interval(interval) if interval is not None else None
         spec = FeedSpec(url=url, name=name, tags=tags, interval=seconds, fulltext=fulltext)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "feed"
+        detail = str(first["msg"]).removeprefix("Value error, ")
+        raise UserError(f"cannot add {url}: {field}: {detail}") from None
     except ValueError as exc:
-        message = str(exc).splitlines()
-        detail = message[-1].strip() if message else str(exc)
-        raise UserError(f"cannot add {url}: {detail.removeprefix('Value error, ')}") from None
+        raise UserError(f"cannot add {url}: interval: {exc}") from None
     if any(existing.url == spec.url for existing in specs):
         raise UserError(f"{spec.url} is already in {settings.feeds}")
     if name and any((s.name or "").lower() == name.lower() for s in specs):
