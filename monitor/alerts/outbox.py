@@ -258,7 +258,16 @@ def _record_one(
         with session.begin_nested():
             session.add(hit)
     except IntegrityError:
-        return []  # the same article recorded by another worker at the same moment
+        # The same article recorded by another worker at the same moment is fine; anything
+        # else (the watchlist row missing) is a bug the caller must hear about.
+        if (
+            session.scalar(
+                select(Hit.id).where(Hit.watchlist_id == watchlist_id, Hit.article_id == article.id)
+            )
+            is None
+        ):
+            raise
+        return []
     HITS.labels(watchlist_id).inc()
 
     throttled = _throttled(session, hit, watchlist, now)

@@ -371,3 +371,52 @@ def test_it_sends_to_the_console_by_default(
         "ALERT [Floods] <!channel> Flood (Daily Wire)" in err
         and f"delivery_id={delivery_id}" in err
     )
+
+
+def test_it_takes_the_real_match_results_and_watchlist_specs(
+    session: Session, settings: Settings, world: World
+) -> None:
+    from monitor.matching import MatchResult
+    from monitor.watchlists import WatchlistSpec
+
+    world.watchlist("floods")
+    spec = WatchlistSpec.model_validate(
+        {
+            "id": "floods",
+            "name": "Floods",
+            "query": "flood",
+            "throttle": "5/hour",
+            "escalate_at": 3,
+            "alerts": [{"slack": "#desk"}, {"email": ["a@example.org"], "digest": "hourly"}],
+        }
+    )
+    result = MatchResult(
+        watchlist_id="floods",
+        matched=("flood",),
+        fields=("title",),
+        explanation={"title": ["flood"]},
+        snippet="A flood.",
+        highlights=((2, 7),),
+    )
+    ids = record_hits(
+        session, world.article(), [result], watchlists={"floods": spec}, settings=settings, now=NOW
+    )
+    session.commit()
+    assert [delivery(session, i).destination for i in ids] == ["slack:#desk"]
+    assert session.scalar(select(func.count(Delivery.id))) == 2
+
+
+def test_it_does_not_hide_a_hit_for_an_unknown_watchlist(
+    session: Session, settings: Settings, world: World
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        record_hits(
+            session,
+            world.article(),
+            [Result("not-synced")],
+            watchlists={},
+            settings=settings,
+            now=NOW,
+        )
