@@ -420,3 +420,38 @@ def test_it_does_not_hide_a_hit_for_an_unknown_watchlist(
             settings=settings,
             now=NOW,
         )
+
+
+def test_it_sends_once_when_workers_race_for_the_same_delivery(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    import threading
+
+    from monitor import db as storage
+
+    spec = world.watchlist("floods")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def worker() -> None:
+        with storage.sessionmaker_for(settings)() as own:
+            start.wait()
+            outcomes.append(deliver(own, delivery_id, settings=settings, now=NOW))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert script.calls == 1
+    assert sorted(o.claimed for o in outcomes) == [False, False, False, True]
+    assert delivery(session, delivery_id).status == "sent"
