@@ -267,3 +267,15 @@ def test_it_recovers_a_worker_killed_between_sending_and_recording(
     assert len(slack.posts) == 2
     assert json.dumps(slack.posts[0].body) == json.dumps(slack.posts[1].body)
     assert due_delivery_ids(session, now=later + SEND_TIMEOUT * 2) == []
+
+
+def test_it_treats_a_slack_that_does_not_answer_in_time_as_transient(
+    sqlite_settings: Settings, slack: SlackStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.slack_standin import Answer
+
+    monkeypatch.setattr(slack_channel, "TIMEOUT", 0.3)
+    slack.answer_next(Answer("ok", delay=1.0))
+    with pytest.raises(DeliveryError) as caught:
+        send(instant(), configured(sqlite_settings, slack))
+    assert not caught.value.permanent
