@@ -17,6 +17,7 @@ percolator):
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from monitor.matching.query import (
     leaves,
     parse_query,
 )
-from monitor.matching.text import FieldTokens, tokenise, tokens_with_offsets
+from monitor.matching.text import FieldTokens, offset_spans, tokenise
 
 __all__ = ["Document", "MatchResult", "Matcher", "WatchlistLike", "compile_query"]
 
@@ -85,36 +86,32 @@ class WatchlistLike(Protocol):
 class _Doc:
     """An article's tokens per field, plus the sets used for candidate lookup."""
 
-    __slots__ = ("_by3", "_prefix_cache", "body", "every", "fields", "sets")
+    __slots__ = ("_prefix_cache", "_sorted", "body", "every", "fields", "sets")
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, fields: tuple[str, ...] = FIELDS) -> None:
+        # Fields no watchlist searches (often url and source) are not tokenised at all.
         self.fields: dict[str, FieldTokens] = {
-            name: tokenise(getattr(doc, name)) for name in FIELDS
+            name: tokenise(getattr(doc, name)) if name in fields else FieldTokens()
+            for name in FIELDS
         }
-        self.sets: dict[str, set[str]] = {}
-        for name, tokens in self.fields.items():
-            found = set(tokens.positions)
-            if tokens.joined:
-                found.update(tokens.joined)
-            self.sets[name] = found
+        self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
         self.body: set[str] = self.sets["title"] | self.sets["summary"] | self.sets["content"]
         self.every: set[str] = self.body | self.sets["url"] | self.sets["source"]
-        self._by3: dict[str, list[str]] | None = None
+        self._sorted: list[str] | None = None
         self._prefix_cache: dict[str, list[str]] = {}
 
-    def by3(self) -> dict[str, list[str]]:
-        if self._by3 is None:
-            groups: dict[str, list[str]] = {}
-            for token in self.every:
-                if len(token) >= 3:
-                    groups.setdefault(token[:3], []).append(token)
-            self._by3 = groups
-        return self._by3
-
     def prefix_tokens(self, prefix: str) -> list[str]:
+        """The article's distinct tokens that start with *prefix* (any field)."""
         found = self._prefix_cache.get(prefix)
         if found is None:
-            found = [t for t in self.by3().get(prefix[:3], ()) if t.startswith(prefix)]
+            if self._sorted is None:
+                self._sorted = sorted(self.every)
+            ordered = self._sorted
+            i = bisect.bisect_left(ordered, prefix)
+            found = []
+            while i < len(ordered) and ordered[i].startswith(prefix):
+                found.append(ordered[i])
+                i += 1
             self._prefix_cache[prefix] = found
         return found
 
@@ -332,6 +329,7 @@ class Matcher:
         self._filters = filters
         self._entries: list[_Entry] = []
         self._index = _Index()
+        self._searched: set[str] = set(BODY_FIELDS)
         for spec in watchlists:
             if not spec.enabled:
                 continue
@@ -347,6 +345,8 @@ class Matcher:
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
             )
             self._add(entry)
+            self._searched.update(_node_fields(query.root))
+        self._fields = tuple(name for name in FIELDS if name in self._searched)
 
     def _add(self, entry: _Entry) -> None:
         number = len(self._entries)
@@ -377,8 +377,8 @@ class Matcher:
         for token in terms.keys() & d.every:
             found.update(terms[token])
         if index.prefixes:
-            groups = d.by3()
-            for key in index.prefixes_by3.keys() & groups.keys():
+            starts = {token[:3] for token in d.every}
+            for key in index.prefixes_by3.keys() & starts:
                 for prefix in index.prefixes_by3[key]:
                     if d.prefix_tokens(prefix):
                         found.update(index.prefixes[prefix])
@@ -396,7 +396,7 @@ class Matcher:
 
     def match_ids(self, doc: Document) -> list[str]:
         """The ids of the watchlists that match, without explanations (the fast path)."""
-        d = _Doc(doc)
+        d = _Doc(doc, self._fields)
         return [
             self._entries[i].id
             for i in self._candidates(d)
@@ -405,7 +405,7 @@ class Matcher:
 
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc*, each with the reasons why."""
-        d = _Doc(doc)
+        d = _Doc(doc, self._fields)
         results = []
         for number in self._candidates(d):
             entry = self._entries[number]
@@ -422,7 +422,14 @@ _MAX_SNIPPET = 320
 
 
 def _leaf_in_field(leaf: Node, d: _Doc, name: str) -> bool:
-    return name in getattr(leaf, "fields", ()) and bool(_occurrences(leaf, d, name))
+    if name not in getattr(leaf, "fields", ()):
+        return False
+    present = d.sets[name]
+    if isinstance(leaf, Term):
+        return leaf.token in present
+    if isinstance(leaf, Prefix):
+        return any(t in present for t in d.prefix_tokens(leaf.prefix))
+    return bool(_occurrences(leaf, d, name))
 
 
 def explain(watchlist_id: str, query: Query, doc: Document, d: _Doc | None = None) -> MatchResult:
@@ -469,24 +476,64 @@ def _snippet(
     return "", ()
 
 
+def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
+    """Where *leaf* first occurs in a field, cheaply (``list.index`` runs in C)."""
+    if isinstance(leaf, Phrase):
+        spans = _phrase_spans(tokens, leaf.tokens)
+        return min(s for s, _ in spans) if spans else None
+    words = [leaf.token] if isinstance(leaf, Term) else d.prefix_tokens(getattr(leaf, "prefix", ""))
+    found: list[int] = []
+    for word in words:
+        if word not in tokens.vocabulary:
+            continue
+        with contextlib.suppress(ValueError):  # ValueError: only there as a joined form
+            found.append(tokens.words.index(word))
+        found.extend(start for start, _ in tokens.joined.get(word, ()))
+    return min(found) if found else None
+
+
+def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
+    if isinstance(leaf, Term):
+        return tokens.spans(leaf.token)
+    if isinstance(leaf, Phrase):
+        return _phrase_spans(tokens, leaf.tokens)
+    prefix = getattr(leaf, "prefix", "")
+    return [s for word in tokens.vocabulary if word.startswith(prefix) for s in tokens.spans(word)]
+
+
 def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[int, int]]:
-    tokens = tokens_with_offsets(text)
+    field_tokens = d.fields[name]
+    firsts = [_first_position(leaf, field_tokens, d) for leaf in found]
+    known = [p for p in firsts if p is not None]
+    if not known:
+        return []
+    # Only the words up to a little past the first match can fall inside the snippet, so
+    # only those are tokenised again, this time with character offsets.
+    first = min(known)
+    tuples = offset_spans(text, since=first, until=first + 80)
+    # Local positions start at `first`: pad so that list indexes stay word positions.
+    words = [""] * first + [t[0] for t in tuples if t[1] == t[4]]
+    joined: dict[tuple[int, int], str] = {(t[1], t[4]): t[0] for t in tuples if t[1] != t[4]}
+    local_joined: dict[str, list[tuple[int, int]]] = {}
+    for word_span, word in joined.items():
+        local_joined.setdefault(word, []).append(word_span)
+    local = FieldTokens(words, local_joined)
+    wanted: set[tuple[int, int]] = set()
+    for leaf in found:
+        wanted.update(_local_occurrences(leaf, local))
     # (first word position, last word position) -> character span; single words and joined
     # hyphen forms are found exactly, longer spans are stitched from their ends.
     exact: dict[tuple[int, int], tuple[int, int]] = {}
-    for token in tokens:
-        exact.setdefault((token.position, token.last), (token.start, token.end))
-    wanted: set[tuple[int, int]] = set()
-    for leaf in found:
-        wanted.update(_occurrences(leaf, d, name))
+    for _, position, start, end, last in tuples:
+        exact.setdefault((position, last), (start, end))
     spans = []
     for start, end in wanted:
         span = exact.get((start, end))
         if span is None:
-            first, last = exact.get((start, start)), exact.get((end, end))
-            if first is None or last is None:
+            head, tail = exact.get((start, start)), exact.get((end, end))
+            if head is None or tail is None:
                 continue
-            span = (first[0], last[1])
+            span = (head[0], tail[1])
         spans.append(span)
     spans.sort()
     merged: list[tuple[int, int]] = []
