@@ -159,6 +159,7 @@ class SlackStandIn(_Base):
     def __init__(self) -> None:
         self.posted: list[Posted] = []
         self.abandoned = 0
+        self.active = 0
         super().__init__()
 
     @property
@@ -177,6 +178,15 @@ class SlackStandIn(_Base):
                 pass
 
             def do_POST(self) -> None:
+                with server.lock:
+                    server.active += 1
+                try:
+                    self._post()
+                finally:
+                    with server.lock:
+                        server.active -= 1
+
+            def _post(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
                 if "json" in (self.headers.get("Content-Type") or ""):

@@ -40,6 +40,25 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         stack.close()
 
 
+def _time_passes_for_dead_claims(stack: Stack) -> None:
+    """The claims of a killed worker (on a feed it was polling, on a delivery it was sending)
+    lapse after minutes, by design; move their clocks forward instead of waiting. Only the
+    killed worker held claims: there is no other worker in these tests."""
+    with stack.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE feeds SET claimed_until = claimed_until - interval '1 hour' "
+                "WHERE claim_token IS NOT NULL"
+            )
+        )
+        connection.execute(
+            text(
+                "UPDATE deliveries SET claimed_at = claimed_at - interval '1 hour' "
+                "WHERE status = 'sending'"
+            )
+        )
+
+
 def _assert_each_alerted_once(stack: Stack, markers: list[str], kills: list[float]) -> None:
     stack.wait_until(
         lambda: all(stack.posts_for(m) >= 1 for m in markers), 120, "an alert for every item"
@@ -80,6 +99,7 @@ def test_it_loses_nothing_when_a_worker_dies_mid_poll(stack: Stack) -> None:
         stack.wait_until(lambda: stack.feed_server.active[path] > 0, 60, "a poll in flight")
         worker.kill9()
         kills.append(time.time())
+        _time_passes_for_dead_claims(stack)
         worker.start()
 
     _assert_each_alerted_once(stack, markers, kills)
@@ -100,26 +120,13 @@ def test_it_loses_nothing_when_a_worker_dies_mid_delivery(stack: Stack) -> None:
         markers.append(marker)
         abandoned = stack.slack.abandoned
         stack.feed_server.publish(feed, f"Turbine failure in Kano {marker}")
-        stack.wait_until(
-            lambda: (
-                stack.scalar(text("SELECT count(*) FROM deliveries WHERE status='sending'")) > 0
-            ),
-            60,
-            "a delivery being sent",
-        )
-        time.sleep(0.3)  # the request is now inside the stand-in's delay
+        # Kill while Slack is holding the request: the worker has claimed the delivery and
+        # sent it, and has no answer yet.
+        stack.wait_until(lambda: stack.slack.active > 0, 60, "a delivery being sent", poll=0.02)
         worker.kill9()
         kills.append(time.time())
         stack.wait_until(lambda a=abandoned: stack.slack.abandoned > a, 10, "the send abandoned")
-        # The claim of a dead worker is reclaimed after the alerting module's send timeout
-        # (minutes); move that clock forward instead of waiting.
-        with stack.engine.begin() as connection:
-            connection.execute(
-                text(
-                    "UPDATE deliveries SET claimed_at = claimed_at - interval '1 hour' "
-                    "WHERE status = 'sending'"
-                )
-            )
+        _time_passes_for_dead_claims(stack)
         worker.start()
 
     stack.slack.delay = 0
