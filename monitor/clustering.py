@@ -413,7 +413,7 @@ class StoryIndex:
             similarity = fp.jaccard(entry.hashvalues)
             if similarity >= self.threshold:
                 found.append((similarity, story_id))
-        found.sort(key=lambda pair: (-pair[0], pair[1]))
+        found.sort(key=_by_similarity)
         return found
 
     def same_title(self, fp: Fingerprint, *, since: datetime) -> list[int]:
@@ -468,9 +468,11 @@ class _SharedIndex:
             query = query.where(Story.id > self.high_water)
         seen: list[int] = []
         batch = []
-        # Streamed: after a start the whole window is read, and a client-side cursor would
-        # hold every signature as Python lists at once.
-        query = query.execution_options(yield_per=2000)
+        if not self.loaded:
+            # Streamed: after a start the whole window is read, and a client-side cursor
+            # would hold every signature as Python lists at once. Only then: a server-side
+            # cursor is planned for a large result, which for 'id > :n' means a full scan.
+            query = query.execution_options(yield_per=2000)
         with engine.connect() as connection:
             for story_id, first_seen_at, title, signature in connection.execute(query):
                 seen.append(story_id)
@@ -600,14 +602,17 @@ def assign_story(
     with shared.lock:
         shared.refresh(_engine(session), since=since)
         index = shared.index
-        candidates = [story_id for _, story_id in index.near_duplicates(fp, since=since)]
-        title_candidates = index.same_title(fp, since=since)
+        similar = index.near_duplicates(fp, since=since)
+        titled = index.same_title(fp, since=since)
 
     pending = _pending(session)
-    own = _own_candidates(pending, fp, since=since, threshold=settings.cluster_threshold)
-    ordered = _merge_candidates(own[0], candidates) + _merge_candidates(own[1], title_candidates)
+    own_similar, own_titled = _own_candidates(
+        pending, fp, since=since, threshold=settings.cluster_threshold
+    )
+    # Rule 5: the most similar first (ties: the oldest), then stories by title.
+    near = [story_id for _, story_id in sorted([*similar, *own_similar], key=_by_similarity)]
+    ordered = _unique([*near, *sorted([*titled, *own_titled])])
     host = _host(article.url)
-    near = set(candidates) | {story_id for _, story_id in own[0]}
     for story_id in ordered:
         if story_id not in near and not _host_is_new(session, story_id, host):
             continue
@@ -635,10 +640,10 @@ def assign_story(
 
 def _own_candidates(
     pending: Sequence[_Pending], fp: Fingerprint, *, since: datetime, threshold: float
-) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+) -> tuple[list[tuple[float, int]], list[int]]:
     """Near-duplicate and same-title stories among those this transaction created."""
     near: list[tuple[float, int]] = []
-    titled: list[tuple[float, int]] = []
+    titled: list[int] = []
     for item in pending:
         if item.story.first_seen_at < since:
             continue
@@ -651,14 +656,16 @@ def _own_candidates(
             and fp.title_key == item.fp.title_key
             and (fp.is_short or item.fp.is_short)
         ):
-            titled.append((0.0, item.story.id))
+            titled.append(item.story.id)
     return near, titled
 
 
-def _merge_candidates(first: Iterable[tuple[float, int]], rest: Iterable[int]) -> list[int]:
-    ordered = [story_id for _, story_id in sorted(first, key=lambda p: (-p[0], p[1]))]
-    ordered += [story_id for story_id in rest if story_id not in ordered]
-    return ordered
+def _by_similarity(pair: tuple[float, int]) -> tuple[float, int]:
+    return (-pair[0], pair[1])
+
+
+def _unique(story_ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(story_ids))
 
 
 def _engine(session: Session) -> Engine:

@@ -136,3 +136,16 @@ def test_it_finds_stories_added_one_by_one_in_bulk_and_across_merges() -> None:
         fp = Fingerprint(title_key="", title_words=0, shingles=100, hashvalues=near)
         found = [story for _, story in index.near_duplicates(fp, since=since)]
         assert found == ([] if i in (10, 3500, 5999) else [i])
+
+
+def test_it_ranks_the_most_similar_story_first() -> None:
+    signature = np.arange(NUM_PERM, dtype=np.uint32) * np.uint32(7919)
+    farther, nearer = signature.copy(), signature.copy()
+    farther[:40] += np.uint32(1)  # 88 of 128 values agree
+    nearer[:10] += np.uint32(1)  # 118 of 128
+    index = StoryIndex(threshold=0.5)
+    index.add(1, first_seen_at=NOW, title_key="a", hashvalues=farther)
+    index.add(2, first_seen_at=NOW, title_key="b", hashvalues=nearer)
+    fp = Fingerprint(title_key="", title_words=0, shingles=100, hashvalues=signature)
+    found = index.near_duplicates(fp, since=NOW - timedelta(hours=1))
+    assert found == [(118 / 128, 2), (88 / 128, 1)]
