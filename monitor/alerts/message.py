@@ -11,7 +11,7 @@ SendResult``, that either returns what the provider said (its message id) or rai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -57,7 +57,11 @@ class Message:
     thread_channel: str | None = None
     broadcast: bool = False
     period: tuple[datetime, datetime] | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    # Set when an earlier attempt may have reached the provider without our knowing (its
+    # worker died while sending): a channel that can look, looks before sending again.
+    unconfirmed_since: datetime | None = None
+    # Slack: the channel id this destination's messages went to before, for that look.
+    known_channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import hashlib
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -672,6 +672,24 @@ def build_message(session: Session, delivery: Delivery) -> Message:
     return Message(kind="instant", items=(item,), delivery_id=delivery.id)
 
 
+def _with_lost_attempt(session: Session, delivery: Delivery, message: Message) -> Message:
+    since = (delivery.payload or {}).get("unconfirmed_since")
+    if not since:
+        return message
+    known = session.scalar(
+        select(Delivery.provider_channel)
+        .where(
+            Delivery.destination == delivery.destination,
+            Delivery.provider_channel.is_not(None),
+        )
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+    return replace(
+        message, unconfirmed_since=datetime.fromisoformat(str(since)), known_channel=known
+    )
+
+
 def _period(payload: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
     try:
         return datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
@@ -775,7 +793,7 @@ def deliver(
         if sender is None:
             raise LookupError(f"no channel named {delivery.channel!r}")
         alert = parse_destination(delivery.destination)
-        message = build_message(session, delivery)
+        message = _with_lost_attempt(session, delivery, build_message(session, delivery))
     except (LookupError, ValueError) as exc:
         return _finish(
             session, delivery, token, now, "failed", f"cannot build the message: {exc}", bound
@@ -939,11 +957,16 @@ def due_delivery_ids(
     commit; the caller does."""
     now = now or utcnow()
     stale = session.execute(
-        select(Delivery.id, Delivery.claim_token).where(
+        select(Delivery.id, Delivery.claim_token, Delivery.claimed_at, Delivery.payload).where(
             Delivery.status == "sending", Delivery.claimed_at < now - SEND_TIMEOUT
         )
     ).all()
-    for delivery_id, token in stale:
+    for delivery_id, token, claimed_at, payload in stale:
+        # Remember when the lost attempt began: before sending again, a channel that can
+        # list what it already accepted (Slack) looks for it there.
+        marked = dict(payload or {})
+        if claimed_at is not None and "unconfirmed_since" not in marked:
+            marked["unconfirmed_since"] = claimed_at.isoformat()
         recovered = session.execute(
             update(Delivery)
             .where(
@@ -955,6 +978,7 @@ def due_delivery_ids(
                 status="retrying",
                 claim_token=None,
                 next_attempt_at=now,
+                payload=marked,
                 last_error="the worker sending it stopped before recording the outcome; "
                 "sending again (it may have gone out once already)",
             )

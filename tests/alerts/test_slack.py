@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from monitor.alerts import (
 from monitor.alerts.channels import slack as slack_channel
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
-from monitor.models import Delivery, Destination
+from monitor.models import Delivery, Destination, utcnow
 from tests.alerts.conftest import NOW, Result, World, alerts
 from tests.alerts.test_formatting import instant
 from tests.support.slack_standin import SlackStandIn
@@ -218,23 +219,43 @@ KILLED_WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize(
+    "channel_known",
+    [False, True],
+    ids=["first-message-to-channel", "channel-seen-before"],
+)
 def test_it_recovers_a_worker_killed_between_sending_and_recording(
-    session: Session, settings: Settings, world: World, slack: SlackStandIn, tmp_path: Path
+    session: Session, settings: Settings, world: World, slack: SlackStandIn, channel_known: bool
 ) -> None:
     """The worst moment: Slack has the message, the worker dies before it can record that.
-    The claim is recovered after SEND_TIMEOUT and the message goes out a second time: the one
-    duplicate docs/alerts.md describes. Never a third, never none."""
+    The claim is recovered after SEND_TIMEOUT. Where this destination's channel id is known
+    (any earlier message to it), conversations.history finds the message by the delivery id
+    in its metadata and it is not posted again; for the very first message to a channel it
+    goes out a second time: the one duplicate docs/alerts.md describes. Never a third."""
     settings = configured(settings, slack)
+    now = utcnow()  # Slack's ts are real time, and the look-up window is built from the claim
     spec = world.watchlist("floods", alerts=alerts("slack:#desk"))
+    if channel_known:
+        [earlier] = record_hits(
+            session,
+            world.article("Earlier"),
+            [Result("floods")],
+            watchlists={"floods": spec},
+            settings=settings,
+            now=now,
+        )
+        session.commit()
+        assert deliver(session, earlier, settings=settings, now=now).sent
     [delivery_id] = record_hits(
         session,
         world.article(),
         [Result("floods")],
         watchlists={"floods": spec},
         settings=settings,
-        now=NOW,
+        now=now,
     )
     session.commit()
+    posts_before = len(slack.posts)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -244,7 +265,7 @@ def test_it_recovers_a_worker_killed_between_sending_and_recording(
             slack.base_url,
             slack.token,
             str(delivery_id),
-            NOW.isoformat(),
+            now.isoformat(),
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -253,20 +274,54 @@ def test_it_recovers_a_worker_killed_between_sending_and_recording(
     slack.on_request = lambda request: os.kill(worker.pid, signal.SIGKILL)
     assert worker.wait(timeout=60) == -signal.SIGKILL
     slack.on_request = None
-    assert len(slack.posts) == 1
+    assert len(slack.posts) == posts_before + 1
+    first = slack.posts[-1]
     row = session.execute(
         select(Delivery).where(Delivery.id == delivery_id).execution_options(populate_existing=True)
     ).scalar_one()
     assert (row.status, row.attempts) == ("sending", 1)
 
-    later = NOW + SEND_TIMEOUT + timedelta(seconds=1)
+    later = now + SEND_TIMEOUT + timedelta(seconds=1)
     assert due_delivery_ids(session, now=later) == [delivery_id]
     session.commit()
     outcome = deliver(session, delivery_id, settings=settings, now=later)
     assert outcome.sent and outcome.attempts == 2
-    assert len(slack.posts) == 2
-    assert json.dumps(slack.posts[0].body) == json.dumps(slack.posts[1].body)
+    if channel_known:
+        assert len(slack.posts) == posts_before + 1  # found, not posted again
+        assert outcome.provider_message_id == first.message_ts()
+        assert [r.path for r in slack.received if r.kind == "read"] == [
+            "/api/conversations.history"
+        ]
+    else:
+        assert len(slack.posts) == posts_before + 2
+        assert json.dumps(slack.posts[-1].body) == json.dumps(first.body)
     assert due_delivery_ids(session, now=later + SEND_TIMEOUT * 2) == []
+
+
+def test_it_looks_in_the_thread_for_a_lost_reply(
+    sqlite_settings: Settings, slack: SlackStandIn
+) -> None:
+    settings = configured(sqlite_settings, slack)
+    parent = send(instant(), settings)
+    reply = Message(
+        kind="followup",
+        items=instant().items,
+        heading="Also reported by Wire B",
+        delivery_id=8,
+        thread_ts=parent.provider_message_id,  # type: ignore[attr-defined]
+        thread_channel=parent.provider_channel,  # type: ignore[attr-defined]
+    )
+    posted = send(reply, settings)
+    again = send(replace(reply, unconfirmed_since=utcnow() - timedelta(minutes=6)), settings)
+    assert again == posted and len(slack.posts) == 2
+    assert slack.received[-1].path == "/api/conversations.replies"
+
+
+def test_it_posts_again_when_it_cannot_look(sqlite_settings: Settings, slack: SlackStandIn) -> None:
+    settings = configured(sqlite_settings, slack)
+    lost = replace(instant(), unconfirmed_since=utcnow(), known_channel="C0NOTKNOWN")
+    send(lost, settings)  # history answers channel_not_found: a duplicate beats a lost alert
+    assert len(slack.posts) == 1
 
 
 def test_it_treats_a_slack_that_does_not_answer_in_time_as_transient(

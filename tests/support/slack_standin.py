@@ -1,4 +1,5 @@
-"""A local stand-in for Slack: the incoming-webhook endpoint and Web API ``chat.postMessage``.
+"""A local stand-in for Slack: the incoming-webhook endpoint and Web API ``chat.postMessage``
+(plus ``conversations.history`` and ``conversations.replies`` over what it accepted).
 
 It answers the way Slack documents (https://api.slack.com/methods/chat.postMessage,
 https://api.slack.com/messaging/webhooks#handling_errors), so the real slack-sdk can be
@@ -86,7 +87,7 @@ class Answer:
 class Received:
     """One request as the stand-in saw it."""
 
-    kind: str  # "api" or "webhook"
+    kind: str  # "api" (chat.postMessage), "webhook" or "read" (conversations.*)
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
@@ -113,6 +114,10 @@ class Received:
     def thread_ts(self) -> str | None:
         value = self.body.get("thread_ts")
         return None if value is None else str(value)
+
+    def message_ts(self) -> str | None:
+        """The ``ts`` Slack answered for this message (None unless it was accepted)."""
+        return self.answer.get("ts") if isinstance(self.answer, dict) else None
 
     def all_text(self) -> str:
         """Every mrkdwn/plain text in the message, joined: what a reader could see."""
@@ -144,6 +149,9 @@ class SlackStandIn:
         # kill the client at the worst moment.
         self.on_request: Callable[[Received], None] | None = None
         self._answers: deque[Answer] = deque()
+        # What chat.postMessage accepted, per channel id: conversations.history and
+        # conversations.replies answer from it.
+        self.channels: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._ts = int(time.time()) * 1_000_000
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
@@ -228,6 +236,14 @@ class SlackStandIn:
         if name == "ok":
             ts = self._next_ts()
             channel = self.channel_id(request.channel or "general")
+            stored = {"type": "message", "text": request.text, "ts": ts}
+            if request.thread_ts:
+                stored["thread_ts"] = request.thread_ts
+                stored["reply_broadcast"] = bool(request.body.get("reply_broadcast"))
+            if request.body.get("metadata"):
+                stored["metadata"] = request.body["metadata"]
+            with self._lock:
+                self.channels.setdefault(channel, []).append(stored)
             return (
                 200,
                 {},
@@ -252,6 +268,33 @@ class SlackStandIn:
             return 500, {}, {"ok": False, "error": "fatal_error"}
         return 200, {}, {"ok": False, "error": name}
 
+    def _read(self, method: str, request: Received) -> tuple[int, dict[str, str], Any]:
+        """conversations.history and conversations.replies, from what was posted."""
+        if request.headers.get("authorization", "") != f"Bearer {self.token}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        params = request.body
+        channel = str(params.get("channel", ""))
+        if channel not in self.channels:
+            return 200, {}, {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or 1e12)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        with self._lock:
+            stored = list(self.channels[channel])
+        if method == "conversations.history":
+            # Top-level messages, and replies also sent to the channel; newest first.
+            chosen = [m for m in stored if "thread_ts" not in m or m.get("reply_broadcast")]
+            chosen.reverse()
+        else:
+            thread = str(params.get("ts", ""))
+            chosen = [m for m in stored if m["ts"] == thread or m.get("thread_ts") == thread]
+        chosen = [m for m in chosen if oldest <= float(m["ts"]) <= latest]
+        limit = int(params.get("limit") or 100)
+        messages = [
+            {k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in chosen[:limit]
+        ]
+        return 200, {}, {"ok": True, "messages": messages, "has_more": len(chosen) > limit}
+
     def _webhook(self, request: Received, answer: Answer | None) -> tuple[int, dict[str, str], Any]:
         name = answer.name if answer else None
         if name is None:
@@ -272,16 +315,29 @@ class SlackStandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 kind = "webhook" if self.path.startswith("/services/") else "api"
+                path, _, query = self.path.partition("?")
+                body = _decode(raw, self.headers.get("Content-Type", ""))
+                body.update({k: v[0] for k, v in parse_qs(query).items()})
                 request = Received(
                     kind=kind,
-                    path=self.path,
+                    path=path,
                     headers={k.lower(): v for k, v in self.headers.items()},
-                    body=_decode(raw, self.headers.get("Content-Type", "")),
+                    body=body,
                 )
+                method = path.removeprefix("/api/")
+                if method in ("conversations.history", "conversations.replies"):
+                    request.kind = "read"
+                    with standin._lock:
+                        standin.received.append(request)
+                    self._answer(*standin._read(method, request), request)
+                    return
                 with standin._lock:
                     standin.received.append(request)
                 if standin.on_request is not None:
@@ -289,12 +345,17 @@ class SlackStandIn:
                 answer = standin._next_answer()
                 if answer is not None and answer.delay:
                     time.sleep(answer.delay)
-                if kind == "api" and not self.path.startswith("/api/chat.postMessage"):
+                if kind == "api" and method != "chat.postMessage":
                     status, headers, body = 200, {}, {"ok": False, "error": "unknown_method"}
                 elif kind == "api":
                     status, headers, body = standin._api(request, answer)
                 else:
                     status, headers, body = standin._webhook(request, answer)
+                self._answer(status, headers, body, request)
+
+            def _answer(
+                self, status: int, headers: dict[str, str], body: Any, request: Received
+            ) -> None:
                 request.answered = status
                 request.answer = body
                 if isinstance(body, str):

@@ -117,6 +117,9 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
             "event_type": "monitor_alert",
             "event_payload": {"delivery_id": message.delivery_id},
         }
+    earlier = _already_posted(client, message)
+    if earlier is not None:
+        return earlier
     try:
         response = client.chat_postMessage(**arguments)
     except SlackApiError as exc:
@@ -132,6 +135,44 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
         provider_message_id=_str_or_none(response.get("ts")),
         provider_channel=_str_or_none(response.get("channel")),
     )
+
+
+def _already_posted(client: WebClient, message: Message) -> SendResult | None:
+    """After a worker died mid-send, look in the channel for the message it may have posted
+    (it carries our delivery id in its metadata), so it is not posted twice.
+
+    Needs the ``channels:history`` (or ``groups:history``) scope and the channel's id, known
+    from an earlier message to this destination. Without either, or if Slack cannot answer,
+    we send again: a duplicate is better than a lost alert."""
+    if message.unconfirmed_since is None or message.delivery_id is None:
+        return None
+    channel = message.thread_channel or message.known_channel
+    if not channel:
+        return None
+    start = message.unconfirmed_since.timestamp()
+    window: dict[str, Any] = {
+        "channel": channel,
+        "oldest": f"{start - 60:.6f}",
+        "latest": f"{start + 3600:.6f}",
+        "include_all_metadata": True,
+        "limit": 200,
+    }
+    try:
+        if message.thread_ts:
+            response = client.conversations_replies(ts=message.thread_ts, **window)
+        else:
+            response = client.conversations_history(**window)
+    except (SlackClientError, OSError):
+        return None
+    for posted in response.get("messages") or []:
+        metadata = posted.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if (
+            metadata.get("event_type") == "monitor_alert"
+            and payload.get("delivery_id") == message.delivery_id
+        ):
+            return SendResult(provider_message_id=str(posted.get("ts")), provider_channel=channel)
+    return None
 
 
 def classify_api_error(exc: SlackApiError) -> DeliveryError:
