@@ -293,7 +293,15 @@ class SlackStandIn:
         messages = [
             {k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in chosen[:limit]
         ]
-        return 200, {}, {"ok": True, "messages": messages, "has_more": len(chosen) > limit}
+        answer: dict[str, Any] = {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(chosen) > limit,
+        }
+        if method == "conversations.history":
+            # Required by Slack's published schema for this method.
+            answer.update(pin_count=0, channel_actions_ts=None, channel_actions_count=0)
+        return 200, {}, answer
 
     def _webhook(self, request: Received, answer: Answer | None) -> tuple[int, dict[str, str], Any]:
         name = answer.name if answer else None
