@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.alerts.formatting import (
     email_bodies,
@@ -168,3 +171,50 @@ def test_it_cuts_a_long_snippet_without_breaking_escapes() -> None:
 
 def test_it_strips_control_characters_from_headers() -> None:
     assert header_text("a\r\nb\x00c\u2028d") == "a b c d"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=st.text(max_size=80),
+    snippet=st.text(max_size=200),
+    spans=st.lists(st.tuples(st.integers(-5, 210), st.integers(-5, 210)), max_size=4),
+)
+def test_it_never_passes_feed_markup_through_whatever_the_text(
+    title: str, snippet: str, spans: list[tuple[int, int]]
+) -> None:
+    message = instant(
+        title=title, snippet=snippet, highlights=tuple(spans), url="https://a.example/"
+    )
+    slack_text = all_slack_text(message)
+    # Every '<' Slack would parse is the start of our own link to the article.
+    assert slack_text.count("<") == slack_text.count("<https://a.example/|")
+    assert slack_text.count(">") == slack_text.count("<https://a.example/|")
+    subject = email_subject(message)
+    assert not any(ch in subject for ch in "\r\n\x00")
+    _, html = email_bodies(message)
+    tags = Tags()
+    tags.feed(html)
+    # Only the template's own elements and attributes, and only the article's link.
+    assert {t for t, _ in tags.seen} <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "body",
+        "p",
+        "div",
+        "a",
+        "strong",
+        "h2",
+    }
+    assert {a for _, attrs in tags.seen for a, _ in attrs} <= {"lang", "charset", "style", "href"}
+    assert {v for _, attrs in tags.seen for a, v in attrs if a == "href"} <= {"https://a.example/"}
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append((tag, attrs))

@@ -334,3 +334,37 @@ def test_it_treats_a_slack_that_does_not_answer_in_time_as_transient(
     with pytest.raises(DeliveryError) as caught:
         send(instant(), configured(sqlite_settings, slack))
     assert not caught.value.permanent
+
+
+def test_it_keeps_the_token_out_of_the_logs_even_at_debug(
+    session: Session,
+    settings: Settings,
+    world: World,
+    slack: SlackStandIn,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from monitor.logs import configure_logging
+
+    configure_logging(level="DEBUG")
+    caplog.set_level("DEBUG")
+    settings = configured(settings, slack)
+    spec = world.watchlist("floods", alerts=alerts("slack:#desk"))
+    ids = [
+        record_hits(
+            session,
+            world.article(f"Flood {n}"),
+            [Result("floods")],
+            watchlists={"floods": spec},
+            settings=settings,
+            now=NOW,
+        )[0]
+        for n in range(2)
+    ]
+    session.commit()
+    assert deliver(session, ids[0], settings=settings, now=NOW).sent
+    slack.answer_next("invalid_auth")
+    assert deliver(session, ids[1], settings=settings, now=NOW).status == "failed"
+    logged = capsys.readouterr().err + caplog.text
+    assert "alert sent" in logged and "alert failed" in logged
+    assert slack.token not in logged
