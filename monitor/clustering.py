@@ -14,9 +14,11 @@ How two articles are judged to be the same story (the rules, in order):
 2. That word sequence is cut into overlapping :data:`SHINGLE_WORDS`-word shingles and
    summarised by a MinHash of :data:`NUM_PERM` permutations (datasketch). Two articles belong
    to one story when the Jaccard similarity of their shingle sets, estimated from the MinHash,
-   is at least ``settings.cluster_threshold`` (default 0.8). Candidates come from an LSH index
-   tuned towards recall; every candidate is then checked against the threshold, and the most
-   similar one wins.
+   is at least ``settings.cluster_threshold`` (default 0.8; 0.5 is recommended: two copies
+   that were each edited a little are often below 0.8 against each other, while different
+   stories share almost no 5-word shingles; docs/clustering.md has the measurements).
+   Candidates come from LSH banding tuned towards recall; every candidate is then checked
+   against the threshold, and the most similar one wins (ties: the oldest).
 3. An item with fewer than :data:`MIN_SHINGLES` shingles (a title-only item, a one-line
    summary) is too short for a similarity estimate: a single changed word moves it past any
    threshold, and two different six-word headlines share no shingle at all, or all of them.
@@ -46,7 +48,8 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,7 +57,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import Connection, event, inspect, or_, select, update
+from sqlalchemy import event, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -450,9 +453,16 @@ class _SharedIndex:
         self.last_load_rows = 0
         self.last_load_seconds = 0.0
 
-    def refresh(self, engine: Engine, *, since: datetime) -> None:
-        """Read the stories committed since the last call (own connection: committed rows
-        only, so a rolled-back story never enters the shared index)."""
+    def refresh(
+        self, source: Session | Engine, *, since: datetime, skip: frozenset[int] = frozenset()
+    ) -> None:
+        """Read the stories committed since the last call.
+
+        *source* is the caller's session (one round trip, no second connection) or, at worker
+        start, the engine. *skip* holds the stories the caller's transaction created and has
+        not committed: they stay out of the shared index, which must never hold a story that
+        may yet be rolled back, and are read again as gaps once committed.
+        """
         started = time.perf_counter()
         self.index.evict_before(since)
         clock = time.monotonic()
@@ -473,8 +483,12 @@ class _SharedIndex:
             # would hold every signature as Python lists at once. Only then: a server-side
             # cursor is planned for a large result, which for 'id > :n' means a full scan.
             query = query.execution_options(yield_per=2000)
-        with engine.connect() as connection:
-            for story_id, first_seen_at, title, signature in connection.execute(query):
+        skipped: list[int] = []
+        with _reading(source) as execute:
+            for story_id, first_seen_at, title, signature in execute(query):
+                if story_id in skip:
+                    skipped.append(story_id)
+                    continue
                 seen.append(story_id)
                 self.gaps.pop(story_id, None)
                 if first_seen_at < since:
@@ -509,8 +523,20 @@ class _SharedIndex:
                 for story_id in missing[:MAX_GAPS]:
                     self.gaps.setdefault(story_id, clock)
                 self.high_water = newest
+        for story_id in skipped:
+            if story_id <= self.high_water:
+                self.gaps.setdefault(story_id, clock)
         self.last_load_rows = len(seen)
         self.last_load_seconds = time.perf_counter() - started
+
+
+@contextmanager
+def _reading(source: Session | Engine) -> Iterator[Callable[[Any], Any]]:
+    if isinstance(source, Session):
+        yield source.execute
+        return
+    with source.connect() as connection:
+        yield connection.execute
 
 
 def _signature_array(signature: Any) -> np.ndarray[Any, np.dtype[np.uint32]] | None:
@@ -598,14 +624,15 @@ def assign_story(
     if article.id is None:
         session.flush()
 
+    pending = _pending(session)
     shared = _shared_index(settings)
     with shared.lock:
-        shared.refresh(_engine(session), since=since)
+        own = frozenset(p.story.id for p in pending)
+        shared.refresh(session, since=since, skip=own)
         index = shared.index
         similar = index.near_duplicates(fp, since=since)
         titled = index.same_title(fp, since=since)
 
-    pending = _pending(session)
     own_similar, own_titled = _own_candidates(
         pending, fp, since=since, threshold=settings.cluster_threshold
     )
@@ -666,11 +693,6 @@ def _by_similarity(pair: tuple[float, int]) -> tuple[float, int]:
 
 def _unique(story_ids: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(story_ids))
-
-
-def _engine(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def _host_is_new(session: Session, story_id: int, host: str | None) -> bool:

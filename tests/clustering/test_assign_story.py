@@ -340,3 +340,32 @@ def test_it_can_load_the_index_before_the_first_article(
     assert warm_story_index(settings, now=NOW) == 1  # the story from 100 h ago is outside
     copy = add_article(session, title=TITLE, body=with_byline(FLOOD))
     assert assign_story(session, copy, settings=settings, now=NOW) == story_id
+
+
+def test_it_keeps_its_own_uncommitted_stories_out_of_the_shared_index(
+    session: Session, settings: Settings
+) -> None:
+    a = add_article(session, title=TITLE, body=FLOOD)
+    assign_story(session, a, settings=settings, now=NOW)
+    # A second article in the same transaction: the index re-reads the table, which now
+    # shows this transaction's story; it must not be taken into the shared index.
+    unrelated = add_article(session, title="Kebbi rice farmers count losses", body=FLOOD_OTHER)
+    assign_story(session, unrelated, settings=settings, now=NOW)
+    session.rollback()
+    with _other_session(settings) as other:
+        copy = add_article(other, title=TITLE, body=with_byline(FLOOD))
+        story_id = assign_story(other, copy, settings=settings, now=NOW)
+        other.commit()
+        assert other.scalars(select(Story.id)).all() == [story_id]
+
+
+def test_it_shares_its_own_stories_once_committed(session: Session, settings: Settings) -> None:
+    a = add_article(session, title=TITLE, body=FLOOD)
+    story_id = assign_story(session, a, settings=settings, now=NOW)
+    unrelated = add_article(session, title="Kebbi rice farmers count losses", body=FLOOD_OTHER)
+    assign_story(session, unrelated, settings=settings, now=NOW)
+    session.commit()
+    with _other_session(settings) as other:
+        copy = add_article(other, title=TITLE, body=with_byline(FLOOD))
+        assert assign_story(other, copy, settings=settings, now=NOW) == story_id
+        other.commit()
