@@ -43,9 +43,11 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 # One message at a time per process: a slow feed must not sit on a queue of others.
 worker_prefetch_multiplier = 1
-# When the connection to the broker is lost, the broker will redeliver the unacknowledged
-# messages; cancelling the running copies avoids doing the work twice.
-worker_cancel_long_running_tasks_on_connection_loss = True
+# Left at False on purpose: True crashes the worker on a second broker reconnection
+# ("'NoneType' object has no attribute 'hostname'", celery/celery#9250), and our tasks are
+# idempotent, so a running copy finishing while the broker redelivers it is harmless.
+worker_cancel_long_running_tasks_on_connection_loss = False
+
 # A task that hangs is killed; the table-backed sweeps pick its work up again.
 task_soft_time_limit = 240
 task_time_limit = 300
