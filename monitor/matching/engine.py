@@ -20,6 +20,7 @@ import bisect
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -259,7 +260,7 @@ _COMMON = frozenset(
 Anchor = tuple[str, str]  # ("t", token) or ("p", prefix)
 
 
-def _cost(anchors: frozenset[Anchor]) -> float:
+def _cost(anchors: AbstractSet[Anchor]) -> float:
     total = 0.0
     for kind, text in anchors:
         if kind == "p":
@@ -271,30 +272,39 @@ def _cost(anchors: frozenset[Anchor]) -> float:
     return total
 
 
-def anchors(node: Node) -> frozenset[Anchor] | None:
-    """Words one of which every matching article must contain; None if there are none."""
+def requirements(node: Node) -> list[frozenset[Anchor]] | None:
+    """Clauses that every matching article satisfies, each a set of words (or prefixes) one
+    of which it must contain; None if there are none (a NOT-only query)."""
     if isinstance(node, Term):
-        return frozenset({("t", node.token)})
+        return [frozenset({("t", node.token)})]
     if isinstance(node, Prefix):
-        return frozenset({("p", node.prefix)})
+        return [frozenset({("p", node.prefix)})]
     if isinstance(node, Phrase):
-        best = max(node.tokens, key=lambda t: (t not in _COMMON, len(t)))
-        return frozenset({("t", best)})
+        return [frozenset({("t", token)}) for token in dict.fromkeys(node.tokens)]
     if isinstance(node, Not):
         return None
     if isinstance(node, Or):
+        # Any side may be the one that matched: one clause, the union of each side's best.
         union: set[Anchor] = set()
         for child in node.children:
-            found = anchors(child)
+            found = requirements(child)
             if found is None:
                 return None
-            union |= found
-        return frozenset(union)
+            union |= min(found, key=_cost)
+        return [frozenset(union)]
     children = node.children if isinstance(node, And) else (node.left, node.right)
-    options = [a for a in (anchors(child) for child in children) if a is not None]
-    if not options:
-        return None
-    return min(options, key=_cost)
+    clauses: list[frozenset[Anchor]] = []
+    for child in children:
+        found = requirements(child)
+        if found is not None:
+            clauses.extend(c for c in found if c not in clauses)
+    return clauses or None
+
+
+def anchors(node: Node) -> frozenset[Anchor] | None:
+    """The most selective clause of :func:`requirements`."""
+    found = requirements(node)
+    return None if found is None else min(found, key=_cost)
 
 
 # -- the matcher -------------------------------------------------------------------------
@@ -312,7 +322,10 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Index:
-    terms: dict[str, list[int]] = field(default_factory=dict)
+    # first word -> second word (or None: the first is enough) -> watchlists. Filing a query
+    # under two words it requires keeps the candidates few even with 100,000 watchlists,
+    # and both lookups are set intersections done in C.
+    pairs: dict[str, dict[str | None, list[int]]] = field(default_factory=dict)
     prefixes: dict[str, list[int]] = field(default_factory=dict)
     prefixes_by3: dict[str, list[str]] = field(default_factory=dict)
     unanchored: list[int] = field(default_factory=list)
@@ -351,13 +364,22 @@ class Matcher:
     def _add(self, entry: _Entry) -> None:
         number = len(self._entries)
         self._entries.append(entry)
-        found = anchors(entry.query.root)
-        if found is None:
+        clauses = requirements(entry.query.root)
+        if clauses is None:
             self._index.unanchored.append(number)
             return
-        for kind, text in found:
+        clauses.sort(key=_cost)
+        words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
+        pairs = self._index.pairs
+        if len(words) >= 2 and len(words[0]) * len(words[1]) <= 64:
+            for _, first in words[0]:
+                inner = pairs.setdefault(first, {})
+                for _, second in words[1]:
+                    inner.setdefault(second, []).append(number)
+            return
+        for kind, text in words[0] if words else clauses[0]:
             if kind == "t":
-                self._index.terms.setdefault(text, []).append(number)
+                pairs.setdefault(text, {}).setdefault(None, []).append(number)
             else:
                 if text not in self._index.prefixes:
                     self._index.prefixes_by3.setdefault(text[:3], []).append(text)
@@ -373,9 +395,14 @@ class Matcher:
     def _candidates(self, d: _Doc) -> list[int]:
         index = self._index
         found: set[int] = set(index.unanchored)
-        terms = index.terms
-        for token in terms.keys() & d.every:
-            found.update(terms[token])
+        pairs, every = index.pairs, d.every
+        for first in pairs.keys() & every:
+            inner = pairs[first]
+            alone = inner.get(None)
+            if alone is not None:
+                found.update(alone)
+            for second in inner.keys() & every:
+                found.update(inner[second])
         if index.prefixes:
             starts = {token[:3] for token in d.every}
             for key in index.prefixes_by3.keys() & starts:

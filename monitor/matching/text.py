@@ -196,9 +196,8 @@ def offset_spans(
     folded = fold(text)
     origin: list[int] | None = None  # None: folding kept every character in place
     if not text.isascii() and any(len(_TABLE[ord(c)]) != 1 for c in set(text)):
-        origin = []
-        for index, char in enumerate(text):
-            origin.extend([index] * len(fold(char)))
+        folded_chars = [_TABLE[ord(c)] for c in text]
+        origin = [index for index, piece in enumerate(folded_chars) for _ in piece]
         origin.append(len(text))
 
     out: list[tuple[str, int, int, int, int]] = []
