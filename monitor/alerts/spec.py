@@ -30,6 +30,8 @@ _ENV_REF = re.compile(r"^env:([A-Z_][A-Z0-9_]*)$")
 _DIGEST = re.compile(r"^(hourly|daily(?:\s+(\d{1,2}):(\d{2}))?(?:\s+(\S+))?)$")
 _THROTTLE = re.compile(r"^\s*(\d+)\s*/\s*(minute|hour|day)\s*$")
 _PERIODS = {"minute": 60, "hour": 3600, "day": 86400}
+# The length of destinations.key in the schema.
+MAX_KEY_LENGTH = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,12 @@ class AlertSpec(BaseModel):
         given = [n for n in ("slack", "email", "console") if getattr(self, n) not in (None, False)]
         if len(given) != 1:
             raise ValueError("each alert needs exactly one of 'slack', 'email' or 'console'")
+        if len(self.key) > MAX_KEY_LENGTH:
+            # The key is stored (destinations.key); past this it would not fit.
+            raise ValueError(
+                f"this destination's address list is longer than {MAX_KEY_LENGTH} characters; "
+                "split the addresses over two email alerts"
+            )
         return self
 
     @property

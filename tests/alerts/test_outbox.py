@@ -455,3 +455,12 @@ def test_it_sends_once_when_workers_race_for_the_same_delivery(
     assert script.calls == 1
     assert sorted(o.claimed for o in outcomes) == [False, False, False, True]
     assert delivery(session, delivery_id).status == "sent"
+
+
+def test_it_refuses_a_destination_whose_key_would_not_fit() -> None:
+    from monitor.alerts.spec import AlertSpec
+
+    addresses = [f"reporter{n:03d}@newsroom.example.org" for n in range(12)]
+    with pytest.raises(ValueError, match="split the addresses"):
+        AlertSpec(email=addresses)
+    assert AlertSpec(email=addresses[:6]).key.startswith("email:reporter000@")
