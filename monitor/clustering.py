@@ -34,9 +34,10 @@ Exact copies (same GUID or canonical URL) never get here: ingestion stores them 
 
 Speed: :func:`assign_story` runs in the matching transaction before the matcher, so it must
 be cheap. Each process keeps an LSH index of the stories in the window (:class:`StoryIndex`)
-and on every call reads only the stories committed since its high-water mark, through its own
-short connection, so several workers stay in step without talking to each other. Stories this
-transaction created but has not committed yet are kept beside the session and checked too.
+and on every call reads only the stories added since its high-water mark, through the caller's
+session, so several workers stay in step without talking to each other. Stories this
+transaction created but has not committed yet stay out of the shared index (a rollback would
+leave a ghost there); they are kept beside the session and checked too.
 After a restart the index is rebuilt from ``stories.signature``.
 """
 

@@ -55,7 +55,7 @@ def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in text.split("\n") if p.strip()]
 
 
-def _edit_words(text: str, rng: random.Random, count: int, within: int = 120) -> str:
+def edit_words(text: str, rng: random.Random, count: int, within: int = 120) -> str:
     words = text.split(" ")
     for _ in range(count):
         i = rng.randrange(min(len(words), within))
@@ -64,7 +64,7 @@ def _edit_words(text: str, rng: random.Random, count: int, within: int = 120) ->
 
 
 def _edited(title: str, paras: list[str], rng: random.Random) -> tuple[str, str]:
-    return title, _edit_words("\n".join(paras), rng, 3)
+    return title, edit_words("\n".join(paras), rng, 3)
 
 
 def _byline(title: str, paras: list[str], rng: random.Random) -> tuple[str, str]:
@@ -86,7 +86,7 @@ def _reordered(title: str, paras: list[str], rng: random.Random) -> tuple[str, s
 
 
 def _headline(title: str, paras: list[str], rng: random.Random) -> tuple[str, str]:
-    return _edit_words(title, rng, 2, within=len(title.split())), _edit_words(
+    return edit_words(title, rng, 2, within=len(title.split())), edit_words(
         "\n".join(paras), rng, 1
     )
 

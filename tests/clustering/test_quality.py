@@ -8,6 +8,7 @@ same topic (one category) are the negatives.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,3 +103,36 @@ def test_it_scores_pairs() -> None:
     assert (merged.precision, merged.recall, merged.false_pairs) == (1 / 3, 1.0, 2)
     split = corpus.score(items, [7, 8, 9])
     assert (split.precision, split.recall, split.missed_by_variant) == (1.0, 0.0, {"byline": 1})
+
+
+@pytest.mark.shared_data
+def test_it_joins_title_only_copies_by_exact_headline_only(sqlite_settings: Settings) -> None:
+    # Real headlines as title-only feed items from other outlets: the same headline joins the
+    # full article's story; a headline with two words changed is too short to judge and
+    # stays apart; no headline ever joins a different story.
+    rows = corpus.read_articles(shared_data("labeled", "masakhanews", "eng", "dev.tsv"))
+    originals = [item for item in corpus.build(rows, originals=150) if item.variant == "original"]
+    rng = random.Random(4)
+    items = list(originals)
+    for item in originals:
+        items.append(corpus.Item(item.story, "title-only", item.category, item.title, "", ""))
+        reworded = corpus.edit_words(item.title, rng, 2, within=len(item.title.split()))
+        items.append(corpus.Item(item.story, "reworded", item.category, reworded, "", ""))
+    items = [
+        corpus.Item(i.story, i.variant, i.category, i.title, i.body, f"https://t{n}.example/{n}")
+        for n, i in enumerate(items)
+    ]
+    settings = sqlite_settings.model_copy(update={"cluster_threshold": 0.5})
+    assigned = _cluster(settings, items)
+    story_of = dict(zip((id(i) for i in items), assigned, strict=True))
+    by_story = {item.story: story_of[id(item)] for item in items if item.variant == "original"}
+    title_only = [i for i in items if i.variant == "title-only"]
+    joined = sum(story_of[id(i)] == by_story[i.story] for i in title_only)
+    wrong = sum(
+        story_of[id(i)] in by_story.values() and story_of[id(i)] != by_story[i.story]
+        for i in items
+        if i.variant != "original"
+    )
+    print(f"\ntitle-only copies joined: {joined} of {len(title_only)}; wrong joins: {wrong}")
+    assert joined == len(title_only)
+    assert wrong == 0
