@@ -32,6 +32,7 @@ from monitor.alerts.formatting import email_bodies, slack_payload  # noqa: E402
 from monitor.alerts.message import AlertItem, Message  # noqa: E402
 from monitor.alerts.spec import AlertSpec, parse_destination  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
+from monitor.logs import configure_logging  # noqa: E402
 from monitor.models import Article, Feed, Watchlist  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402
 
@@ -137,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=500, help="articles per database")
     args = parser.parse_args()
+    configure_logging(level="WARNING")
     rows = []
     with SlackStandIn() as slack, tempfile.TemporaryDirectory() as tmp:
         rows.append(("sqlite", *run(f"sqlite:///{tmp}/bench.db", args.n, slack)))
