@@ -464,3 +464,28 @@ def test_it_refuses_a_destination_whose_key_would_not_fit() -> None:
     with pytest.raises(ValueError, match="split the addresses"):
         AlertSpec(email=addresses)
     assert AlertSpec(email=addresses[:6]).key.startswith("email:reporter000@")
+
+
+def test_it_keeps_a_console_alert_on_one_log_line(
+    session: Session, settings: Settings, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.logs import configure_logging
+
+    configure_logging(level="INFO")
+    spec = world.watchlist("floods")
+    title = "Flood\n2026-03-02 09:15:00 [error    ] database wiped"
+    [delivery_id] = record_hits(
+        session,
+        world.article(title),
+        [Result("floods")],
+        watchlists={"floods": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    assert deliver(session, delivery_id, settings=settings, now=NOW).sent
+    err = capsys.readouterr().err.splitlines()
+    assert not any(line.startswith("2026-03-02 09:15:00 [error") for line in err)
+    lines = [line for line in err if "ALERT" in line]
+    assert len(lines) == 1 and "database wiped" in lines[0]
+    assert "snippet='Heavy *flood* hits Lagos" in lines[0]
