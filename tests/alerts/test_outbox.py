@@ -489,3 +489,34 @@ def test_it_keeps_a_console_alert_on_one_log_line(
     lines = [line for line in err if "ALERT" in line]
     assert len(lines) == 1 and "database wiped" in lines[0]
     assert "snippet='Heavy *flood* hits Lagos" in lines[0]
+
+
+def test_it_counts_hits_and_delivery_outcomes_in_the_metrics(
+    session: Session, settings: Settings, world: World, script: Script
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    hits, sent, retrying = (
+        value("monitor_hits_total", watchlist="metrics"),
+        value("monitor_deliveries_total", channel="console", outcome="sent"),
+        value("monitor_deliveries_total", channel="console", outcome="retrying"),
+    )
+    script.answers = [DeliveryError("busy", permanent=False)]
+    spec = world.watchlist("metrics")
+    [delivery_id] = record_hits(
+        session,
+        world.article(),
+        [Result("metrics")],
+        watchlists={"metrics": spec},
+        settings=settings,
+        now=NOW,
+    )
+    session.commit()
+    outcome = deliver(session, delivery_id, settings=settings, now=NOW)
+    deliver(session, delivery_id, settings=settings, now=outcome.next_attempt_at)
+    assert value("monitor_hits_total", watchlist="metrics") == hits + 1
+    assert value("monitor_deliveries_total", channel="console", outcome="sent") == sent + 1
+    assert value("monitor_deliveries_total", channel="console", outcome="retrying") == retrying + 1
