@@ -1,7 +1,8 @@
 """Benchmark story assignment: time per article with 100,000 stories already stored.
 
     .venv/bin/python benchmarks/clustering.py                       # SQLite in a temp folder
-    .venv/bin/python benchmarks/clustering.py --database-url postgresql://postgres@127.0.0.1/test
+    .venv/bin/python benchmarks/clustering.py --database-url sqlite \
+        --database-url postgresql://postgres@127.0.0.1/test   # creates and drops its own db
     .venv/bin/python benchmarks/clustering.py --write               # also update docs/benchmarks.md
 
 It seeds ``--stories`` stories with signatures (bulk insert, first seen over the window, so
@@ -20,25 +21,30 @@ near-duplicate set (in memory, the same rules as ``assign_story``).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import json
 import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from monitor import clustering  # noqa: E402
 from monitor import db as storage  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
-from monitor.models import Article, Base, Story  # noqa: E402
+from monitor.models import Article, Story  # noqa: E402
 from tests.clustering import corpus  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "labeled" / "masakhanews"
@@ -93,22 +99,47 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _rss_mb() -> float:
+    """The resident size now (not the peak), in MB."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+@contextlib.contextmanager
+def _database(database_url: str | None) -> Iterator[str]:
+    """A database of the benchmark's own: a temp SQLite file, or a PostgreSQL database
+    created next to the one named (and dropped afterwards), never the one named itself."""
+    if database_url is None or database_url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    name = f"monitor_bench_clustering_{os.getpid()}"
+    admin = create_engine(
+        load_settings(database_url=database_url).sqlalchemy_url, isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        storage.dispose_engines()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def run(database_url: str | None, stories: int, articles: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = database_url or f"sqlite:///{tmp}/bench.db"
+    with _database(database_url) as url:
         settings = load_settings(database_url=url, cluster_threshold=0.5)
         storage.upgrade(settings)
-        engine = storage.get_engine(settings)
-        if not settings.is_sqlite:
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            with engine.begin() as connection:
-                connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         seed_seconds = _seed(url, stories, settings.story_window_hours)
         texts = _texts(articles)
         rng = random.Random(5)
         clustering.reset_story_indexes()
         make = storage.sessionmaker_for(settings)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gc.collect()
+        rss_before = _rss_mb()
 
         # The index load: the first call of a fresh process.
         with make() as session:
@@ -117,7 +148,8 @@ def run(database_url: str | None, stories: int, articles: int) -> dict[str, obje
             clustering.assign_story(session, article, settings=settings, now=NOW)
             load_seconds = time.perf_counter() - started
             session.commit()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        gc.collect()
+        rss_after = _rss_mb()
 
         timings: list[float] = []
         fingerprint_timings: list[float] = []
@@ -149,7 +181,7 @@ def run(database_url: str | None, stories: int, articles: int) -> dict[str, obje
         "articles": articles,
         "seed_s": seed_seconds,
         "load_s": load_seconds,
-        "rss_mb": (rss_after - rss_before) / 1024,
+        "rss_mb": rss_after - rss_before,
         "p50_ms": _percentile(timings, 0.5) * 1000,
         "p95_ms": _percentile(timings, 0.95) * 1000,
         "p99_ms": _percentile(timings, 0.99) * 1000,
@@ -247,14 +279,30 @@ def write_section(body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", action="append", help="repeat for several databases")
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        help="'sqlite' (a temp file) or a PostgreSQL URL (a database is created beside it); "
+        "repeat for several",
+    )
     parser.add_argument("--stories", type=int, default=100_000)
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--quality", action="store_true", help="also the threshold sweep")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
 
-    results = [run(url, args.stories, args.articles) for url in (args.database_url or [None])]
+    if args.one is not None:
+        url = None if args.one == "sqlite" else args.one
+        print(json.dumps(run(url, args.stories, args.articles)))
+        return
+    # One process per database, so that one run's memory does not hide in the next one's.
+    results = []
+    for url in args.database_url or ["sqlite"]:
+        command = [sys.executable, __file__, "--one", url, "--stories", str(args.stories)]
+        command += ["--articles", str(args.articles)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
     timing = _timing_table(results)
     print(timing)
     sweep = None
@@ -266,7 +314,10 @@ def main() -> None:
         command = "python benchmarks/clustering.py " + " ".join(
             a for a in sys.argv[1:] if a != "--write"
         )
-        machine = f"{os.cpu_count()} cores, shared with other jobs"
+        load = os.getloadavg()[0]
+        machine = (
+            f"{os.cpu_count()} cores shared with other jobs, load average {load:.1f} at the end"
+        )
         body = [
             SECTION,
             "",
@@ -277,7 +328,12 @@ def main() -> None:
             timing,
             "",
             "Index load is the first call of a fresh process (reads every story in the window "
-            "and builds the LSH index); later calls read only stories committed since.",
+            "and builds the LSH index; `warm_story_index` does it at worker start instead); "
+            "later calls read only stories added since. Index memory is the growth of the "
+            "resident size over the load. The rest of a call, beyond fingerprint and refresh, "
+            "is the database work of joining or creating the story (an UPDATE or an INSERT and "
+            "the article's `story_id`), which grows with the machine's load more than anything "
+            "else.",
         ]
         if sweep:
             body += [
