@@ -87,7 +87,7 @@ def articles_from_parsed(
 def article_from_entry(
     entry: Mapping[str, Any], *, feed_url: str, feed_language: str | None, now: datetime
 ) -> ArticleData:
-    link = canonical_url(_first_link(entry), base=feed_url)
+    link = _first_link(entry, feed_url)
     title = clean_text(entry.get("title"))
     summary = clean_text(entry.get("summary"))
     content = _content(entry)
@@ -202,17 +202,19 @@ def _is_tracking(key: str) -> bool:
     return lower in _TRACKING_EXACT or lower.startswith(_TRACKING_PREFIXES)
 
 
-def _first_link(entry: Mapping[str, Any]) -> str:
-    link = entry.get("link")
-    if link:
-        return str(link)
+def _first_link(entry: Mapping[str, Any], base: str) -> str:
+    """The first candidate that is an http(s) link: <link>, an alternate link, a permalink GUID."""
+    candidates: list[Any] = [entry.get("link")]
     for candidate in entry.get("links", ()) or ():
-        href = candidate.get("href") if isinstance(candidate, Mapping) else None
-        if href and candidate.get("rel", "alternate") == "alternate":
-            return str(href)
-    guid = str(entry.get("id") or "")
-    if entry.get("guidislink") and guid:
-        return guid
+        if isinstance(candidate, Mapping) and candidate.get("rel", "alternate") == "alternate":
+            candidates.append(candidate.get("href"))
+    if entry.get("guidislink"):
+        candidates.append(entry.get("id"))
+    for candidate in candidates:
+        if candidate:
+            link = canonical_url(str(candidate), base=base)
+            if link:
+                return link
     return ""
 
 
@@ -228,6 +230,8 @@ _BLOCK_TAG = re.compile(
 )
 _TAG = re.compile(r"</?[A-Za-z!?/][^<>]*>?")
 _SPACE = re.compile(r"\s+")
+# Control characters are invalid in XML text and PostgreSQL refuses NUL in text columns.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _UNSAFE_SCHEME = re.compile(r"(?i)\b(?:javascript|vbscript|livescript)\s*:")
 
 
@@ -245,6 +249,7 @@ def clean_text(value: Any) -> str:
             text = _strip_markup(text, unescape=False)
     if ":" in text and _UNSAFE_SCHEME.search(text):
         text = _UNSAFE_SCHEME.sub("", text)
+    text = _CONTROL.sub("", text)
     text = _SPACE.sub(" ", text).strip()
     if not text.isascii():
         text = unicodedata.normalize("NFC", text)

@@ -1,4 +1,4 @@
-"""Turn the bytes of a response into feed entries, with feedparser.
+"""Turn the bytes of a response into feed entries, with feedparser (and JSON Feed).
 
 feedparser is given the body *and* the response headers, never a URL: it then honours the
 charset of ``Content-Type`` (which wins over the XML declaration, as HTTP says it should) and
@@ -16,8 +16,12 @@ Three outcomes a caller must tell apart:
 
 from __future__ import annotations
 
+import json
+import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -48,6 +52,11 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
     *headers* are the HTTP response headers (any case); ``Content-Type`` carries the charset.
     """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    body = _gunzip_stray(body)
+    if _looks_like_json(body):
+        json_feed = _parse_json_feed(body)
+        if json_feed is not None:
+            return json_feed
     # The body has already been decompressed by the fetcher; a stale Content-Encoding header
     # would make feedparser try to decompress it again.
     response_headers.pop("content-encoding", None)
@@ -77,6 +86,91 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
         is_feed=is_feed,
         feed=feed,
     )
+
+
+# A gzip file served without 'Content-Encoding: gzip' (a .xml.gz behind a misconfigured
+# server) still reaches us compressed. Decompress it, within a bound against zip bombs.
+_GZIP_MAGIC = b"\x1f\x8b"
+MAX_INFLATED = 50 * 1024 * 1024
+
+
+def _gunzip_stray(body: bytes) -> bytes:
+    if not body.startswith(_GZIP_MAGIC):
+        return body
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflated = inflater.decompress(body, MAX_INFLATED)
+    except zlib.error:
+        return body
+    return inflated if inflated else body
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body[:64].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _parse_json_feed(body: bytes) -> ParsedFeed | None:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org), which feedparser 6 does not read.
+
+    Items become mappings with the keys feedparser would give an entry, so normalisation
+    treats both alike. Anything that is JSON but not a JSON Feed is 'not a feed'.
+    """
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return ParsedFeed(entries=[], is_feed=False, problem="malformed JSON")
+    # Lenient: some publishers write "version": "1.1" instead of the jsonfeed.org URL.
+    if not isinstance(data, dict) or not (
+        "jsonfeed.org/version" in str(data.get("version", ""))
+        or (isinstance(data.get("items"), list) and ("title" in data or "feed_url" in data))
+    ):
+        return ParsedFeed(entries=[], is_feed=False)
+    language = _language(data.get("language"))
+    entries: list[Any] = []
+    items = data.get("items")
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        entry: dict[str, Any] = {
+            "id": str(item.get("id") or "") or None,
+            "title": item.get("title") or "",
+            "link": item.get("url") or item.get("external_url") or "",
+            "summary": item.get("summary") or "",
+            "content": [
+                {"value": value}
+                for value in (item.get("content_html"), item.get("content_text"))
+                if isinstance(value, str) and value
+            ],
+            "published_parsed": _json_date(item.get("date_published")),
+            "updated_parsed": _json_date(item.get("date_modified")),
+        }
+        authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+        names = [a.get("name") for a in authors if isinstance(a, dict) and a.get("name")]
+        if names:
+            entry["author"] = ", ".join(str(n) for n in names)
+        if item.get("language"):
+            entry["title_detail"] = {"language": str(item["language"])}
+        entries.append(entry)
+    return ParsedFeed(
+        entries=entries,
+        title=str(data.get("title") or ""),
+        site_url=str(data.get("home_page_url") or ""),
+        language=language,
+        version="json1",
+        feed=data,
+    )
+
+
+def _json_date(value: Any) -> time.struct_time | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.utctimetuple()
 
 
 def _language(value: Any) -> str | None:

@@ -150,3 +150,26 @@ def test_it_keeps_author_summary_and_content_apart() -> None:
 def test_it_returns_nothing_for_something_that_is_not_a_feed() -> None:
     assert articles_from_bytes(b"<html><body>hello</body></html>") == []
     assert articles_from_bytes(b"") == []
+
+
+def test_it_reads_json_feed() -> None:
+    document = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "J", "language": "en",
+      "items": [{"id": "1", "url": "https://e.org/1?utm_source=x", "title": "Hello",
+                 "content_html": "<p>Body <script>x()</script></p>", "summary": "Sum",
+                 "date_published": "2026-03-02T10:00:00+01:00", "authors": [{"name": "Ann"}]}]}"""
+    (article,) = articles_from_bytes(document, url="https://e.org/feed.json", now=NOW)
+    assert (article.title, article.url, article.content) == ("Hello", "https://e.org/1", "Body")
+    assert article.published_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert (article.author, article.language, article.summary) == ("Ann", "en", "Sum")
+    assert articles_from_bytes(b'{"error": "not found"}') == []
+
+
+def test_it_reads_a_gzip_body_served_without_its_header() -> None:
+    import gzip
+
+    document = doc("<item><guid>z</guid><title>Zipped</title></item>")
+    assert [a.title for a in articles_from_bytes(gzip.compress(document))] == ["Zipped"]
+
+
+def test_it_removes_control_characters() -> None:
+    assert clean_text("ab\x08cd\x00e") == "abcde"
