@@ -17,7 +17,8 @@ mid/rare part of the vocabulary (analysts watch names and topics, not 'the').
 
 Engines, after checking that they return identical hits on what each can express:
 
-* engine: ``monitor.matching.Matcher.match`` (with explanations, as the pipeline calls it);
+* engine: ``monitor.matching.Matcher.match`` (with explanations, as the pipeline calls it),
+  after ``gc.freeze()`` as ``WatchlistRegistry`` does once it has compiled the watchlists;
 * regex: every watchlist evaluated on every article with precompiled regular expressions;
 * tantivy: a batch of articles indexed in RAM, then every watchlist run as a query (queries
   parsed once, outside the timing; NEAR and wildcards are left out: tantivy's parser has no
@@ -28,8 +29,10 @@ Engines, after checking that they return identical hits on what each can express
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
+import os
 import random
 import re
 import resource
@@ -337,6 +340,7 @@ def measure(
     specs = [WatchlistSpec(id=f"w{i}", query=q) for i, q in enumerate(queries)]
     matcher = Matcher(specs)
     build = time.perf_counter() - started
+    gc.freeze()  # as WatchlistRegistry does after compiling (see the comment there)
 
     latencies = []
     ours: dict[str, set[str]] = {}
@@ -496,6 +500,7 @@ def main() -> None:
         print(json.dumps(row))
         return
     rows = []
+    load_before = os.getloadavg()[0]
     corpora = args.corpora.split(",")
     if "masakhanews" in corpora and not MASAKHANEWS.exists():
         print(
@@ -537,7 +542,9 @@ def main() -> None:
             f"{args.tantivy_batch:,} articles in RAM and runs every watchlist it can express "
             "(queries parsed beforehand). 'agree' means every engine returned exactly the "
             "engine's hits on the watchlists it can express. Peak RSS is the whole process "
-            "(corpus included) right after the engine's run.",
+            "(corpus included) right after the engine's run. Load average of the (shared, "
+            f"2-core) machine: {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after; "
+            "absolute figures move with it, the ratios in the same row much less.",
             "",
             table(rows),
             "",
