@@ -58,7 +58,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import event, inspect, or_, select, update
+from sqlalchemy import event, func, inspect, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -381,6 +381,20 @@ class StoryIndex:
         if signatures:
             self._bands.add_many(with_signature, np.stack(signatures))
 
+    def holds(
+        self,
+        story_id: int,
+        title_key: str,
+        hashvalues: np.ndarray[Any, np.dtype[np.uint32]] | None,
+    ) -> bool:
+        """Whether the index has this story with this title and signature."""
+        entry = self._entries.get(story_id)
+        if entry is None or entry.title_key != title_key:
+            return False
+        if entry.hashvalues is None or hashvalues is None:
+            return entry.hashvalues is None and hashvalues is None
+        return bool(np.array_equal(entry.hashvalues, hashvalues))
+
     def remove(self, story_id: int) -> None:
         entry = self._entries.pop(story_id, None)
         if entry is None:
@@ -445,14 +459,18 @@ class _SharedIndex:
     """A :class:`StoryIndex` plus what is needed to load only what is new each call."""
 
     def __init__(self, *, threshold: float) -> None:
-        self.index = StoryIndex(threshold=threshold)
+        self.threshold = threshold
         self.lock = threading.Lock()
+        self._start_over()
+        self.last_load_rows = 0
+        self.last_load_seconds = 0.0
+
+    def _start_over(self) -> None:
+        self.index = StoryIndex(threshold=self.threshold)
         self.high_water = 0
         self.loaded = False
         # id -> monotonic time it was first found missing below the high-water mark.
         self.gaps: dict[int, float] = {}
-        self.last_load_rows = 0
-        self.last_load_seconds = 0.0
 
     def refresh(
         self, source: Session | Engine, *, since: datetime, skip: frozenset[int] = frozenset()
@@ -471,12 +489,17 @@ class _SharedIndex:
         query = select(Story.id, Story.first_seen_at, Story.title, Story.signature)
         if not self.loaded:
             query = query.where(Story.first_seen_at >= since)
-        elif self.gaps:
-            query = query.where(or_(Story.id > self.high_water, Story.id.in_(list(self.gaps))))
         else:
             # By id only: with a first_seen_at condition too, the planner may walk that
-            # index over the whole window on every call. Old rows are dropped below.
-            query = query.where(Story.id > self.high_water)
+            # index over the whole window on every call. Old rows are dropped below. The
+            # newest row always comes back too: if it is below the mark, the table was
+            # emptied or its newest stories deleted (SQLite then hands their ids out again),
+            # and the index starts over.
+            top = select(func.max(Story.id)).scalar_subquery()
+            conditions = [Story.id > self.high_water, Story.id == top]
+            if self.gaps:
+                conditions.append(Story.id.in_(list(self.gaps)))
+            query = query.where(or_(*conditions))
         seen: list[int] = []
         batch = []
         if not self.loaded:
@@ -485,23 +508,34 @@ class _SharedIndex:
             # cursor is planned for a large result, which for 'id > :n' means a full scan.
             query = query.execution_options(yield_per=2000)
         skipped: list[int] = []
+        went_back = False
         with _reading(source) as execute:
             for story_id, first_seen_at, title, signature in execute(query):
                 if story_id in skip:
                     skipped.append(story_id)
                     continue
                 seen.append(story_id)
-                self.gaps.pop(story_id, None)
+                was_gap = self.gaps.pop(story_id, None) is not None
                 if first_seen_at < since:
                     continue
-                batch.append(
-                    (
-                        story_id,
-                        first_seen_at,
-                        " ".join(normalise_words(title or "")),
-                        _signature_array(signature),
-                    )
-                )
+                hashvalues = _signature_array(signature)
+                title_key = " ".join(normalise_words(title or ""))
+                if (
+                    self.loaded
+                    and story_id <= self.high_water
+                    and not was_gap
+                    and not self.index.holds(story_id, title_key, hashvalues)
+                ):
+                    # A known id with other contents: the id was handed out again.
+                    went_back = True
+                batch.append((story_id, first_seen_at, title_key, hashvalues))
+        if self.loaded and (seen or skipped) and max(seen + skipped) < self.high_water:
+            went_back = True
+        if went_back:
+            log.info("stories table went back: reloading the story index", story=self.high_water)
+            self._start_over()
+            self.refresh(source, since=since, skip=skip)
+            return
         if len(batch) > BULK_LOAD:
             self.index.add_many(batch)
         else:

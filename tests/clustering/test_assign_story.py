@@ -369,3 +369,40 @@ def test_it_shares_its_own_stories_once_committed(session: Session, settings: Se
         copy = add_article(other, title=TITLE, body=with_byline(FLOOD))
         assert assign_story(other, copy, settings=settings, now=NOW) == story_id
         other.commit()
+
+
+def test_it_starts_over_when_the_stories_table_was_emptied(
+    session: Session, settings: Settings
+) -> None:
+    # A restored backup, a test database truncated between tests: ids start again at 1 and
+    # the cached stories are gone. Nothing old may be joined, and new stories must be seen.
+    for n in range(3):
+        old = add_article(session, title=f"Old story number {n} here", body=FLOOD_OTHER * (n + 1))
+        assign_story(session, old, settings=settings, now=NOW)
+        session.commit()
+    session.execute(delete(Article))
+    session.execute(delete(Story))
+    session.commit()
+    first = add_article(session, title=TITLE, body=FLOOD)
+    story_id = assign_story(session, first, settings=settings, now=NOW)
+    session.commit()
+    copy = add_article(session, title=TITLE, body=with_byline(FLOOD))
+    assert assign_story(session, copy, settings=settings, now=NOW) == story_id
+    session.commit()
+    assert session.get_one(Story, story_id).article_count == 2
+
+
+def test_it_sees_a_title_only_story_that_reuses_a_deleted_id(
+    session: Session, settings: Settings
+) -> None:
+    old = add_article(session, title="Tinubu signs minimum wage bill into law")
+    assign_story(session, old, settings=settings, now=NOW)
+    session.commit()
+    session.execute(delete(Article))
+    session.execute(delete(Story))
+    session.commit()
+    first = add_article(session, title=TITLE, url="https://a.example/1")
+    story_id = assign_story(session, first, settings=settings, now=NOW)
+    session.commit()
+    copy = add_article(session, title=TITLE, url="https://b.example/1")
+    assert assign_story(session, copy, settings=settings, now=NOW) == story_id
