@@ -35,6 +35,7 @@ from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle
 __all__ = [
     "CycleSummary",
     "article_document",
+    "deliveries_to_resend",
     "match_articles",
     "pending_article_ids",
     "prune",
@@ -190,6 +191,28 @@ def pending_article_ids(
         .where(Article.matched_at.is_(None), Article.first_seen_at < older_than)
         .order_by(Article.id)
         .limit(limit)
+    ).scalars()
+    return list(rows)
+
+
+def deliveries_to_resend(
+    session: Session, delivery_ids: Sequence[int], *, now: datetime, grace: timedelta
+) -> list[int]:
+    """Of the due deliveries, those whose message is presumed lost.
+
+    A ``pending`` delivery got its message when it was created (or its digest opened), so it
+    is re-sent only once it has waited longer than *grace*: under a backlog, re-sending every
+    due delivery on every sweep would bury the queue in copies. A ``retrying`` one has no
+    message at all (tasks never retry themselves), so it is sent as soon as it is due.
+    """
+    if not delivery_ids:
+        return []
+    became_due = func.coalesce(Delivery.next_attempt_at, Delivery.created_at)
+    rows = session.execute(
+        select(Delivery.id)
+        .where(Delivery.id.in_(list(delivery_ids)))
+        .where((Delivery.status != "pending") | (became_due < now - grace))
+        .order_by(Delivery.id)
     ).scalars()
     return list(rows)
 

@@ -37,7 +37,8 @@ log = get_logger(__name__)
 
 # A poll message older than this is dropped: by then the next scheduling tick has asked again.
 POLL_EXPIRES = 120.0
-# An article still unmatched this long after it was stored lost its match message.
+# An article still unmatched, or a pending delivery still unsent, this long after its message
+# was sent is presumed to have lost it.
 SWEEP_GRACE = float(os.environ.get("MONITOR_SWEEP_GRACE_SECONDS", "60"))
 # How often a worker process re-reads the watchlist files (hot reload) before matching.
 WATCHLIST_REFRESH = 5.0
@@ -131,10 +132,10 @@ def sweep() -> str:
     now = utcnow()
     with session_scope(settings) as session:
         _watchlists(settings, session)
-        delivery_ids = [int(i) for i in alerts.due_delivery_ids(session, now=now)]
-        article_ids = pipeline.pending_article_ids(
-            session, older_than=now - timedelta(seconds=SWEEP_GRACE)
-        )
+        grace = timedelta(seconds=SWEEP_GRACE)
+        due = [int(i) for i in alerts.due_delivery_ids(session, now=now)]
+        delivery_ids = pipeline.deliveries_to_resend(session, due, now=now, grace=grace)
+        article_ids = pipeline.pending_article_ids(session, older_than=now - grace)
         lag = pipeline.queue_lag(session, now=now)
     for batch in pipeline.batches(article_ids):
         match_articles.delay(batch)

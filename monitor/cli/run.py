@@ -12,6 +12,7 @@ The library never imports Celery: the worker is ``python -m celery -A workers wo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -80,6 +81,19 @@ def _metrics_dir(settings: Settings) -> Path:
     return path
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, ask for SIGTERM if ``monitor run`` itself dies
+    (kill -9, OOM), so a worker is never left orphaned, holding messages and the beat lease."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    # Not glibc: the child simply outlives us, as on other systems.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Supervisor:
     """Start children in their own process groups; stop them all on a signal or a death."""
 
@@ -90,7 +104,9 @@ class Supervisor:
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         # A session of its own, so the terminal's Ctrl-C reaches only us: Celery takes a
         # second SIGINT as 'stop now', and we want to forward exactly one warm shutdown.
-        self.children[name] = subprocess.Popen(command, env=env, start_new_session=True)
+        self.children[name] = subprocess.Popen(
+            command, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if not self.stopping:

@@ -87,3 +87,23 @@ def test_it_prunes_from_the_command_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "pruned 0 articles older than 7 days without hits"
+
+
+@pytest.mark.slow
+def test_it_stops_everything_and_fails_when_the_worker_dies(
+    processes: Callable[..., Proc], tmp_path: Path
+) -> None:
+    env = base_env(
+        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db",
+        MONITOR_BROKER_URL=f"sqla+sqlite:///{tmp_path}/broker.db",
+        MONITOR_VAR_DIR=tmp_path / "var",
+    )
+    run = processes("run", monitor("run", "--no-dashboard", "--concurrency", "1"), env=env)
+    run.wait_for("ready.", timeout=90)
+    children = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()
+    assert children, "monitor run has no child process"
+    os.killpg(int(children[0]), signal.SIGKILL)
+
+    assert run.popen is not None
+    assert run.popen.wait(timeout=60) == 1
+    assert "worker exited with status -9; stopped the rest" in run.output()

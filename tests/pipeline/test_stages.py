@@ -100,3 +100,33 @@ def test_it_summarises_a_cycle_in_plain_lines() -> None:
     assert "2 of 2 due polled" in text
     assert "5 new" in text
     assert "hits:       1" in text
+
+
+def test_it_resends_only_deliveries_whose_message_is_presumed_lost(session: Session) -> None:
+    session.add(Destination(key="console", channel="console"))
+    session.flush()
+    rows = {
+        "fresh-pending": ("pending", timedelta(seconds=10)),
+        "old-pending": ("pending", timedelta(minutes=5)),
+        "fresh-retrying": ("retrying", timedelta(seconds=1)),
+    }
+    ids = {}
+    for key, (status, age) in rows.items():
+        delivery = Delivery(
+            dedupe_key=key,
+            destination="console",
+            channel="console",
+            status=status,
+            next_attempt_at=NOW - age,
+        )
+        session.add(delivery)
+        session.flush()
+        ids[key] = delivery.id
+    session.commit()
+
+    resend = pipeline.deliveries_to_resend(
+        session, list(ids.values()), now=NOW, grace=timedelta(minutes=1)
+    )
+
+    assert resend == sorted([ids["old-pending"], ids["fresh-retrying"]])
+    assert pipeline.deliveries_to_resend(session, [], now=NOW, grace=timedelta(0)) == []
