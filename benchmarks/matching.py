@@ -12,7 +12,7 @@ Each (corpus, size) runs in a fresh child process, so its peak RSS is its own. T
   queries drawn from that text's own vocabulary.
 
 Queries are a mix like a desk's: AND of 2-3 words, (a OR b OR c) d, phrases, NOT, NEAR/n,
-trailing wildcards, title: scopes, and a handful of NOT-only queries. Words come from the
+trailing wildcards, title: scopes, and one NOT-only query. Words come from the
 mid/rare part of the vocabulary (analysts watch names and topics, not 'the').
 
 Engines, after checking that they return identical hits on what each can express:
@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from monitor.matching import Document, Matcher, parse_query  # noqa: E402
 from monitor.matching.engine import _Doc  # noqa: E402
 from monitor.matching.query import And, Near, Node, Not, Or, Phrase, Prefix, Term, leaves  # noqa: E402
-from monitor.matching.text import fold, tokenise, tokens_with_offsets  # noqa: E402
+from monitor.matching.text import tokenise, tokens_with_offsets  # noqa: E402
 from monitor.watchlists import WatchlistSpec  # noqa: E402
 
 MASAKHANEWS = ROOT.parent / "shared" / "data" / "labeled" / "masakhanews"
@@ -148,7 +148,7 @@ def make_queries(rng: random.Random, vocabulary: list[str], count: int) -> list[
     for i in range(count):
         roll = rng.random()
         if i == 0:
-            q = f"NOT {pick()} NOT {pick()}"  # a few NOT-only queries, evaluated for every article
+            q = f"NOT {pick()} NOT {pick()}"  # one NOT-only query: evaluated for every article
         elif roll < 0.33:
             q = " ".join(pick() for _ in range(rng.choice((2, 3))))
         elif roll < 0.53:
@@ -367,9 +367,8 @@ def measure(
     t0 = time.perf_counter()
     for doc in docs:
         a = time.perf_counter()
-        folded = {
-            n: fold(getattr(doc, n)) for n in ("title", "summary", "content", "url", "source")
-        }
+        # Our tokens, space-separated: the baseline is about evaluating, not tokenising.
+        folded = {n: _words(getattr(doc, n)) for n in FIELD_NAMES}
         got = {wid for wid, p in expressible if p(folded)}
         regex_latencies.append(time.perf_counter() - a)
         mismatches += got != (ours[doc.id] & regex_ids)

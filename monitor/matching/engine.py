@@ -538,13 +538,7 @@ def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[
     # only those are tokenised again, this time with character offsets.
     first = min(known)
     tuples = offset_spans(text, since=first, until=first + 80)
-    # Local positions start at `first`: pad so that list indexes stay word positions.
-    words = [""] * first + [t[0] for t in tuples if t[1] == t[4]]
-    joined: dict[tuple[int, int], str] = {(t[1], t[4]): t[0] for t in tuples if t[1] != t[4]}
-    local_joined: dict[str, list[tuple[int, int]]] = {}
-    for word_span, word in joined.items():
-        local_joined.setdefault(word, []).append(word_span)
-    local = FieldTokens(words, local_joined)
+    local = FieldTokens.from_spans(tuples)
     wanted: set[tuple[int, int]] = set()
     for leaf in found:
         wanted.update(_local_occurrences(leaf, local))

@@ -16,8 +16,10 @@ tokens:
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -114,6 +116,21 @@ class FieldTokens:
             self.vocabulary.update(self.joined)
         self._positions: dict[str, list[int]] | None = None
 
+    @classmethod
+    def from_spans(cls, spans: list[tuple[str, int, int, int, int]]) -> FieldTokens:
+        """Tokens from :func:`offset_spans` tuples (positions need not start at 0)."""
+        positions: dict[str, list[int]] = {}
+        joined: dict[str, list[tuple[int, int]]] = {}
+        for token, position, _, _, last in spans:
+            if position == last:
+                positions.setdefault(token, []).append(position)
+            else:
+                joined.setdefault(token, []).append((position, last))
+        made = cls(joined=joined)
+        made._positions = positions
+        made.vocabulary.update(positions)
+        return made
+
     @property
     def length(self) -> int:
         return len(self.words)
@@ -202,7 +219,12 @@ def offset_spans(
 
     out: list[tuple[str, int, int, int, int]] = []
     pos = 0
-    for match in _TOKEN.finditer(folded):
+    matches: Iterator[re.Match[str]] = _TOKEN.finditer(folded)
+    if since > 0 and "-" not in folded and "'" not in folded:
+        # Here every raw token is one word: skip the first `since` in C, not in bytecode.
+        matches = itertools.islice(matches, since, None)
+        pos = since
+    for match in matches:
         if until is not None and pos > until:
             break
         raw = match.group()
