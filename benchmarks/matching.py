@@ -133,7 +133,13 @@ def masakhanews_corpus(count: int) -> tuple[list[Document], list[str]]:
     docs = docs[:count]
     counts: Counter[str] = Counter()
     for doc in docs:
-        counts.update(t.text for t in tokens_with_offsets(doc.title + " " + doc.content))
+        # Plain words only: the joined form of a hyphenated word is not something the
+        # baselines' token streams can place.
+        counts.update(
+            t.text
+            for t in tokens_with_offsets(doc.title + " " + doc.content)
+            if t.position == t.last
+        )
     vocabulary = [w for w, _ in counts.most_common() if w.isalpha() and len(w) >= 3]
     return docs, vocabulary
 
@@ -195,19 +201,17 @@ def _fields(doc: Document) -> dict[str, Any]:
 
 # -- the naive regex engine ------------------------------------------------------------
 
-_W = r"[^\W_]"
-
 
 def regex_predicate(node: Node) -> Callable[[dict[str, str]], bool] | None:
-    """A closure over folded field texts, or None if plain regexes can't express *node*."""
+    """A closure over space-separated field tokens, or None if a regex can't express *node*."""
     if isinstance(node, Term | Phrase | Prefix):
         if isinstance(node, Term):
-            body = re.escape(node.token) + f"(?!{_W})"
+            body = re.escape(node.token) + r"(?!\S)"
         elif isinstance(node, Phrase):
-            body = r"(?:[\W_]+)".join(re.escape(t) for t in node.tokens) + f"(?!{_W})"
+            body = " ".join(re.escape(t) for t in node.tokens) + r"(?!\S)"
         else:
             body = re.escape(node.prefix)
-        pattern = re.compile(f"(?<!{_W}){body}")
+        pattern = re.compile(r"(?<!\S)" + body)
         names = node.fields
         return lambda f: any(pattern.search(f[n]) for n in names)
     if isinstance(node, And | Or):
@@ -223,9 +227,9 @@ def regex_predicate(node: Node) -> Callable[[dict[str, str]], bool] | None:
         return None if inner is None else (lambda f: not inner(f))
     if isinstance(node, Near) and isinstance(node.left, Term) and isinstance(node.right, Term):
         a, b, n = re.escape(node.left.token), re.escape(node.right.token), node.distance
-        gap = rf"(?:[\W_]+{_W}+){{0,{n - 1}}}[\W_]+"
-        forward = f"(?<!{_W}){a}{gap}{b}(?!{_W})"
-        either = forward if node.ordered else f"{forward}|(?<!{_W}){b}{gap}{a}(?!{_W})"
+        gap = rf"(?: \S+){{0,{n - 1}}} "
+        forward = rf"(?<!\S){a}{gap}{b}(?!\S)"
+        either = forward if node.ordered else rf"{forward}|(?<!\S){b}{gap}{a}(?!\S)"
         pattern = re.compile(either)
         names = tuple(x for x in node.left.fields if x in node.right.fields)
         return lambda f: any(pattern.search(f[x]) for x in names)
@@ -273,8 +277,10 @@ FIELD_NAMES = ("title", "summary", "content", "url", "source")
 
 
 def _words(text: str) -> str:
+    # Joined hyphen forms go after a blank line's worth of separation so that no phrase of
+    # ordinary words runs into them.
     tokens = tokenise(text)
-    return " ".join(tokens.words) + " " + " ".join(tokens.joined)
+    return " ".join(tokens.words) + "\n" + " ".join(tokens.joined)
 
 
 def run_tantivy(
