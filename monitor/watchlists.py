@@ -56,6 +56,7 @@ SCHEMA_ID = "https://github.com/monitor-news/monitor/watchlists/schema.json"
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 SUFFIXES = (".yaml", ".yml")
+FREEZE_AT = 2_000  # watchlists; see WatchlistRegistry._rebuild
 
 
 # -- the file format ---------------------------------------------------------------------
@@ -601,8 +602,10 @@ class WatchlistRegistry:
         # with no reference cycles. Left to the cyclic collector, every full collection walks
         # them all: with 100,000 watchlists that halves matching throughput (see
         # docs/benchmarks.md). Freezing moves what exists now out of its reach; replaced
-        # matchers are still freed by reference counting.
-        gc.freeze()
+        # matchers are still freed by reference counting. Only for big sets: freezing is
+        # process-wide, and a few hundred watchlists don't need it.
+        if len(self._matcher) >= FREEZE_AT:
+            gc.freeze()
 
 
 # -- the database mirror -----------------------------------------------------------------

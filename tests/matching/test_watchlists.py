@@ -272,3 +272,23 @@ def test_it_builds_specs_directly_for_tests_and_benchmarks() -> None:
     assert spec.name == "x" and spec.alerts == [] and spec.throttle_rule is None
     with pytest.raises(ValueError, match="expected a term after 'AND'"):
         WatchlistSpec(id="x", query="naira AND")
+
+
+def test_it_freezes_a_big_matcher_out_of_the_cyclic_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import monitor.watchlists as module
+
+    write(tmp_path, "naira.yaml", "query: naira\n")
+    monkeypatch.setattr(module, "FREEZE_AT", 1)
+    gc.unfreeze()
+    try:
+        WatchlistRegistry(tmp_path)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    monkeypatch.setattr(module, "FREEZE_AT", 10)
+    WatchlistRegistry(tmp_path)
+    assert gc.get_freeze_count() == 0
