@@ -19,6 +19,7 @@ Statuses other than 2xx/304/3xx are returned, not raised: the poller decides wha
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -143,9 +144,15 @@ def fetch(
                     current = urljoin(current, response.headers["location"])
                     redirects.append(current)
                     continue
-                body = b""
                 if response.status_code == 200:
                     body = _read_capped(response, settings.fetch_max_bytes, deadline)
+                else:
+                    body = b""
+                    # Reading a short error body (a 304 has none) lets the connection go back
+                    # to the pool instead of being closed; a long one is not worth it.
+                    if int(response.headers.get("content-length") or 0) <= 65536:
+                        with contextlib.suppress(FetchError):
+                            _read_capped(response, 65536, deadline)
                 return FetchResult(
                     status=response.status_code,
                     url=current,

@@ -49,12 +49,9 @@ def store_articles(
             }
             for a in batch
         ]
-        inserted = session.execute(
-            insert(Article)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["identity"])
-            .returning(Article.id, Article.identity)
-        ).all()
+        # A Core statement run with a list of parameters: SQLAlchemy compiles it once and
+        # batches the rows itself ('insertmanyvalues'), several times faster than .values(rows).
+        inserted = session.execute(_insert_articles(insert), rows).all()
         by_identity = {identity: article_id for article_id, identity in inserted}
         missing = [a.identity for a in batch if a.identity not in by_identity]
         if missing:
@@ -76,13 +73,25 @@ def store_articles(
             if a.identity in ids
         ]
         if links:
-            session.execute(
-                insert(ArticleFeed)
-                .values(links)
-                .on_conflict_do_nothing(index_elements=["article_id", "feed_id"])
-            )
+            session.execute(_insert_links(insert), links)
         new_ids.extend(by_identity[a.identity] for a in batch if a.identity in by_identity)
     return new_ids
+
+
+_ARTICLES = Article.__table__
+_LINKS = ArticleFeed.__table__
+
+
+def _insert_articles(insert: Any) -> Any:
+    return (
+        insert(_ARTICLES)
+        .on_conflict_do_nothing(index_elements=["identity"])
+        .returning(_ARTICLES.c.id, _ARTICLES.c.identity)
+    )
+
+
+def _insert_links(insert: Any) -> Any:
+    return insert(_LINKS).on_conflict_do_nothing(index_elements=["article_id", "feed_id"])
 
 
 def _dialect(session: Session) -> str:
