@@ -96,6 +96,7 @@ def test_it_loses_nothing_when_a_worker_dies_mid_poll(stack: Stack) -> None:
         marker = f"poll-{n}-{time.time_ns()}"
         markers.append(marker)
         stack.feed_server.publish(feed, f"Blackout across Lagos {marker}")
+        stack.poll_soon()
         stack.wait_until(lambda: stack.feed_server.active[path] > 0, 60, "a poll in flight")
         worker.kill9()
         kills.append(time.time())
@@ -120,6 +121,7 @@ def test_it_loses_nothing_when_a_worker_dies_mid_delivery(stack: Stack) -> None:
         markers.append(marker)
         abandoned = stack.slack.abandoned
         stack.feed_server.publish(feed, f"Turbine failure in Kano {marker}")
+        stack.poll_soon()
         # Kill while Slack is holding the request: the worker has claimed the delivery and
         # sent it, and has no answer yet.
         stack.wait_until(lambda: stack.slack.active > 0, 60, "a delivery being sent", poll=0.02)
@@ -173,6 +175,7 @@ def test_it_resumes_after_redis_restarts(tmp_path: Path) -> None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
             stack.feed_server.publish(feed, f"Blackout in Abuja {marker}")
+            stack.poll_soon()
             time.sleep(2)
             # ...and comes back: workers and beat reconnect by themselves.
             redis_proc = start_redis()
@@ -214,6 +217,7 @@ def test_it_polls_no_feed_twice_at_once_with_two_beats(stack: Stack) -> None:
         marker = f"beat-{n}-{time.time_ns()}"
         markers.append(marker)
         stack.feed_server.publish(feed, f"Blackout in Ibadan {marker}")
+        stack.poll_soon()
         stack.wait_until(lambda m=marker: stack.posts_for(m) >= 1, 60, f"alert {marker}")
         offset = len(standby.output())
         leader.kill9()
