@@ -69,13 +69,18 @@ def articles_from_bytes(
 
 
 def articles_from_parsed(
-    parsed: ParsedFeed, *, url: str = "", now: datetime | None = None
+    parsed: ParsedFeed, *, url: str = "", now: datetime | None = None, scope: str | None = None
 ) -> list[ArticleData]:
+    """Articles of a parsed feed. *scope* names the feed for identities that are only unique
+    within it (bare GUIDs); it defaults to *url*. The poller passes the feed's id, so that a
+    feed whose URL moves (a 301) keeps its articles' identities."""
     now = now or datetime.now(UTC)
     articles: list[ArticleData] = []
     seen: set[str] = set()
     for entry in parsed.entries:
-        article = article_from_entry(entry, feed_url=url, feed_language=parsed.language, now=now)
+        article = article_from_entry(
+            entry, feed_url=url, feed_language=parsed.language, now=now, scope=scope
+        )
         # Some feeds repeat an item; one article per identity.
         if article.identity in seen:
             continue
@@ -85,7 +90,12 @@ def articles_from_parsed(
 
 
 def article_from_entry(
-    entry: Mapping[str, Any], *, feed_url: str, feed_language: str | None, now: datetime
+    entry: Mapping[str, Any],
+    *,
+    feed_url: str,
+    feed_language: str | None,
+    now: datetime,
+    scope: str | None = None,
 ) -> ArticleData:
     link = _first_link(entry, feed_url)
     title = clean_text(entry.get("title"))
@@ -96,7 +106,7 @@ def article_from_entry(
         content = ""
     return ArticleData(
         identity=identity_of(
-            entry, link=link, title=title, content=content or summary, feed_url=feed_url
+            entry, link=link, title=title, content=content or summary, feed_url=scope or feed_url
         ),
         url=link,
         title=title,

@@ -209,7 +209,7 @@ def _poll(session: Session, feed: Feed, *, settings: Settings, now: datetime) ->
         return PollOutcome(feed.id, "not_a_feed", http_status=200, error=message)
 
     # 5. Normalise and store only what is new.
-    articles = articles_from_parsed(parsed, url=feed.url, now=now)
+    articles = articles_from_parsed(parsed, url=feed.url, now=now, scope=f"feed:{feed.id}")
     new_ids = store_articles(session, feed.id, articles, now=now)
 
     # 6. Full text for the new articles, under the same politeness rules.

@@ -214,6 +214,9 @@ def test_it_follows_a_permanent_redirect_and_stores_the_new_url(
 
     assert outcome.outcome == "new"
     assert reload(db, feed).url == server.url("/new")
+    # Bare GUIDs are scoped to the feed, not its URL: the move stores nothing twice.
+    again = poll_feed(db, feed.id, settings=poll_settings, now=NOW + timedelta(hours=1))
+    assert again.outcome == "unchanged" and server.count("/old") == 1
 
 
 @pytest.mark.parametrize("status", [302, 307], ids=["302", "307"])
