@@ -210,7 +210,10 @@ commands = [run, prune]
 
 
 def _serve_dashboard(argv: list[str]) -> Any:
-    """``python -m monitor.cli.run dashboard``: the dashboard child of ``monitor run``."""
+    """``python -m monitor.cli.run dashboard``: the dashboard child of ``monitor run``, and the
+    dashboard service of docker-compose.yml. Host and port come from the settings."""
+    if argv != ["dashboard"]:
+        sys.exit("usage: python -m monitor.cli.run dashboard")
     from monitor.config import load_settings
     from monitor.dashboard import serve
 
