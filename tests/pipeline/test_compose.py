@@ -86,7 +86,7 @@ def test_it_runs_only_commands_the_project_has(name: str) -> None:
 
 
 def test_it_has_every_role_of_the_scaled_out_service() -> None:
-    commands = [" ".join(_argv(service["command"])) for service in SERVICES.values()]
+    commands = [" ".join(_argv(SERVICES[name]["command"])) for name in OURS]
     for queue in ("poll", "match", "alerts"):
         assert any(f"-Q {queue}" in c for c in commands), f"no worker for queue {queue}"
     assert sum("celery -A workers beat" in c for c in commands) == 1, "exactly one beat service"
