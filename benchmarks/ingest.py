@@ -48,12 +48,12 @@ from tests.support.feedserver import FeedServer  # noqa: E402
 
 SECTION = "## Ingestion"
 ROUND_TWO_NOTE = (
-    "Where a round-two poll's time goes (cProfile, 300 feeds): about 3 ms in httpx for the co"
-    "nditional GET, 2 ms claiming the feed (an UPDATE and a commit, so that other workers see"
-    " the claim), 2.5 ms writing the poll state and releasing the claim, the rest loading the"
-    " feed row and bookkeeping. It is all CPU in one interpreter, so threads do not help (`--"
-    "threads 4` gave 123 feeds/s in an earlier run); more worker processes should add up, but"
-    " that was not measured here."
+    "Where a round-two poll's time goes (cProfile, 300 feeds): about 3 ms in httpx for the "
+    "conditional GET, 2 ms claiming the feed (an UPDATE and a commit, so that other workers "
+    "see the claim), the rest writing the poll state (the same UPDATE releases the claim), "
+    "loading the feed row and bookkeeping. It is all CPU in one interpreter, so threads do not "
+    "help (`--threads 4` gave 123 feeds/s in an earlier run); more worker processes should add "
+    "up, but that was not measured here."
 )
 DATA = ROOT.parent / "shared" / "data" / "feeds-real"
 HEADERS = {"content-type": "application/xml"}
