@@ -1,0 +1,344 @@
+"""Read-only queries behind the dashboard pages and the JSON API.
+
+Recent hits are paginated by keyset on (created_at, id), newest first, so that page 10,000 costs
+what page 1 costs: ``ix_hits_recent`` and ``ix_hits_watchlist_recent`` serve both the order and
+the cursor condition. OFFSET would scan every skipped row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from monitor.models import (
+    Article,
+    Delivery,
+    DeliveryHit,
+    Destination,
+    Feed,
+    Hit,
+    HitArticle,
+    Watchlist,
+    utcnow,
+)
+
+__all__ = [
+    "RANGES",
+    "HitFilter",
+    "decode_cursor",
+    "deliveries",
+    "encode_cursor",
+    "feed_health",
+    "hit_detail",
+    "recent_hits",
+    "watchlist_stats",
+]
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def encode_cursor(created_at: datetime, hit_id: int) -> str:
+    raw = f"{created_at.astimezone(UTC).isoformat()}|{hit_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Raise ValueError on anything that is not a cursor we made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        created = datetime.fromisoformat(when)
+        if created.tzinfo is None:
+            raise ValueError("naive cursor time")
+        return created, int(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+@dataclass(frozen=True)
+class HitFilter:
+    watchlist: str | None = None
+    feed: int | None = None
+    range: str | None = None  # 1h, 24h, 7d, or None for all / custom
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = None
+
+    def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        if self.range in RANGES:
+            return (now or utcnow()) - RANGES[self.range], None
+        return self.since, self.until
+
+
+def _source(feed: Feed | None, url: str | None) -> str:
+    if feed is not None and (feed.name or feed.title):
+        return feed.name or feed.title or ""
+    host = urlsplit(url or (feed.url if feed else "")).hostname
+    return host or ""
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links reach a page: a feed could hand us ``javascript:`` URLs."""
+    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
+        return url.strip()
+    return None
+
+
+def _filtered(f: HitFilter) -> Any:
+    stmt = select(Hit, Article).join(Article, Article.id == Hit.article_id)
+    if f.watchlist:
+        stmt = stmt.where(Hit.watchlist_id == f.watchlist)
+    if f.feed is not None:
+        stmt = stmt.where(Article.source_feed_id == f.feed)
+    since, until = f.bounds()
+    if since is not None:
+        stmt = stmt.where(Hit.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(Hit.created_at < until)
+    if f.q:
+        # Escape LIKE wildcards so a search for '100%' means the text '100%'.
+        term = "%" + f.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                func.lower(Article.title).like(term, escape="\\"),
+                func.lower(Hit.snippet).like(term, escape="\\"),
+            )
+        )
+    return stmt
+
+
+def _status_by_hit(session: Session, hit_ids: list[int]) -> dict[int, str]:
+    """One summary status per hit: the worst of its deliveries."""
+    if not hit_ids:
+        return {}
+    rank = {"failed": 5, "retrying": 4, "sending": 3, "pending": 2, "scheduled": 1, "sent": 0}
+    out: dict[int, str] = {}
+    rows = session.execute(
+        select(DeliveryHit.hit_id, Delivery.status)
+        .join(Delivery, Delivery.id == DeliveryHit.delivery_id)
+        .where(DeliveryHit.hit_id.in_(hit_ids))
+    ).all()
+    for hit_id, status in rows:
+        current = out.get(hit_id)
+        if current is None or rank.get(status, 0) > rank.get(current, 0):
+            out[hit_id] = status
+    return out
+
+
+def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "created_at": hit.created_at.isoformat(),
+        "watchlist": hit.watchlist_id,
+        "title": article.title,
+        "url": _safe_url(article.url),
+        "source": _source(article.source_feed, article.url),
+        "feed_id": article.source_feed_id,
+        "published_at": article.published_at.isoformat() if article.published_at else None,
+        "snippet": hit.snippet,
+        "highlights": hit.highlights,
+        "matched": hit.matched,
+        "delivery_status": status or "none",
+        "cursor": encode_cursor(hit.created_at, hit.id),
+    }
+
+
+def recent_hits(
+    session: Session,
+    f: HitFilter,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, ``limit`` rows after ``cursor``; or, with ``after``, the rows newer than
+    that cursor (for live refresh), still newest first. Returns the rows and the next cursor
+    (None on the last page)."""
+    stmt = _filtered(f)
+    if after:
+        created, ident = decode_cursor(after)
+        stmt = stmt.where(
+            or_(Hit.created_at > created, and_(Hit.created_at == created, Hit.id > ident))
+        )
+        stmt = stmt.order_by(Hit.created_at.asc(), Hit.id.asc()).limit(limit)
+        pairs = list(reversed(session.execute(stmt).all()))
+        more = None
+    else:
+        if cursor:
+            created, ident = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(Hit.created_at < created, and_(Hit.created_at == created, Hit.id < ident))
+            )
+        stmt = stmt.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1)
+        pairs = list(session.execute(stmt).all())
+        more = None
+        if len(pairs) > limit:
+            pairs = pairs[:limit]
+            last = pairs[-1][0]
+            more = encode_cursor(last.created_at, last.id)
+    statuses = _status_by_hit(session, [hit.id for hit, _ in pairs])
+    return [_hit_row(hit, article, statuses.get(hit.id)) for hit, article in pairs], more
+
+
+def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
+    hit = session.get(Hit, hit_id)
+    if hit is None:
+        return None
+    article = hit.article
+    row = _hit_row(hit, article, None)
+    row["explanation"] = hit.explanation
+    row["fields"] = hit.fields
+    row["deliveries"] = [
+        {
+            "id": d.id,
+            "channel": d.channel,
+            "destination": d.destination,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "sent_at": d.sent_at.isoformat() if d.sent_at else None,
+            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+        }
+        for d in session.scalars(
+            select(Delivery)
+            .join(DeliveryHit, DeliveryHit.delivery_id == Delivery.id)
+            .where(DeliveryHit.hit_id == hit_id)
+            .order_by(Delivery.id)
+        )
+    ]
+    others: dict[int, Article] = {}
+    for other in session.scalars(
+        select(Article)
+        .join(HitArticle, HitArticle.article_id == Article.id)
+        .where(HitArticle.hit_id == hit_id)
+    ):
+        others[other.id] = other
+    story = hit.story_id or article.story_id
+    if story is not None:
+        for other in session.scalars(
+            select(Article).where(Article.story_id == story, Article.id != article.id).limit(50)
+        ):
+            others[other.id] = other
+    row["also_reported_by"] = [
+        {"title": o.title, "url": _safe_url(o.url), "source": _source(o.source_feed, o.url)}
+        for o in others.values()
+    ]
+    return row
+
+
+def watchlist_stats(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or utcnow()
+    day0 = (now - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
+    flagged = {
+        d.key: d.last_error or "failing"
+        for d in session.scalars(select(Destination).where(Destination.failed_at.is_not(None)))
+    }
+    out = []
+    for wl in session.scalars(select(Watchlist).order_by(Watchlist.id)):
+        base = select(func.count()).select_from(Hit).where(Hit.watchlist_id == wl.id)
+        h24 = session.scalar(base.where(Hit.created_at >= now - timedelta(hours=24))) or 0
+        h7 = session.scalar(base.where(Hit.created_at >= now - timedelta(days=7))) or 0
+        last = session.scalar(select(func.max(Hit.created_at)).where(Hit.watchlist_id == wl.id))
+        per_day = [0] * 30
+        for (created,) in session.execute(
+            select(Hit.created_at).where(Hit.watchlist_id == wl.id, Hit.created_at >= day0)
+        ):
+            index = (created - day0).days
+            if 0 <= index < 30:
+                per_day[index] += 1
+        alerts = (wl.definition or {}).get("alerts") or []
+        destinations = []
+        for alert in alerts:
+            key = alert.get("key") or alert.get("to") or alert.get("destination") or str(alert)
+            key = str(key) if not isinstance(alert, str) else alert
+            destinations.append({"key": key, "flagged": flagged.get(key)})
+        out.append(
+            {
+                "id": wl.id,
+                "name": wl.name or wl.id,
+                "query": wl.query,
+                "enabled": wl.enabled,
+                "in_files": wl.in_files,
+                "load_error": wl.load_error,
+                "destinations": destinations,
+                "hits_24h": h24,
+                "hits_7d": h7,
+                "per_day": per_day,
+                "last_hit": last.isoformat() if last else None,
+            }
+        )
+    return out
+
+
+FEED_SORTS = {"status", "name", "last_polled_at", "error_streak", "items_per_day", "next_poll_at"}
+
+
+def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for feed in session.scalars(select(Feed)):
+        if not feed.enabled:
+            status = "disabled"
+        elif feed.error_streak > 0:
+            status = "erroring"
+        else:
+            status = "ok"
+        rows.append(
+            {
+                "id": feed.id,
+                "name": feed.display_name,
+                "url": feed.url,
+                "status": status,
+                "last_polled_at": feed.last_polled_at.isoformat() if feed.last_polled_at else None,
+                "last_success_at": (
+                    feed.last_success_at.isoformat() if feed.last_success_at else None
+                ),
+                "last_status": feed.last_status,
+                "error_streak": feed.error_streak,
+                "last_error": feed.last_error or feed.disabled_reason,
+                "next_poll_at": feed.next_poll_at.isoformat() if feed.next_poll_at else None,
+                "items_per_day": feed.items_per_day,
+            }
+        )
+    # Broken first: that is what an operator opens this page for.
+    order = {"erroring": 0, "disabled": 1, "ok": 2}
+    if sort not in FEED_SORTS or sort == "status":
+        rows.sort(key=lambda r: (order[r["status"]], -r["error_streak"], r["name"].lower()))
+    elif sort == "name":
+        rows.sort(key=lambda r: r["name"].lower())
+    else:
+        rows.sort(key=lambda r: (r[sort] is None, r[sort] or 0), reverse=sort == "error_streak")
+    return rows
+
+
+def deliveries(
+    session: Session, statuses: tuple[str, ...] = ("failed", "retrying"), limit: int = 200
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(Delivery)
+        .where(Delivery.status.in_(statuses))
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "id": d.id,
+            "kind": d.kind,
+            "hit_id": d.hit_id,
+            "watchlist": d.watchlist_id,
+            "channel": d.channel,
+            "destination": d.destination,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+            "created_at": d.created_at.isoformat(),
+        }
+        for d in session.scalars(stmt)
+    ]
