@@ -228,10 +228,3 @@ def test_it_polls_no_feed_twice_at_once_with_two_beats(stack: Stack) -> None:
 
     assert stack.feed_server.max_active[path] == 1, "a feed was polled twice at once"
     _assert_each_alerted_once(stack, markers, [])
-
-
-def test_it_keeps_the_process_helpers_honest(tmp_path: Path) -> None:
-    import sys
-
-    proc = Proc("sleeper", [sys.executable, "-c", "print('up', flush=True)"], {}, tmp_path)
-    proc.wait_for("up", 10)
