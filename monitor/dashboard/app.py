@@ -138,7 +138,7 @@ class _Guard(BaseHTTPMiddleware):
             response = await call_next(request)
         elif not security.is_authorised(self.settings, request):
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
-            if self.settings.dashboard_token is not None and not security.users(self.settings):
+            if security.token(self.settings) and not security.users(self.settings):
                 headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}
             response = JSONResponse(
                 {"detail": "authentication required"}, status_code=401, headers=headers

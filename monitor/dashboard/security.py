@@ -26,6 +26,7 @@ __all__ = [
     "is_authorised",
     "is_loopback",
     "security_headers",
+    "token",
     "users",
 ]
 
@@ -68,14 +69,22 @@ def users(settings: Settings) -> dict[str, str]:
     return out
 
 
+def token(settings: Settings) -> str | None:
+    """The configured token; an empty MONITOR_DASHBOARD_TOKEN counts as none."""
+    if settings.dashboard_token is None:
+        return None
+    return settings.dashboard_token.get_secret_value().strip() or None
+
+
 def auth_configured(settings: Settings) -> bool:
-    return settings.dashboard_token is not None or bool(users(settings))
+    return token(settings) is not None or bool(users(settings))
 
 
 def _token_ok(settings: Settings, given: str | None) -> bool:
-    if settings.dashboard_token is None or not given:
+    expected = token(settings)
+    if expected is None or not given:
         return False
-    return hmac.compare_digest(given.encode(), settings.dashboard_token.get_secret_value().encode())
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _basic_ok(settings: Settings, header: str) -> bool:

@@ -1,0 +1,144 @@
+"""Who may read, who may write, and the headers every response carries."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from monitor import db as storage
+from monitor.cli.main import cli
+from monitor.config import Settings
+from monitor.dashboard.app import create_app
+from monitor.models import Delivery
+from tests.dashboard.conftest import seed
+
+TOKEN = "t0ken-Secret-123"
+
+
+@pytest.fixture
+def seeded(sqlite_settings: Settings) -> Settings:
+    with storage.sessionmaker_for(sqlite_settings)() as s:
+        seed(s, hits=3)
+    return sqlite_settings
+
+
+def _with(settings: Settings, **update: object) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=update)))
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"Authorization": f"Bearer {TOKEN}"}, 200),
+        (_basic("ann", "pw1"), 200),
+        (_basic("ann", "nope"), 401),
+        (_basic("bob", "pw1"), 401),
+    ],
+    ids=["missing", "wrong-token", "right-token", "basic-ok", "basic-wrong-pw", "basic-unknown"],
+)
+def test_it_requires_a_token_or_user(
+    seeded: Settings, headers: dict[str, str], status: int
+) -> None:
+    client = _with(
+        seeded, dashboard_token=SecretStr(TOKEN), dashboard_users=SecretStr("ann:pw1,cy:pw2")
+    )
+    for path in ("/", "/api/hits", "/metrics", "/openapi.json"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == status, path
+        assert TOKEN not in response.text
+    # Health checks stay open to load balancers and say nothing secret.
+    assert client.get("/healthz").status_code == 200
+
+
+def test_it_logs_in_with_a_token_link_and_keeps_it_out_of_pages(seeded: Settings) -> None:
+    client = _with(seeded, dashboard_token=SecretStr(TOKEN))
+    assert client.get("/?token=wrong", follow_redirects=False).status_code == 401
+    login = client.get(f"/?watchlist=acme&token={TOKEN}", follow_redirects=False)
+    assert login.status_code == 303 and login.headers["location"] == "/?watchlist=acme"
+    assert "httponly" in login.headers["set-cookie"].lower()
+    page = client.get("/?watchlist=acme")
+    assert page.status_code == 200 and TOKEN not in page.text
+
+
+def test_it_sets_security_headers(seeded: Settings) -> None:
+    response = _with(seeded).get("/")
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in response.text  # only <script src=...>
+
+
+def _failed_id(settings: Settings) -> int:
+    with storage.sessionmaker_for(settings)() as s:
+        return next(d.id for d in s.query(Delivery) if d.status == "failed")
+
+
+def test_it_is_read_only_unless_writes_are_enabled(seeded: Settings) -> None:
+    client = _with(seeded)
+    page = client.get("/deliveries")
+    assert "Retry</button>" not in page.text
+    csrf = client.cookies.get("monitor_csrf")
+    response = client.post(f"/deliveries/{_failed_id(seeded)}/retry", data={"csrf": csrf})
+    assert response.status_code == 403
+
+
+def test_it_retries_a_delivery_with_a_valid_csrf_token_only(seeded: Settings) -> None:
+    client = _with(seeded, dashboard_writes=True)
+    delivery = _failed_id(seeded)
+    assert "Retry</button>" in client.get("/deliveries").text
+    csrf = client.cookies.get("monitor_csrf")
+    bad = client.post(f"/deliveries/{delivery}/retry", data={"csrf": "forged"})
+    assert bad.status_code == 403
+    good = client.post(f"/deliveries/{delivery}/retry", data={"csrf": csrf}, follow_redirects=False)
+    assert good.status_code == 303 and good.headers["location"] == "/deliveries?done=1"
+    with storage.sessionmaker_for(seeded)() as s:
+        assert s.get(Delivery, delivery).status != "failed"  # type: ignore[union-attr]
+
+
+def test_it_escapes_feed_text_on_the_server(sqlite_settings: Settings) -> None:
+    with storage.sessionmaker_for(sqlite_settings)() as s:
+        made = seed(s, hits=2)
+        made["hits"][0].article.title = "<script>alert(1)</script>"
+        made["hits"][0].article.url = "javascript:alert(1)"
+        made["hits"][1].snippet = "<img src=x onerror=alert(1)>"
+        made["hits"][1].highlights = [[1, 4]]
+        s.commit()
+        first = made["hits"][0].id
+    client = TestClient(create_app(sqlite_settings))
+    page = client.get("/").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "&lt;<mark>img</mark> src=x" in page
+    assert "javascript:" not in page
+    assert "<script>alert" not in client.get(f"/hits/{first}").text
+
+
+@pytest.mark.parametrize(
+    ("env", "code"),
+    [
+        ({}, 2),
+        ({"MONITOR_DASHBOARD_TOKEN": ""}, 2),
+    ],
+    ids=["no-auth", "empty-token"],
+)
+def test_it_refuses_to_serve_other_addresses_without_auth(
+    tmp_path: Path, env: dict[str, str], code: int
+) -> None:
+    env = {"MONITOR_DATABASE_URL": f"sqlite:///{tmp_path}/m.db", **env}
+    result = CliRunner().invoke(cli, ["dashboard", "--host", "0.0.0.0"], env=env)
+    assert result.exit_code == code
+    assert "MONITOR_DASHBOARD_TOKEN" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,167 @@
+"""The JSON API, the pages and the export, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from monitor.config import Settings
+from monitor.dashboard.app import create_app
+from tests.conftest import make_settings
+from tests.dashboard.conftest import NOW, seed
+
+
+def _all_pages(client: TestClient, query: str, limit: int) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    while True:
+        url = f"/api/hits?limit={limit}&{query}" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(url).json()
+        ids += [row["id"] for row in body["items"]]
+        cursor = body["next"]
+        if cursor is None:
+            return ids
+
+
+@pytest.mark.parametrize("limit", [1, 7, 30, 100], ids=["1", "7", "30", "100"])
+def test_it_pages_without_duplicates_or_gaps(client: TestClient, limit: int) -> None:
+    ids = _all_pages(client, "", limit)
+    assert len(ids) == 30
+    assert len(set(ids)) == 30
+    times = [row["created_at"] for row in client.get("/api/hits?limit=100").json()["items"]]
+    assert times == sorted(times, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "count"),
+    [
+        ("watchlist=acme", 15),
+        ("watchlist=energy", 15),
+        ("range=1h", 30),
+        ("range=24h", 30),
+        ("q=HEADLINE%201", 11),  # 1, 10..19
+        ("q=snippet%2012%20", 1),
+        ("q=100%25", 0),
+        ("watchlist=acme&q=merger", 15),
+    ],
+    ids=[
+        "watchlist-acme",
+        "watchlist-energy",
+        "1h",
+        "24h",
+        "text",
+        "snippet",
+        "like-escape",
+        "both",
+    ],
+)
+def test_it_filters_hits(client: TestClient, query: str, count: int) -> None:
+    assert len(_all_pages(client, query, 4)) == count
+
+
+def test_it_filters_by_feed_and_custom_range(client: TestClient) -> None:
+    first = client.get("/api/hits?limit=1").json()["items"][0]
+    feed_rows = client.get(f"/api/hits?feed={first['feed_id']}&limit=100").json()["items"]
+    assert len(feed_rows) == 15 and {r["feed_id"] for r in feed_rows} == {first["feed_id"]}
+    since = (NOW - timedelta(minutes=9, seconds=30)).isoformat()
+    until = (NOW - timedelta(minutes=4, seconds=30)).isoformat()
+    rows = client.get("/api/hits", params={"range": "custom", "from": since, "to": until})
+    assert len(rows.json()["items"]) == 5
+
+
+def test_it_returns_only_newer_hits_after_a_cursor(client: TestClient) -> None:
+    rows = client.get("/api/hits?limit=100").json()["items"]
+    newer = client.get(f"/api/hits?after={rows[3]['cursor']}").json()["items"]
+    assert [r["id"] for r in newer] == [r["id"] for r in rows[:3]]
+
+
+@pytest.mark.parametrize(
+    "query", ["cursor=garbage!", "range=2y", "from=yesterday"], ids=["cursor", "range", "from"]
+)
+def test_it_refuses_bad_parameters_with_400(client: TestClient, query: str) -> None:
+    assert client.get(f"/api/hits?{query}").status_code == 400
+
+
+def test_it_shows_hit_detail_with_deliveries(client: TestClient) -> None:
+    newest = client.get("/api/hits?limit=1").json()["items"][0]
+    assert newest["delivery_status"] == "failed"
+    detail = client.get(f"/api/hits/{newest['id']}").json()
+    assert detail["explanation"] == {"title": ["acme"]}
+    assert detail["deliveries"][0]["last_error"] == "channel_not_found"
+    page = client.get(f"/hits/{newest['id']}").text
+    assert "<mark>acme</mark>" in page and "channel_not_found" in page
+    assert client.get("/api/hits/999999").status_code == 404
+
+
+def test_it_lists_watchlists_feeds_and_deliveries(client: TestClient) -> None:
+    wls = {w["id"]: w for w in client.get("/api/watchlists").json()["items"]}
+    assert wls["acme"]["hits_24h"] == 15 and wls["acme"]["hits_7d"] == 15
+    assert sum(wls["acme"]["per_day"]) == 15 and len(wls["acme"]["per_day"]) == 30
+    assert "unknown key" in wls["energy"]["load_error"]
+    feeds = client.get("/api/feeds").json()["items"]
+    assert [f["status"] for f in feeds] == ["erroring", "ok"]  # broken first
+    assert client.get("/api/feeds?sort=name").json()["items"][0]["name"].startswith("http")
+    deliveries = client.get("/api/deliveries").json()["items"]
+    assert [d["status"] for d in deliveries] == ["failed"]
+    assert "<svg" in client.get("/watchlists").text
+    assert "HTTP 500" in client.get("/feeds").text
+    assert "channel_not_found" in client.get("/deliveries").text
+
+
+def test_it_exports_csv_and_json_of_the_current_filter(client: TestClient) -> None:
+    data = client.get("/api/hits/export?watchlist=acme&format=json")
+    assert data.headers["content-disposition"].startswith("attachment")
+    assert len(data.json()) == 15
+    text = client.get("/api/hits/export?watchlist=energy&format=csv").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 15 and {r["watchlist"] for r in rows} == {"energy"}
+
+
+def test_it_renders_the_home_page_with_marks_and_escapes(client: TestClient) -> None:
+    page = client.get("/?watchlist=acme")
+    assert page.status_code == 200
+    assert "<mark>acme</mark>" in page.text
+    assert "solar" not in page.text.split("<tbody>")[1]
+
+
+def test_it_serves_openapi_and_metrics(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/hits", "/api/hits/{hit_id}", "/api/watchlists", "/api/feeds"} <= set(paths)
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+
+
+def test_it_reports_healthy(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_it_names_the_database_when_it_is_down(tmp_path: object) -> None:
+    settings = make_settings(tmp_path, database_url="postgresql://127.0.0.1:1/nothing")  # type: ignore[arg-type]
+    response = TestClient(create_app(settings)).get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failed"] == {"database": "unreachable"}
+
+
+@pytest.mark.redis
+def test_it_names_the_broker_when_it_is_down(sqlite_settings: Settings, tmp_path: object) -> None:
+    settings = sqlite_settings.model_copy(update={"broker_url": "redis://:s3cret@127.0.0.1:1/0"})
+    response = TestClient(create_app(settings)).get("/healthz")
+    assert response.status_code == 503
+    assert "broker" in response.json()["failed"] and "s3cret" not in response.text
+
+
+def test_it_guards_csv_cells_against_formulas(sqlite_settings: Settings) -> None:
+    from monitor import db as storage
+
+    with storage.sessionmaker_for(sqlite_settings)() as s:
+        made = seed(s, hits=2)
+        made["hits"][0].article.title = '=HYPERLINK("http://evil")'
+        made["hits"][1].snippet = "@SUM(A1)"
+        s.commit()
+    text = TestClient(create_app(sqlite_settings)).get("/api/hits/export").text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0]["title"].startswith("'=") and rows[1]["snippet"].startswith("'@")
