@@ -178,7 +178,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def hit_filter(
         watchlist: str | None,
-        feed: int | None,
+        feed: str | None,
         range_: str | None,
         since: str | None,
         until: str | None,
@@ -186,9 +186,12 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> queries.HitFilter:
         if range_ and range_ not in queries.RANGES and range_ != "custom":
             raise HTTPException(400, "range: expected 1h, 24h, 7d or custom")
+        # Empty form fields arrive as '' and mean "any".
+        if feed and not feed.isdigit():
+            raise HTTPException(400, "feed: expected a feed id")
         return queries.HitFilter(
             watchlist=watchlist or None,
-            feed=feed,
+            feed=int(feed) if feed else None,
             range=range_ or None,
             since=_parse_time(since, "from"),
             until=_parse_time(until, "to"),
@@ -215,7 +218,7 @@ def create_app(settings: Settings) -> FastAPI:
     def home(
         request: Request,
         watchlist: str | None = Watch,
-        feed: int | None = Feed_,
+        feed: str | None = Feed_,
         range_: str | None = Range,
         since: str | None = Since,
         until: str | None = Until,
@@ -235,7 +238,7 @@ def create_app(settings: Settings) -> FastAPI:
             k: v
             for k, v in {
                 "watchlist": watchlist,
-                "feed": feed,
+                "feed": feed or None,
                 "range": range_,
                 "from": since,
                 "to": until,
@@ -305,7 +308,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/hits")
     def api_hits(
         watchlist: str | None = Watch,
-        feed: int | None = Feed_,
+        feed: str | None = Feed_,
         range_: str | None = Range,
         since: str | None = Since,
         until: str | None = Until,
@@ -321,7 +324,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/hits/export")
     def api_export(
         watchlist: str | None = Watch,
-        feed: int | None = Feed_,
+        feed: str | None = Feed_,
         range_: str | None = Range,
         since: str | None = Since,
         until: str | None = Until,
