@@ -233,6 +233,18 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
     return row
 
 
+def _destination_key(alert: Any) -> str:
+    """The destinations.key of one stored alert spec (the alerting module's rule)."""
+    from pydantic import ValidationError
+
+    from monitor.alerts.spec import AlertSpec
+
+    try:
+        return AlertSpec.model_validate(alert).key
+    except ValidationError:
+        return "(invalid alert)"
+
+
 def watchlist_stats(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or utcnow()
     day0 = (now - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -256,9 +268,14 @@ def watchlist_stats(session: Session, now: datetime | None = None) -> list[dict[
         alerts = (wl.definition or {}).get("alerts") or []
         destinations = []
         for alert in alerts:
-            key = alert.get("key") or alert.get("to") or alert.get("destination") or str(alert)
-            key = str(key) if not isinstance(alert, str) else alert
-            destinations.append({"key": key, "flagged": flagged.get(key)})
+            key = _destination_key(alert)
+            destinations.append(
+                {
+                    "key": key,
+                    "digest": alert.get("digest") if isinstance(alert, dict) else None,
+                    "flagged": flagged.get(key),
+                }
+            )
         out.append(
             {
                 "id": wl.id,

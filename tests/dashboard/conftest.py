@@ -36,7 +36,11 @@ def seed(session: Session, *, hits: int = 30, now: datetime = NOW) -> dict[str, 
     session.add_all(feeds)
     session.add_all(
         [
-            Watchlist(id="acme", query="acme AND merger", definition={"alerts": []}),
+            Watchlist(
+                id="acme",
+                query="acme AND merger",
+                definition={"alerts": [{"slack": "#desk"}, {"email": ["a@x.org"]}]},
+            ),
             Watchlist(
                 id="energy",
                 query="solar OR wind",
@@ -74,7 +78,11 @@ def seed(session: Session, *, hits: int = 30, now: datetime = NOW) -> dict[str, 
         session.add(hit)
         made.append(hit)
     session.flush()
-    session.add(Destination(key="slack:#desk", channel="slack"))
+    session.add(
+        Destination(
+            key="slack:#desk", channel="slack", failed_at=now, last_error="channel_not_found"
+        )
+    )
     session.flush()
     for n, status in enumerate(("failed", "sent")):
         delivery = Delivery(

@@ -102,6 +102,8 @@ def test_it_lists_watchlists_feeds_and_deliveries(client: TestClient) -> None:
     assert wls["acme"]["hits_24h"] == 15 and wls["acme"]["hits_7d"] == 15
     assert sum(wls["acme"]["per_day"]) == 15 and len(wls["acme"]["per_day"]) == 30
     assert "unknown key" in wls["energy"]["load_error"]
+    keys = {d["key"]: d["flagged"] for d in wls["acme"]["destinations"]}
+    assert keys == {"slack:#desk": "channel_not_found", "email:a@x.org": None}
     feeds = client.get("/api/feeds").json()["items"]
     assert [f["status"] for f in feeds] == ["erroring", "ok"]  # broken first
     assert client.get("/api/feeds?sort=name").json()["items"][0]["name"].startswith("http")
