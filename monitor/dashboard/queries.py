@@ -96,7 +96,16 @@ def _filtered(f: HitFilter) -> Any:
     if f.watchlist:
         stmt = stmt.where(Hit.watchlist_id == f.watchlist)
     if f.feed is not None:
-        stmt = stmt.where(Article.source_feed_id == f.feed)
+        # A correlated lookup rather than a condition on the joined articles: given the latter,
+        # SQLite scans every article of the feed and sorts (1.2 s at a million hits) instead of
+        # walking the hits index newest first and stopping after one page (10 ms).
+        source = (
+            select(Article.source_feed_id)
+            .where(Article.id == Hit.article_id)
+            .correlate(Hit)
+            .scalar_subquery()
+        )
+        stmt = stmt.where(source == f.feed)
     since, until = f.bounds()
     if since is not None:
         stmt = stmt.where(Hit.created_at >= since)
