@@ -84,7 +84,7 @@ def seed(session: Session, *, hits: int = 30, now: datetime = NOW) -> dict[str, 
         )
     )
     session.flush()
-    for n, status in enumerate(("failed", "sent")):
+    for n, status in list(enumerate(("failed", "sent")))[:hits]:
         delivery = Delivery(
             dedupe_key=f"d{n}",
             hit_id=made[n].id,

@@ -167,3 +167,35 @@ def test_it_guards_csv_cells_against_formulas(sqlite_settings: Settings) -> None
     text = TestClient(create_app(sqlite_settings)).get("/api/hits/export").text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["title"].startswith("'=") and rows[1]["snippet"].startswith("'@")
+
+
+def test_it_lists_other_sources_of_the_same_story(sqlite_settings: Settings) -> None:
+    from monitor import db as storage
+    from monitor.models import Article, Story
+
+    with storage.sessionmaker_for(sqlite_settings)() as s:
+        made = seed(s, hits=1)
+        story = Story(title="Acme merger")
+        s.add(story)
+        s.flush()
+        made["hits"][0].article.story_id = story.id
+        s.add(
+            Article(
+                identity="e" * 64,
+                url="http://other.test/acme",
+                title="Acme merges, says Other",
+                story_id=story.id,
+            )
+        )
+        s.commit()
+        hit_id = made["hits"][0].id
+    client = TestClient(create_app(sqlite_settings))
+    others = client.get(f"/api/hits/{hit_id}").json()["also_reported_by"]
+    assert others == [
+        {
+            "title": "Acme merges, says Other",
+            "url": "http://other.test/acme",
+            "source": "other.test",
+        }
+    ]
+    assert "Acme merges, says Other" in client.get(f"/hits/{hit_id}").text
