@@ -7,6 +7,7 @@ reached, as on a laptop without them. Under CI (``CI=true``) or with
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -120,6 +122,24 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that calls configure_logging must not leave its handler behind.
+
+    The handler holds the stderr of the test that made it; pytest closes that stream, and
+    a later test's log line would then go to logging's error report in whatever captures
+    stderr next (a CliRunner's output, for instance).
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
