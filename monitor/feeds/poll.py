@@ -4,11 +4,18 @@
 the same time, fetch it politely (conditional GET, per-host limit), read the status, parse,
 normalise, store only what is new, fetch full text for the new articles if the feed asks for
 it, record the poll state and when to come back, release the claim and commit.
+
+Most polls end in a 304, so that path is kept to two statements and two commits: the claim is
+one ``UPDATE ... RETURNING`` that also reads the columns the poll needs (no separate load), and
+the outcome is one ``UPDATE`` that writes the poll state and releases the claim together. Both
+are Core statements on the table: loading and flushing an ORM object costs more than the
+statements themselves.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -16,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Row, Table, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from monitor.config import Settings
 from monitor.feeds import schedule
@@ -45,6 +53,16 @@ CLAIM_SECONDS = 600
 FULLTEXT_PER_POLL = 30
 GONE_REASON = "gone: the server answered 410"
 _FEEDS: Table = Feed.__table__  # type: ignore[assignment]
+# What a poll reads from the feed's row; the claim returns exactly these.
+_POLL_COLUMNS = (
+    _FEEDS.c.url,
+    _FEEDS.c.etag,
+    _FEEDS.c.last_modified,
+    _FEEDS.c.interval_seconds,
+    _FEEDS.c.ttl_seconds,
+    _FEEDS.c.error_streak,
+    _FEEDS.c.fulltext,
+)
 
 
 @dataclass(slots=True)
@@ -63,6 +81,35 @@ class PollOutcome:
         return self.outcome
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A feed this worker holds: the claim's token and the row as the claim found it."""
+
+    feed_id: int
+    token: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    interval_seconds: int | None
+    ttl_seconds: int | None
+    error_streak: int
+    fulltext: bool
+
+    @classmethod
+    def from_row(cls, feed_id: int, token: str, row: Row[Any]) -> Claim:
+        return cls(
+            feed_id,
+            token,
+            row.url,
+            row.etag,
+            row.last_modified,
+            row.interval_seconds,
+            row.ttl_seconds,
+            int(row.error_streak or 0),
+            bool(row.fulltext),
+        )
+
+
 def due_feed_ids(session: Session, *, now: datetime, limit: int = 500) -> list[int]:
     """Enabled feeds whose next poll is due (never polled first), not claimed by a worker."""
     rows = session.execute(
@@ -78,30 +125,69 @@ def due_feed_ids(session: Session, *, now: datetime, limit: int = 500) -> list[i
     return [int(feed_id) for feed_id in rows.scalars()]
 
 
-def claim_feed(session: Session, feed_id: int, *, now: datetime) -> str | None:
-    """Compare-and-set claim: the token if this worker now holds the feed, else None."""
+def claim_feed(session: Session, feed_id: int, *, now: datetime) -> Claim | None:
+    """Compare-and-set claim, committed so other workers see it: the claim if this worker now
+    holds the feed, else None. The same statement returns what the poll needs from the row."""
     token = secrets.token_hex(16)
-    # Core statements on the table: the ORM's bulk-update machinery costs more than the
-    # UPDATE itself, and this runs twice per poll.
-    result = session.execute(
+    params = {
+        "feed_id": feed_id,
+        "now": now,
+        "token": token,
+        "until": now + timedelta(seconds=CLAIM_SECONDS),
+    }
+    row = session.execute(_CLAIM, params).one_or_none()
+    session.commit()
+    return None if row is None else Claim.from_row(feed_id, token, row)
+
+
+def release_feed(session: Session, claim: Claim, values: dict[str, Any] | None = None) -> bool:
+    """Write *values* (the poll state) and release the claim in one UPDATE, if the claim is
+    still ours; False if it was lost (it outlived ``CLAIM_SECONDS`` and another worker took
+    the feed over, and that worker's poll state is the one to keep). The caller commits."""
+    values = values or {}
+    params = {f"v_{column}": value for column, value in values.items()}
+    params["feed_id"] = claim.feed_id
+    params["token"] = claim.token
+    result = session.execute(_release_statement(tuple(sorted(values))), params)
+    return getattr(result, "rowcount", 0) == 1
+
+
+# The statements are built once, with bound parameters: building and cache-keying a fresh
+# statement per poll cost more than running it (measured: 1.0 ms against 0.4 ms on SQLite).
+_CLAIM = (
+    update(_FEEDS)
+    .where(
+        _FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type),
+        _FEEDS.c.enabled.is_(True),
+        or_(
+            _FEEDS.c.claim_token.is_(None),
+            _FEEDS.c.claimed_until < bindparam("now", type_=_FEEDS.c.claimed_until.type),
+        ),
+    )
+    .values(
+        claim_token=bindparam("token", type_=_FEEDS.c.claim_token.type),
+        claimed_until=bindparam("until", type_=_FEEDS.c.claimed_until.type),
+    )
+    .returning(*_POLL_COLUMNS)
+)
+
+
+@functools.cache
+def _release_statement(columns: tuple[str, ...]) -> Update:
+    # One statement per set of columns a poll writes: a handful of shapes (304, 200, error).
+    return (
         update(_FEEDS)
         .where(
-            _FEEDS.c.id == feed_id,
-            _FEEDS.c.enabled.is_(True),
-            or_(_FEEDS.c.claim_token.is_(None), _FEEDS.c.claimed_until < now),
+            _FEEDS.c.id == bindparam("feed_id", type_=_FEEDS.c.id.type),
+            _FEEDS.c.claim_token == bindparam("token", type_=_FEEDS.c.claim_token.type),
         )
-        .values(claim_token=token, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    )
-    session.commit()
-    return token if getattr(result, "rowcount", 0) == 1 else None
-
-
-def release_feed(session: Session, feed_id: int, token: str) -> None:
-    session.flush()
-    session.execute(
-        update(_FEEDS)
-        .where(and_(_FEEDS.c.id == feed_id, _FEEDS.c.claim_token == token))
-        .values(claim_token=None, claimed_until=None)
+        .values(
+            {
+                **{name: bindparam(f"v_{name}", type_=_FEEDS.c[name].type) for name in columns},
+                "claim_token": None,
+                "claimed_until": None,
+            }
+        )
     )
 
 
@@ -110,35 +196,35 @@ def poll_feed(
 ) -> PollOutcome:
     """Poll one feed now and store what is new. Never raises for a problem with the feed."""
     now = now or utcnow()
-    token = claim_feed(session, feed_id, now=now)
-    if token is None:
-        feed = session.get(Feed, feed_id, populate_existing=True)
-        outcome: PollOutcome = PollOutcome(
-            feed_id, "disabled" if feed is None or not feed.enabled else "skipped"
-        )
+    claim = claim_feed(session, feed_id, now=now)
+    if claim is None:
+        enabled = session.execute(
+            select(_FEEDS.c.enabled).where(_FEEDS.c.id == feed_id)
+        ).scalar_one_or_none()
+        outcome = PollOutcome(feed_id, "skipped" if enabled else "disabled")
         POLLS.labels(outcome=outcome.outcome).inc()
         return outcome
 
     started = time.monotonic()
+    values: dict[str, Any] = {}
     try:
-        feed = session.get_one(Feed, feed_id, populate_existing=True)
-        outcome = _poll(session, feed, settings=settings, now=now)
+        outcome = _poll(session, claim, values, settings=settings, now=now)
     except Exception as exc:
         # One bad feed never stops the others: whatever went wrong is recorded on the feed.
         session.rollback()
         log.exception("poll failed", feed=feed_id)
-        feed = session.get_one(Feed, feed_id, populate_existing=True)
         message = f"{type(exc).__name__}: {exc}"
-        _record_error(feed, settings=settings, now=now, status=None, message=message)
+        values = {}
+        _record_error(claim, values, settings=settings, now=now, status=None, message=message)
         outcome = PollOutcome(feed_id, "error", error=message)
-    if time.monotonic() - started < CLAIM_SECONDS / 2:
-        # Our claim cannot have expired yet, so nobody else can hold the feed: release it in
-        # the same UPDATE that writes the poll state (one statement less per poll).
-        feed.claim_token = None
-        feed.claimed_until = None
-    else:
-        release_feed(session, feed_id, token)
+    # Articles stored by the poll (flushed by the session) commit together with the state.
+    if not release_feed(session, claim, values):
+        log.warning("claim lost during the poll; its state is not written", feed=feed_id)
     session.commit()
+    # The caller's session may hold the feed as an ORM object; it must not show the old state.
+    loaded = session.identity_map.get(identity_key(Feed, feed_id))
+    if loaded is not None:
+        session.expire(loaded)
 
     POLLS.labels(outcome=outcome.outcome).inc()
     if outcome.new_article_ids:
@@ -155,88 +241,107 @@ def poll_feed(
     return outcome
 
 
-def _poll(session: Session, feed: Feed, *, settings: Settings, now: datetime) -> PollOutcome:
+def _poll(
+    session: Session,
+    claim: Claim,
+    values: dict[str, Any],
+    *,
+    settings: Settings,
+    now: datetime,
+) -> PollOutcome:
+    """Poll the claimed feed; the new poll state goes into *values* (column -> value)."""
+    feed_id = claim.feed_id
     # 1. Fetch, with the validators from last time, inside one of the host's slots.
-    host = urlsplit(feed.url).hostname or ""
+    host = urlsplit(claim.url).hostname or ""
     try:
         with host_slot(host, settings=settings):
             result = fetch(
-                feed.url, settings=settings, etag=feed.etag, last_modified=feed.last_modified
+                claim.url, settings=settings, etag=claim.etag, last_modified=claim.last_modified
             )
     except HostBusy as exc:
         # Not the feed's fault: try again soon, without counting an error.
-        feed.next_poll_at = now + timedelta(seconds=settings.poll_min_interval)
-        return PollOutcome(feed.id, "skipped", error=str(exc))
+        values["next_poll_at"] = now + timedelta(seconds=settings.poll_min_interval)
+        return PollOutcome(feed_id, "skipped", error=str(exc))
     except FetchError as exc:
-        _record_error(feed, settings=settings, now=now, status=exc.status, message=exc.message)
-        return PollOutcome(feed.id, "error", error=exc.message)
+        _record_error(
+            claim, values, settings=settings, now=now, status=exc.status, message=exc.message
+        )
+        return PollOutcome(feed_id, "error", error=exc.message)
 
-    feed.last_polled_at = now
-    feed.last_status = result.status
+    values["last_polled_at"] = now
+    values["last_status"] = result.status
 
     # 2. A chain of permanent redirects moves the feed for good.
-    if result.permanent_url and result.permanent_url != feed.url:
-        _move(session, feed, result.permanent_url)
+    url = claim.url
+    if result.permanent_url and result.permanent_url != url and _can_move(session, claim, result):
+        url = values["url"] = result.permanent_url
 
     # 3. What the status says.
     if result.status == 304:
-        _record_success(feed, result, settings=settings, now=now, new=0, parsed=None)
-        return PollOutcome(feed.id, "unchanged", http_status=304)
+        _record_success(claim, values, result, settings=settings, now=now, new=0, parsed=None)
+        return PollOutcome(feed_id, "unchanged", http_status=304)
     if result.status == 410:
-        feed.enabled = False
-        feed.disabled_reason = GONE_REASON
-        _record_error(feed, settings=settings, now=now, status=410, message=GONE_REASON)
-        return PollOutcome(feed.id, "error", http_status=410, error=GONE_REASON)
+        values["enabled"] = False
+        values["disabled_reason"] = GONE_REASON
+        _record_error(claim, values, settings=settings, now=now, status=410, message=GONE_REASON)
+        return PollOutcome(feed_id, "error", http_status=410, error=GONE_REASON)
     if result.status in (429, 503):
         retry_after = schedule.parse_retry_after(result.headers.get("retry-after"), now=now)
         message = f"HTTP {result.status}" + (
             f", retry after {int(retry_after)}s" if retry_after is not None else ""
         )
         _record_error(
-            feed,
+            claim,
+            values,
             settings=settings,
             now=now,
             status=result.status,
             message=message,
             retry_after=retry_after,
         )
-        return PollOutcome(feed.id, "error", http_status=result.status, error=message)
+        return PollOutcome(feed_id, "error", http_status=result.status, error=message)
     if result.status != 200:
         message = f"HTTP {result.status}"
-        _record_error(feed, settings=settings, now=now, status=result.status, message=message)
-        return PollOutcome(feed.id, "error", http_status=result.status, error=message)
+        _record_error(
+            claim, values, settings=settings, now=now, status=result.status, message=message
+        )
+        return PollOutcome(feed_id, "error", http_status=result.status, error=message)
 
     # 4. Parse; a page that is not a feed is an error, not a feed with zero items.
     parsed = parse_feed(result.body, headers=result.headers)
     if not parsed.is_feed:
         content_type = result.headers.get("content-type", "no Content-Type")
         message = f"not a feed ({content_type.split(';')[0].strip()})"
-        _record_error(feed, settings=settings, now=now, status=200, message=message)
-        return PollOutcome(feed.id, "not_a_feed", http_status=200, error=message)
+        _record_error(claim, values, settings=settings, now=now, status=200, message=message)
+        return PollOutcome(feed_id, "not_a_feed", http_status=200, error=message)
 
     # 5. Normalise and store only what is new.
-    articles = articles_from_parsed(parsed, url=feed.url, now=now, scope=f"feed:{feed.id}")
-    new_ids = store_articles(session, feed.id, articles, now=now)
+    articles = articles_from_parsed(parsed, url=url, now=now, scope=f"feed:{feed_id}")
+    new_ids = store_articles(session, feed_id, articles, now=now)
 
     # 6. Full text for the new articles, under the same politeness rules.
-    if feed.fulltext and new_ids:
+    if claim.fulltext and new_ids:
         _fetch_full_text(session, new_ids, settings=settings)
 
-    _record_success(feed, result, settings=settings, now=now, new=len(new_ids), parsed=parsed)
-    return PollOutcome(feed.id, "new" if new_ids else "unchanged", new_ids, http_status=200)
+    _record_success(
+        claim, values, result, settings=settings, now=now, new=len(new_ids), parsed=parsed
+    )
+    return PollOutcome(feed_id, "new" if new_ids else "unchanged", new_ids, http_status=200)
 
 
-def _move(session: Session, feed: Feed, new_url: str) -> None:
-    taken = session.execute(select(Feed.id).where(Feed.url == new_url)).scalar_one_or_none()
+def _can_move(session: Session, claim: Claim, result: FetchResult) -> bool:
+    new_url = result.permanent_url
+    taken = session.execute(select(_FEEDS.c.id).where(_FEEDS.c.url == new_url)).scalar_one_or_none()
     if taken is not None:
-        log.warning("permanent redirect to a feed we already have", feed=feed.id, url=new_url)
-        return
-    log.info("feed moved permanently", feed=feed.id, old=feed.url, new=new_url)
-    feed.url = new_url
+        log.warning("permanent redirect to a feed we already have", feed=claim.feed_id, url=new_url)
+        return False
+    log.info("feed moved permanently", feed=claim.feed_id, old=claim.url, new=new_url)
+    return True
 
 
 def _record_success(
-    feed: Feed,
+    claim: Claim,
+    values: dict[str, Any],
     result: FetchResult,
     *,
     settings: Settings,
@@ -246,35 +351,42 @@ def _record_success(
 ) -> None:
     if result.status == 200:
         # Validators are replaced (or cleared) by each full response.
-        feed.etag = result.headers.get("etag")
-        feed.last_modified = result.headers.get("last-modified")
+        values["etag"] = result.headers.get("etag")
+        values["last_modified"] = result.headers.get("last-modified")
     elif result.headers.get("etag"):
-        feed.etag = result.headers["etag"]
+        values["etag"] = result.headers["etag"]
+    ttl_seconds = claim.ttl_seconds
     if parsed is not None:
-        feed.title = parsed.title or feed.title
-        feed.site_url = parsed.site_url or feed.site_url
-        feed.language = parsed.language or feed.language
-        feed.ttl_seconds = parsed.ttl_seconds
-        feed.items_per_day = _items_per_day(parsed) or feed.items_per_day
-        feed.last_new_items = new
+        # What the feed says about itself; a value it stopped sending is kept.
+        for column, value in (
+            ("title", parsed.title),
+            ("site_url", parsed.site_url),
+            ("language", parsed.language),
+            ("items_per_day", _items_per_day(parsed)),
+        ):
+            if value:
+                values[column] = value
+        ttl_seconds = values["ttl_seconds"] = parsed.ttl_seconds
+        values["last_new_items"] = new
         # A malformed feed whose entries could be recovered: polled, but the problem is shown.
-        feed.last_error = parsed.problem
+        values["last_error"] = parsed.problem
     else:
-        feed.last_error = None
-    feed.last_success_at = now
-    feed.error_streak = 0
+        values["last_error"] = None
+    values["last_success_at"] = now
+    values["error_streak"] = 0
     delay = schedule.success_delay(
         settings=settings,
-        interval=feed.interval_seconds,
+        interval=claim.interval_seconds,
         headers=result.headers,
-        ttl_seconds=feed.ttl_seconds,
+        ttl_seconds=ttl_seconds,
         now=now,
     )
-    feed.next_poll_at = now + timedelta(seconds=delay)
+    values["next_poll_at"] = now + timedelta(seconds=delay)
 
 
 def _record_error(
-    feed: Feed,
+    claim: Claim,
+    values: dict[str, Any],
     *,
     settings: Settings,
     now: datetime,
@@ -282,17 +394,18 @@ def _record_error(
     message: str,
     retry_after: float | None = None,
 ) -> None:
-    feed.last_polled_at = now
-    feed.last_status = status
-    feed.last_error = message[:1000]
-    feed.error_streak = (feed.error_streak or 0) + 1
+    error_streak = claim.error_streak + 1
+    values["last_polled_at"] = now
+    values["last_status"] = status
+    values["last_error"] = message[:1000]
+    values["error_streak"] = error_streak
     delay = schedule.error_delay(
         settings=settings,
-        interval=feed.interval_seconds,
-        error_streak=feed.error_streak,
+        interval=claim.interval_seconds,
+        error_streak=error_streak,
         retry_after=retry_after,
     )
-    feed.next_poll_at = now + timedelta(seconds=delay)
+    values["next_poll_at"] = now + timedelta(seconds=delay)
 
 
 def _items_per_day(parsed: ParsedFeed) -> float | None:
