@@ -203,15 +203,19 @@ def deliveries_to_resend(
     A ``pending`` delivery got its message when it was created (or its digest opened), so it
     is re-sent only once it has waited longer than *grace*: under a backlog, re-sending every
     due delivery on every sweep would bury the queue in copies. A ``retrying`` one has no
-    message at all (tasks never retry themselves), so it is sent as soon as it is due.
+    message at all (tasks never retry themselves), so it is sent as soon as it is due. Nor
+    has a ``pending`` one that carries an error: it failed before and a person queued it
+    again (``monitor alerts retry``, the dashboard's retry button), and a retry someone asked
+    for should go out at the next sweep, not a grace period later.
     """
     if not delivery_ids:
         return []
     became_due = func.coalesce(Delivery.next_attempt_at, Delivery.created_at)
+    has_message = (Delivery.status == "pending") & Delivery.last_error.is_(None)
     rows = session.execute(
         select(Delivery.id)
         .where(Delivery.id.in_(list(delivery_ids)))
-        .where((Delivery.status != "pending") | (became_due < now - grace))
+        .where(~has_message | (became_due < now - grace))
         .order_by(Delivery.id)
     ).scalars()
     return list(rows)

@@ -64,7 +64,8 @@ def list_(settings: Settings, failed: bool, limit: int) -> None:
 @pass_settings
 def retry(settings: Settings, ids: tuple[int, ...], failed: bool, send: bool) -> None:
     """Queue failed deliveries again (by ID, or all with --failed) and clear the broken flag
-    of their destinations. The worker sends them within a minute; --send sends them now."""
+    of their destinations. The workers send them at their next sweep (every 15 s by
+    default); --send sends them now, from this process."""
     if not ids and not failed:
         raise UserError("say which deliveries: monitor alerts retry ID ... or --failed")
     now = utcnow()

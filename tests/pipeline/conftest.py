@@ -107,3 +107,20 @@ def celery(*args: str) -> list[str]:
 
 def monitor(*args: str) -> list[str]:
     return [sys.executable, "-m", "monitor", *args]
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``embedded(**env)``: a :class:`~tests.pipeline.harness.Stack` on the embedded default
+    (SQLite, SQLite broker) in this test's folder, closed at the end."""
+    from tests.pipeline.harness import Stack
+
+    stacks: list[Stack] = []
+
+    def make(**env: Any) -> Stack:
+        stacks.append(Stack.embedded(tmp_path, env=env))
+        return stacks[-1]
+
+    yield make
+    for stack in stacks:
+        stack.close()

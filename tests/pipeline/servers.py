@@ -158,6 +158,8 @@ class SlackStandIn(_Base):
 
     def __init__(self) -> None:
         self.posted: list[Posted] = []
+        # A Slack error code to answer every post with (``channel_not_found``), or None.
+        self.refuse: str | None = None
         self.abandoned = 0
         self.active = 0
         super().__init__()
@@ -199,6 +201,9 @@ class SlackStandIn(_Base):
                     with server.lock:
                         server.abandoned += 1
                     return
+                if server.refuse:
+                    self._answer({"ok": False, "error": server.refuse})
+                    return
                 blocks = args.get("blocks")
                 text = str(args.get("text") or "")
                 if blocks and not text:
@@ -208,7 +213,11 @@ class SlackStandIn(_Base):
                     server.posted.append(
                         Posted(str(args.get("channel", "")), text, time.time(), args)
                     )
-                body = json.dumps({"ok": True, "channel": "C0STANDIN", "ts": ts}).encode()
+                self._answer({"ok": True, "channel": "C0STANDIN", "ts": ts})
+
+            def _answer(self, answer: dict[str, Any]) -> None:
+                # Slack answers 200 with ok false for an API error.
+                body = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

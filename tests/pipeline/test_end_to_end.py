@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,15 +27,6 @@ def redis_stack(tmp_path: Path) -> Iterator[Stack]:
     need(redis_available(redis_url(13)), f"Redis not reachable at {redis_url(13)}")
     need(postgres_available(), "PostgreSQL not reachable")
     stack = Stack.redis(tmp_path, redis_db=13)
-    try:
-        yield stack
-    finally:
-        stack.close()
-
-
-@pytest.fixture
-def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack.embedded(tmp_path, env={"MONITOR_LOG_FORMAT": "json"})
     try:
         yield stack
     finally:
@@ -94,8 +85,8 @@ def test_it_alerts_within_seconds_on_redis_and_postgres(redis_stack: Stack) -> N
 
 
 @pytest.mark.slow
-def test_it_alerts_within_seconds_on_the_embedded_default(embedded_stack: Stack) -> None:
-    stack = embedded_stack
+def test_it_alerts_within_seconds_on_the_embedded_default(embedded: Callable[..., Stack]) -> None:
+    stack = embedded(MONITOR_LOG_FORMAT="json")
     run = stack.monitor_run(concurrency=2)
     run.wait_for("beat lease taken", 90)
 

@@ -106,18 +106,21 @@ def test_it_resends_only_deliveries_whose_message_is_presumed_lost(session: Sess
     session.add(Destination(key="console", channel="console"))
     session.flush()
     rows = {
-        "fresh-pending": ("pending", timedelta(seconds=10)),
-        "old-pending": ("pending", timedelta(minutes=5)),
-        "fresh-retrying": ("retrying", timedelta(seconds=1)),
+        "fresh-pending": ("pending", timedelta(seconds=10), None),
+        "old-pending": ("pending", timedelta(minutes=5), None),
+        "fresh-retrying": ("retrying", timedelta(seconds=1), "timeout"),
+        # Failed, then queued again by a person: no message was ever sent for the retry.
+        "retry-requested": ("pending", timedelta(seconds=1), "channel_not_found"),
     }
     ids = {}
-    for key, (status, age) in rows.items():
+    for key, (status, age, error) in rows.items():
         delivery = Delivery(
             dedupe_key=key,
             destination="console",
             channel="console",
             status=status,
             next_attempt_at=NOW - age,
+            last_error=error,
         )
         session.add(delivery)
         session.flush()
@@ -128,5 +131,5 @@ def test_it_resends_only_deliveries_whose_message_is_presumed_lost(session: Sess
         session, list(ids.values()), now=NOW, grace=timedelta(minutes=1)
     )
 
-    assert resend == sorted([ids["old-pending"], ids["fresh-retrying"]])
+    assert resend == sorted([ids["old-pending"], ids["fresh-retrying"], ids["retry-requested"]])
     assert pipeline.deliveries_to_resend(session, [], now=NOW, grace=timedelta(0)) == []
