@@ -1,4 +1,5 @@
-"""``monitor run``: the whole service as one command, stopped cleanly by Ctrl-C."""
+"""``monitor run``: its refusals, ``monitor prune``, and a child's death stopping the rest.
+(Starting it with its dashboard and stopping it by Ctrl-C or SIGTERM: test_service.py.)"""
 
 from __future__ import annotations
 
@@ -11,53 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline.conftest import Proc, base_env, monitor
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_it_starts_worker_and_beat_and_stops_them_cleanly(
-    processes: Callable[..., Proc], tmp_path: Path, sig: int
-) -> None:
-    env = base_env(
-        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db",
-        MONITOR_BROKER_URL=f"sqla+sqlite:///{tmp_path}/broker.db",
-        MONITOR_VAR_DIR=tmp_path / "var",
-        MONITOR_FEEDS=tmp_path / "feeds.yaml",
-        MONITOR_WATCHLISTS=tmp_path / "watchlists",
-    )
-    run = processes("run", monitor("run", "--no-dashboard", "--concurrency", "1"), env=env)
-    run.wait_for("ready.", timeout=90)
-    run.wait_for("beat lease taken", timeout=30)
-    # Metrics go to a fresh per-run folder that every child writes to.
-    assert (tmp_path / "var" / "metrics").is_dir()
-    children = subprocess.run(
-        ["pgrep", "-f", "celery -A workers worker"], capture_output=True, text=True
-    ).stdout.split()
-
-    assert run.stop(sig, timeout=60) == 0
-    output = run.output()
-    assert "stopping" in output
-    assert "beat lease released" in output
-    assert "Traceback" not in output
-    # Nothing left behind: the worker and its pool are gone.
-    ours = [int(pid) for pid in children if _alive(int(pid))]
-    leftovers = [pid for pid in ours if str(tmp_path) in _cmdline_env(pid)]
-    assert not leftovers
-
-
-def _cmdline_env(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def test_it_refuses_a_bad_broker_url_in_one_line(tmp_path: Path) -> None:
