@@ -261,9 +261,9 @@ class Stack:
             name, [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO"]
         )
 
-    def monitor_run(self, *, concurrency: int = 2, dashboard: bool = False) -> Proc:
+    def monitor_run(self, *, concurrency: int = 2) -> Proc:
         argv = [sys.executable, "-m", "monitor", "run", "--concurrency", str(concurrency)]
-        return self.start("run", argv if dashboard else [*argv, "--no-dashboard"])
+        return self.start("run", [*argv, "--no-dashboard"])
 
     def close(self) -> None:
         for proc in reversed(self.processes):

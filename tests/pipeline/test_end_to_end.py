@@ -107,6 +107,12 @@ def test_it_alerts_within_seconds_on_the_embedded_default(embedded: Callable[...
     lines = [json.loads(line) for line in run.output().splitlines() if line.startswith("{")]
     assert any(line.get("task") == "monitor.match_articles" for line in lines)
     assert any("article_id" in line and "watchlist" in line for line in lines)
+    polled = [line for line in lines if line.get("event") == "feed polled"]
+    assert polled and all(line["task"] == "monitor.poll_feed" for line in polled)
+    assert all(isinstance(line.get("feed"), int) for line in polled)
+    sent = [line for line in lines if line.get("event") == "alert sent"]
+    assert len(sent) == ITEMS
+    assert all({"delivery_id", "hit_id", "watchlist"} <= line.keys() for line in sent)
 
 
 def _metrics(stack: Stack) -> str:

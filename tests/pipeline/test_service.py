@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
 
 from tests.pipeline.harness import Stack
 
@@ -24,6 +26,15 @@ MOVING = (
     ("monitor_articles_ingested_total", ()),
     ("monitor_hits_total", (("watchlist", "grid"),)),
     ("monitor_deliveries_total", (("channel", "slack"), ("outcome", "sent"))),
+)
+
+
+LOCATIONS = (
+    "MONITOR_DATABASE_URL",
+    "MONITOR_BROKER_URL",
+    "MONITOR_FEEDS",
+    "MONITOR_WATCHLISTS",
+    "MONITOR_VAR_DIR",
 )
 
 
@@ -65,8 +76,16 @@ def test_it_serves_health_and_moving_metrics_then_stops_cleanly(
     port = _free_port()
     stack = embedded(MONITOR_DASHBOARD_PORT=port)
     base = f"http://127.0.0.1:{port}"
-    run = stack.monitor_run(concurrency=1, dashboard=True)
+    # `make run`'s defaults: the database, the broker, feeds.yaml and watchlists/ are found
+    # where the command runs (the stack wrote the two files there).
+    for name in LOCATIONS:
+        del stack.env[name]
+    stack.engine = create_engine(f"sqlite:///{stack.workdir}/var/monitor.db")
+    run = stack.start(
+        "run", [str(Path(sys.executable).with_name("monitor")), "run", "--concurrency", "1"]
+    )
     run.wait_for("beat lease taken", 90)
+    assert "database sqlite:///var/monitor.db, broker sqla+sqlite:///var/broker.db" in run.output()
 
     def get(path: str) -> httpx.Response:
         return httpx.get(base + path, timeout=10)
