@@ -5,8 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.config import Settings
+from monitor.errors import ConfigError
 
-__all__ = ["create_app", "serve"]
+__all__ = ["check_exposure", "create_app", "serve"]
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Raise ConfigError when ``host`` is not loopback and nobody has to log in.
+
+    Headlines, watchlists and delivery errors are not for the whole network to read. Checked in
+    ``serve`` itself, so ``monitor dashboard``, ``monitor run`` and the docker-compose service
+    (which binds 0.0.0.0) all refuse alike.
+    """
+    from monitor.dashboard.security import auth_configured, is_loopback
+
+    if not is_loopback(host) and not auth_configured(settings):
+        raise ConfigError(
+            f"refusing to serve the dashboard on {host} without MONITOR_DASHBOARD_TOKEN "
+            "or MONITOR_DASHBOARD_USERS"
+        )
 
 
 def create_app(settings: Settings) -> Any:
@@ -19,9 +36,11 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     """Run the dashboard in this thread until interrupted (uvicorn, one process)."""
     import uvicorn
 
+    host = host or settings.dashboard_host
+    check_exposure(settings, host)
     uvicorn.run(
         create_app(settings),
-        host=host or settings.dashboard_host,
+        host=host,
         port=settings.dashboard_port if port is None else port,
         log_level="warning",
         access_log=False,  # query strings may carry ?token=

@@ -11,18 +11,18 @@ import io
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from sqlalchemy.orm import Session
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from monitor import db as storage
@@ -33,6 +33,7 @@ from monitor.errors import MonitorError
 __all__ = ["create_app", "highlight", "sparkline"]
 
 HERE = Path(__file__).parent
+T = TypeVar("T")
 
 
 def highlight(text: str, spans: list[Any]) -> Markup:
@@ -83,8 +84,6 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     except ValueError:
         raise HTTPException(400, f"{name}: expected an ISO date or time") from None
     if parsed.tzinfo is None:
-        from datetime import UTC
-
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
@@ -150,6 +149,49 @@ class _Guard(BaseHTTPMiddleware):
         return response
 
 
+@dataclass(frozen=True)
+class _Filters:
+    """The hit filter of one request, and its non-empty parameters as they came (for links)."""
+
+    hits: queries.HitFilter
+    params: dict[str, str]
+
+
+def _hit_filters(
+    watchlist: str | None = Query(None, description="watchlist id"),
+    feed: str | None = Query(None, description="source feed id"),
+    range_: str | None = Query(None, alias="range", description="1h, 24h, 7d or custom"),
+    since: str | None = Query(None, alias="from", description="custom range start (ISO 8601)"),
+    until: str | None = Query(None, alias="to", description="custom range end (ISO 8601)"),
+    q: str | None = Query(None, description="text in the headline or snippet"),
+) -> _Filters:
+    if range_ and range_ not in queries.RANGES and range_ != "custom":
+        raise HTTPException(400, "range: expected 1h, 24h, 7d or custom")
+    # Empty form fields arrive as '' and mean "any".
+    if feed and not feed.isdigit():
+        raise HTTPException(400, "feed: expected a feed id")
+    given = {"watchlist": watchlist, "feed": feed, "range": range_, "from": since, "to": until}
+    return _Filters(
+        queries.HitFilter(
+            watchlist=watchlist or None,
+            feed=int(feed) if feed else None,
+            range=range_ or None,
+            since=_parse_time(since, "from"),
+            until=_parse_time(until, "to"),
+            q=(q or "").strip() or None,
+        ),
+        {k: v for k, v in {**given, "q": q}.items() if v},
+    )
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows([_csv_cell(row[c]) for c in columns] for row in rows)
+    return buffer.getvalue()
+
+
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="monitor dashboard", docs_url=None, redoc_url=None)
     app.add_middleware(_Guard, settings=settings)
@@ -162,12 +204,13 @@ def create_app(settings: Settings) -> FastAPI:
     templates.env.filters["short"] = lambda v: (v or "")[:16].replace("T", " ") if v else "—"
     factory = storage.sessionmaker_for(settings)
 
-    def session() -> Iterator[Session]:
-        with factory() as s:
-            yield s
-
-    def open_session() -> Session:
-        return factory()
+    def read(query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One session per request (house rule 7); a cursor we did not make is a 400."""
+        with factory() as session:
+            try:
+                return query(session, *args, **kwargs)
+            except ValueError:
+                raise HTTPException(400, "invalid cursor") from None
 
     def page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
         csrf = request.cookies.get(security.CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -176,90 +219,31 @@ def create_app(settings: Settings) -> FastAPI:
         response.set_cookie(security.CSRF_COOKIE, csrf, httponly=True, samesite="strict")
         return response
 
-    def hit_filter(
-        watchlist: str | None,
-        feed: str | None,
-        range_: str | None,
-        since: str | None,
-        until: str | None,
-        q: str | None,
-    ) -> queries.HitFilter:
-        if range_ and range_ not in queries.RANGES and range_ != "custom":
-            raise HTTPException(400, "range: expected 1h, 24h, 7d or custom")
-        # Empty form fields arrive as '' and mean "any".
-        if feed and not feed.isdigit():
-            raise HTTPException(400, "feed: expected a feed id")
-        return queries.HitFilter(
-            watchlist=watchlist or None,
-            feed=int(feed) if feed else None,
-            range=range_ or None,
-            since=_parse_time(since, "from"),
-            until=_parse_time(until, "to"),
-            q=(q or "").strip() or None,
-        )
+    def one_hit(hit_id: int) -> dict[str, Any]:
+        row = read(queries.hit_detail, hit_id)
+        if row is None:
+            raise HTTPException(404, "no such hit")
+        return row
 
-    def fetch(
-        f: queries.HitFilter, limit: int, cursor: str | None, after: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        with open_session() as s:
-            try:
-                return queries.recent_hits(s, f, limit=limit, cursor=cursor, after=after)
-            except ValueError:
-                raise HTTPException(400, "invalid cursor") from None
-
-    Watch = Query(None, description="watchlist id")
-    Feed_ = Query(None, description="source feed id")
-    Range = Query(None, alias="range", description="1h, 24h, 7d or custom")
-    Since = Query(None, alias="from", description="custom range start (ISO 8601)")
-    Until = Query(None, alias="to", description="custom range end (ISO 8601)")
-    Text = Query(None, description="text in the headline or snippet")
+    filters = Depends(_hit_filters)
+    next_page = Query(None, description="next page: the 'next' of the previous page")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(
-        request: Request,
-        watchlist: str | None = Watch,
-        feed: str | None = Feed_,
-        range_: str | None = Range,
-        since: str | None = Since,
-        until: str | None = Until,
-        q: str | None = Text,
-        cursor: str | None = None,
-    ) -> HTMLResponse:
-        f = hit_filter(watchlist, feed, range_, since, until, q)
-        rows, more = fetch(f, 50, cursor, None)
-        with open_session() as s:
-            from sqlalchemy import select
-
-            from monitor.models import Feed, Watchlist
-
-            watchlists = list(s.scalars(select(Watchlist.id).order_by(Watchlist.id)))
-            feeds = [(fd.id, fd.display_name) for fd in s.scalars(select(Feed).order_by(Feed.id))]
-        params = {
-            k: v
-            for k, v in {
-                "watchlist": watchlist,
-                "feed": feed or None,
-                "range": range_,
-                "from": since,
-                "to": until,
-                "q": q,
-            }.items()
-            if v not in (None, "")
-        }
+    def home(request: Request, f: _Filters = filters, cursor: str | None = None) -> HTMLResponse:
+        rows, more = read(queries.recent_hits, f.hits, limit=50, cursor=cursor)
+        watchlists, feeds = read(queries.filter_choices)
         return page(
             request,
             "hits.html",
             {
                 "rows": rows,
-                "more": more,
-                "f": f,
-                "params": params,
-                "query": urlencode(params),
-                "next_query": urlencode({**params, "cursor": more}) if more else None,
+                "f": f.hits,
+                "query": urlencode(f.params),
+                "next_query": urlencode({**f.params, "cursor": more}) if more else None,
                 "watchlists": watchlists,
                 "feeds": feeds,
-                "since": since or "",
-                "until": until or "",
+                "since": f.params.get("from", ""),
+                "until": f.params.get("to", ""),
                 "first_cursor": rows[0]["cursor"] if rows else "",
                 "paged": cursor is not None,
             },
@@ -267,29 +251,23 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/hits/{hit_id}", response_class=HTMLResponse, include_in_schema=False)
     def hit_page(request: Request, hit_id: int) -> HTMLResponse:
-        with open_session() as s:
-            row = queries.hit_detail(s, hit_id)
-        if row is None:
-            raise HTTPException(404, "no such hit")
-        return page(request, "hit.html", {"hit": row})
+        return page(request, "hit.html", {"hit": one_hit(hit_id)})
 
     @app.get("/watchlists", response_class=HTMLResponse, include_in_schema=False)
     def watchlists_page(request: Request) -> HTMLResponse:
-        with open_session() as s:
-            rows = queries.watchlist_stats(s)
-        return page(request, "watchlists.html", {"rows": rows})
+        return page(request, "watchlists.html", {"rows": read(queries.watchlist_stats)})
 
     @app.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
     def feeds_page(request: Request, sort: str = "status") -> HTMLResponse:
-        with open_session() as s:
-            rows = queries.feed_health(s, sort)
-        return page(request, "feeds.html", {"rows": rows, "sort": sort})
+        return page(request, "feeds.html", {"rows": read(queries.feed_health, sort), "sort": sort})
 
     @app.get("/deliveries", response_class=HTMLResponse, include_in_schema=False)
-    def deliveries_page(request: Request, done: int | None = None) -> HTMLResponse:
-        with open_session() as s:
-            rows = queries.deliveries(s)
-        return page(request, "deliveries.html", {"rows": rows, "done": done})
+    def deliveries_page(
+        request: Request, done: int | None = None, cursor: str | None = None
+    ) -> HTMLResponse:
+        rows, more = read(queries.deliveries, limit=100, cursor=cursor)
+        context = {"rows": rows, "done": done, "next": more, "paged": cursor is not None}
+        return page(request, "deliveries.html", context)
 
     @app.post("/deliveries/{delivery_id}/retry", include_in_schema=False)
     def retry(request: Request, delivery_id: int, csrf: str = Form("")) -> Response:
@@ -299,88 +277,65 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, "CSRF check failed: reload the page and try again")
         from monitor.alerts import retry_deliveries
 
-        with open_session() as s:
-            count = retry_deliveries(s, ids=[delivery_id])
-            s.commit()
+        with factory() as session:
+            count = retry_deliveries(session, ids=[delivery_id])
+            session.commit()
         return RedirectResponse(f"/deliveries?done={count}", status_code=303)
 
     # -- JSON API --------------------------------------------------------------------
     @app.get("/api/hits")
     def api_hits(
-        watchlist: str | None = Watch,
-        feed: str | None = Feed_,
-        range_: str | None = Range,
-        since: str | None = Since,
-        until: str | None = Until,
-        q: str | None = Text,
-        cursor: str | None = Query(None, description="next page: the 'next' of the last page"),
+        f: _Filters = filters,
+        cursor: str | None = next_page,
         after: str | None = Query(None, description="only hits newer than this cursor"),
         limit: int = Query(50, ge=1, le=500),
     ) -> dict[str, Any]:
-        f = hit_filter(watchlist, feed, range_, since, until, q)
-        rows, more = fetch(f, limit, cursor, after)
+        rows, more = read(queries.recent_hits, f.hits, limit=limit, cursor=cursor, after=after)
         return {"items": rows, "next": more}
 
     @app.get("/api/hits/export")
     def api_export(
-        watchlist: str | None = Watch,
-        feed: str | None = Feed_,
-        range_: str | None = Range,
-        since: str | None = Since,
-        until: str | None = Until,
-        q: str | None = Text,
+        f: _Filters = filters,
         format: str = Query("csv", pattern="^(csv|json)$"),
         max_rows: int = Query(10000, ge=1, le=100000),
     ) -> Response:
-        f = hit_filter(watchlist, feed, range_, since, until, q)
         rows: list[dict[str, Any]] = []
         cursor = None
         while len(rows) < max_rows:
-            batch, cursor = fetch(f, min(1000, max_rows - len(rows)), cursor, None)
+            limit = min(1000, max_rows - len(rows))
+            batch, cursor = read(queries.recent_hits, f.hits, limit=limit, cursor=cursor)
             rows.extend(batch)
             if cursor is None:
                 break
         if format == "json":
-            return Response(
-                json.dumps(rows),
-                media_type="application/json",
-                headers={"Content-Disposition": 'attachment; filename="hits.json"'},
-            )
-        cols = ["id", "created_at", "watchlist", "title", "url", "source", "snippet"]
-        cols += ["delivery_status"]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow([_csv_cell(row[c]) for c in cols])
-        return Response(
-            buffer.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="hits.csv"'},
-        )
+            body, media_type = json.dumps(rows), "application/json"
+        else:
+            columns = ["id", "created_at", "watchlist", "title", "url", "source", "snippet"]
+            body = _csv(rows, [*columns, "delivery_status"])
+            media_type = "text/csv; charset=utf-8"
+        disposition = f'attachment; filename="hits.{format}"'
+        return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
 
     @app.get("/api/hits/{hit_id}")
     def api_hit(hit_id: int) -> dict[str, Any]:
-        with open_session() as s:
-            row = queries.hit_detail(s, hit_id)
-        if row is None:
-            raise HTTPException(404, "no such hit")
-        return row
+        return one_hit(hit_id)
 
     @app.get("/api/watchlists")
     def api_watchlists() -> dict[str, Any]:
-        with open_session() as s:
-            return {"items": queries.watchlist_stats(s)}
+        return {"items": read(queries.watchlist_stats)}
 
     @app.get("/api/feeds")
     def api_feeds(sort: str = "status") -> dict[str, Any]:
-        with open_session() as s:
-            return {"items": queries.feed_health(s, sort)}
+        return {"items": read(queries.feed_health, sort)}
 
     @app.get("/api/deliveries")
-    def api_deliveries() -> dict[str, Any]:
-        with open_session() as s:
-            return {"items": queries.deliveries(s)}
+    def api_deliveries(
+        watchlist: str | None = Query(None, description="watchlist id"),
+        cursor: str | None = next_page,
+        limit: int = Query(100, ge=1, le=500),
+    ) -> dict[str, Any]:
+        rows, more = read(queries.deliveries, watchlist=watchlist, limit=limit, cursor=cursor)
+        return {"items": rows, "next": more}
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -402,5 +357,4 @@ def create_app(settings: Settings) -> FastAPI:
 
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    del session
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,8 +37,10 @@ __all__ = [
     "deliveries",
     "encode_cursor",
     "feed_health",
+    "filter_choices",
     "hit_detail",
     "recent_hits",
+    "scrub",
     "watchlist_stats",
 ]
 
@@ -77,6 +80,29 @@ class HitFilter:
         return self.since, self.until
 
 
+# ``scheme://user:password@`` anywhere in a text, e.g. inside an HTTP client's error message.
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@", re.IGNORECASE)
+# A query parameter whose value is a credential, as in the feed URLs people paste (?api_key=).
+_SECRET_PARAM = re.compile(
+    r"([?&][^=\s&#]*(?:key|token|secret|pass|auth|sig)[^=\s&#]*=)[^&\s#'\"]*", re.IGNORECASE
+)
+
+
+def scrub(text: str | None) -> str | None:
+    """``text`` with URL passwords and secret-looking query values replaced by ``***``.
+
+    Feed URLs and the errors quoting them reach pages and the API; a feed behind basic auth or
+    an API key must not hand its credentials to everyone who can read the dashboard.
+    """
+    if not text:
+        return text
+    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+
+
+def _feed_label(feed: Feed) -> str:
+    return feed.name or feed.title or scrub(feed.url) or ""
+
+
 def _source(feed: Feed | None, url: str | None) -> str:
     if feed is not None and (feed.name or feed.title):
         return feed.name or feed.title or ""
@@ -89,6 +115,16 @@ def _safe_url(url: str | None) -> str | None:
     if url and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
         return url.strip()
     return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _older_than(created: Any, ident: Any, cursor: str) -> Any:
+    """Rows after ``cursor`` in newest-first (created, id) order: the keyset condition."""
+    when, key = decode_cursor(cursor)
+    return or_(created < when, and_(created == when, ident < key))
 
 
 def _filtered(f: HitFilter) -> Any:
@@ -150,7 +186,7 @@ def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
         "url": _safe_url(article.url),
         "source": _source(article.source_feed, article.url),
         "feed_id": article.source_feed_id,
-        "published_at": article.published_at.isoformat() if article.published_at else None,
+        "published_at": _iso(article.published_at),
         "snippet": hit.snippet,
         "highlights": hit.highlights,
         "matched": hit.matched,
@@ -181,10 +217,7 @@ def recent_hits(
         more = None
     else:
         if cursor:
-            created, ident = decode_cursor(cursor)
-            stmt = stmt.where(
-                or_(Hit.created_at < created, and_(Hit.created_at == created, Hit.id < ident))
-            )
+            stmt = stmt.where(_older_than(Hit.created_at, Hit.id, cursor))
         stmt = stmt.order_by(Hit.created_at.desc(), Hit.id.desc()).limit(limit + 1)
         pairs = list(session.execute(stmt).all())
         more = None
@@ -196,6 +229,15 @@ def recent_hits(
     return [_hit_row(hit, article, statuses.get(hit.id)) for hit, article in pairs], more
 
 
+def filter_choices(session: Session) -> tuple[list[str], list[tuple[int, str]]]:
+    """Watchlist ids and (feed id, label) pairs for the filter menus of the hits page."""
+    watchlists = list(session.scalars(select(Watchlist.id).order_by(Watchlist.id)))
+    feeds = [
+        (feed.id, _feed_label(feed)) for feed in session.scalars(select(Feed).order_by(Feed.id))
+    ]
+    return watchlists, feeds
+
+
 def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
     hit = session.get(Hit, hit_id)
     if hit is None:
@@ -205,16 +247,7 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
     row["explanation"] = hit.explanation
     row["fields"] = hit.fields
     row["deliveries"] = [
-        {
-            "id": d.id,
-            "channel": d.channel,
-            "destination": d.destination,
-            "status": d.status,
-            "attempts": d.attempts,
-            "last_error": d.last_error,
-            "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
-        }
+        _delivery_row(d)
         for d in session.scalars(
             select(Delivery)
             .join(DeliveryHit, DeliveryHit.delivery_id == Delivery.id)
@@ -258,7 +291,7 @@ def watchlist_stats(session: Session, now: datetime | None = None) -> list[dict[
     now = now or utcnow()
     day0 = (now - timedelta(days=29)).replace(hour=0, minute=0, second=0, microsecond=0)
     flagged = {
-        d.key: d.last_error or "failing"
+        d.key: scrub(d.last_error) or "failing"
         for d in session.scalars(select(Destination).where(Destination.failed_at.is_not(None)))
     }
     out = []
@@ -302,7 +335,7 @@ def watchlist_stats(session: Session, now: datetime | None = None) -> list[dict[
                 "hits_24h": h24,
                 "hits_7d": h7,
                 "per_day": per_day,
-                "last_hit": last.isoformat() if last else None,
+                "last_hit": _iso(last),
             }
         )
     return out
@@ -323,17 +356,15 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": feed.id,
-                "name": feed.display_name,
-                "url": feed.url,
+                "name": _feed_label(feed),
+                "url": scrub(feed.url),
                 "status": status,
-                "last_polled_at": feed.last_polled_at.isoformat() if feed.last_polled_at else None,
-                "last_success_at": (
-                    feed.last_success_at.isoformat() if feed.last_success_at else None
-                ),
+                "last_polled_at": _iso(feed.last_polled_at),
+                "last_success_at": _iso(feed.last_success_at),
                 "last_status": feed.last_status,
                 "error_streak": feed.error_streak,
-                "last_error": feed.last_error or feed.disabled_reason,
-                "next_poll_at": feed.next_poll_at.isoformat() if feed.next_poll_at else None,
+                "last_error": scrub(feed.last_error or feed.disabled_reason),
+                "next_poll_at": _iso(feed.next_poll_at),
                 "items_per_day": feed.items_per_day,
             }
         )
@@ -348,28 +379,41 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     return rows
 
 
+def _delivery_row(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "hit_id": d.hit_id,
+        "watchlist": d.watchlist_id,
+        "channel": d.channel,
+        "destination": d.destination,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": scrub(d.last_error),
+        "sent_at": _iso(d.sent_at),
+        "next_attempt_at": _iso(d.next_attempt_at),
+        "created_at": d.created_at.isoformat(),
+        "cursor": encode_cursor(d.created_at, d.id),
+    }
+
+
 def deliveries(
-    session: Session, statuses: tuple[str, ...] = ("failed", "retrying"), limit: int = 200
-) -> list[dict[str, Any]]:
-    stmt = (
-        select(Delivery)
-        .where(Delivery.status.in_(statuses))
-        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
-        .limit(limit)
-    )
-    return [
-        {
-            "id": d.id,
-            "kind": d.kind,
-            "hit_id": d.hit_id,
-            "watchlist": d.watchlist_id,
-            "channel": d.channel,
-            "destination": d.destination,
-            "status": d.status,
-            "attempts": d.attempts,
-            "last_error": d.last_error,
-            "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
-            "created_at": d.created_at.isoformat(),
-        }
-        for d in session.scalars(stmt)
-    ]
+    session: Session,
+    statuses: tuple[str, ...] = ("failed", "retrying"),
+    *,
+    watchlist: str | None = None,
+    limit: int = 200,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Failed and retrying deliveries, newest first, by keyset on (created_at, id) like the
+    hits (``ix_deliveries_created``): an outage can leave thousands. Returns the rows and the
+    next cursor (None on the last page); ValueError on a cursor we did not make."""
+    stmt = select(Delivery).where(Delivery.status.in_(statuses))
+    if watchlist:
+        stmt = stmt.where(Delivery.watchlist_id == watchlist)
+    if cursor:
+        stmt = stmt.where(_older_than(Delivery.created_at, Delivery.id, cursor))
+    stmt = stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit + 1)
+    rows = [_delivery_row(d) for d in session.scalars(stmt)]
+    more = rows[limit - 1]["cursor"] if len(rows) > limit else None
+    return rows[:limit], more

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from monitor import db as storage
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
 from monitor.models import (
@@ -99,6 +101,16 @@ def seed(session: Session, *, hits: int = 30, now: datetime = NOW) -> dict[str, 
         session.add(delivery)
     session.commit()
     return {"hits": made, "feeds": feeds}
+
+
+@contextmanager
+def seeded(settings: Settings, *, hits: int = 30) -> Iterator[dict[str, Any]]:
+    """``seed`` in a session of its own (``made["session"]``); what the block changes or adds
+    is committed at its end."""
+    with storage.sessionmaker_for(settings)() as session:
+        made = seed(session, hits=hits)
+        yield {**made, "session": session}
+        session.commit()
 
 
 @pytest.fixture

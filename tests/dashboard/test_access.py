@@ -13,17 +13,20 @@ from pydantic import SecretStr
 from monitor import db as storage
 from monitor.cli.main import cli
 from monitor.config import Settings
+from monitor.dashboard import check_exposure
 from monitor.dashboard.app import create_app
+from monitor.errors import ConfigError
 from monitor.models import Delivery
-from tests.dashboard.conftest import seed
+from tests.dashboard.conftest import seeded
 
 TOKEN = "t0ken-Secret-123"
 
 
 @pytest.fixture
-def seeded(sqlite_settings: Settings) -> Settings:
-    with storage.sessionmaker_for(sqlite_settings)() as s:
-        seed(s, hits=3)
+def three(sqlite_settings: Settings) -> Settings:
+    """Settings of a database seeded with three hits."""
+    with seeded(sqlite_settings, hits=3):
+        pass
     return sqlite_settings
 
 
@@ -48,11 +51,9 @@ def _basic(user: str, password: str) -> dict[str, str]:
     ],
     ids=["missing", "wrong-token", "right-token", "basic-ok", "basic-wrong-pw", "basic-unknown"],
 )
-def test_it_requires_a_token_or_user(
-    seeded: Settings, headers: dict[str, str], status: int
-) -> None:
+def test_it_requires_a_token_or_user(three: Settings, headers: dict[str, str], status: int) -> None:
     client = _with(
-        seeded, dashboard_token=SecretStr(TOKEN), dashboard_users=SecretStr("ann:pw1,cy:pw2")
+        three, dashboard_token=SecretStr(TOKEN), dashboard_users=SecretStr("ann:pw1,cy:pw2")
     )
     for path in ("/", "/api/hits", "/metrics", "/openapi.json"):
         response = client.get(path, headers=headers)
@@ -62,8 +63,8 @@ def test_it_requires_a_token_or_user(
     assert client.get("/healthz").status_code == 200
 
 
-def test_it_logs_in_with_a_token_link_and_keeps_it_out_of_pages(seeded: Settings) -> None:
-    client = _with(seeded, dashboard_token=SecretStr(TOKEN))
+def test_it_logs_in_with_a_token_link_and_keeps_it_out_of_pages(three: Settings) -> None:
+    client = _with(three, dashboard_token=SecretStr(TOKEN))
     assert client.get("/?token=wrong", follow_redirects=False).status_code == 401
     login = client.get(f"/?watchlist=acme&token={TOKEN}", follow_redirects=False)
     assert login.status_code == 303 and login.headers["location"] == "/?watchlist=acme"
@@ -72,8 +73,8 @@ def test_it_logs_in_with_a_token_link_and_keeps_it_out_of_pages(seeded: Settings
     assert page.status_code == 200 and TOKEN not in page.text
 
 
-def test_it_sets_security_headers(seeded: Settings) -> None:
-    response = _with(seeded).get("/")
+def test_it_sets_security_headers(three: Settings) -> None:
+    response = _with(three).get("/")
     csp = response.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
@@ -87,37 +88,35 @@ def _failed_id(settings: Settings) -> int:
         return next(d.id for d in s.query(Delivery) if d.status == "failed")
 
 
-def test_it_is_read_only_unless_writes_are_enabled(seeded: Settings) -> None:
-    client = _with(seeded)
+def test_it_is_read_only_unless_writes_are_enabled(three: Settings) -> None:
+    client = _with(three)
     page = client.get("/deliveries")
     assert "Retry</button>" not in page.text
     csrf = client.cookies.get("monitor_csrf")
-    response = client.post(f"/deliveries/{_failed_id(seeded)}/retry", data={"csrf": csrf})
+    response = client.post(f"/deliveries/{_failed_id(three)}/retry", data={"csrf": csrf})
     assert response.status_code == 403
 
 
-def test_it_retries_a_delivery_with_a_valid_csrf_token_only(seeded: Settings) -> None:
-    client = _with(seeded, dashboard_writes=True)
-    delivery = _failed_id(seeded)
+def test_it_retries_a_delivery_with_a_valid_csrf_token_only(three: Settings) -> None:
+    client = _with(three, dashboard_writes=True)
+    delivery = _failed_id(three)
     assert "Retry</button>" in client.get("/deliveries").text
     csrf = client.cookies.get("monitor_csrf")
     bad = client.post(f"/deliveries/{delivery}/retry", data={"csrf": "forged"})
     assert bad.status_code == 403
     good = client.post(f"/deliveries/{delivery}/retry", data={"csrf": csrf}, follow_redirects=False)
     assert good.status_code == 303 and good.headers["location"] == "/deliveries?done=1"
-    with storage.sessionmaker_for(seeded)() as s:
+    with storage.sessionmaker_for(three)() as s:
         assert s.get(Delivery, delivery).status != "failed"  # type: ignore[union-attr]
 
 
 def test_it_escapes_feed_text_on_the_server(sqlite_settings: Settings) -> None:
-    with storage.sessionmaker_for(sqlite_settings)() as s:
-        made = seed(s, hits=2)
+    with seeded(sqlite_settings, hits=2) as made:
         made["hits"][0].article.title = "<script>alert(1)</script>"
         made["hits"][0].article.url = "javascript:alert(1)"
         made["hits"][1].snippet = "<img src=x onerror=alert(1)>"
         made["hits"][1].highlights = [[1, 4]]
-        s.commit()
-        first = made["hits"][0].id
+    first = made["hits"][0].id
     client = TestClient(create_app(sqlite_settings))
     page = client.get("/").text
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -142,3 +141,70 @@ def test_it_refuses_to_serve_other_addresses_without_auth(
     assert result.exit_code == code
     assert "MONITOR_DASHBOARD_TOKEN" in result.output
     assert "Traceback" not in result.output
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_it_escapes_feed_names_and_errors_on_every_page(sqlite_settings: Settings) -> None:
+    """Feed names, feed and delivery errors and YAML errors are text from outside too."""
+    with seeded(sqlite_settings, hits=2) as made:
+        wire, blog = made["feeds"]
+        wire.name = HOSTILE
+        blog.last_error = HOSTILE
+        made["hits"][0].deliveries[0].delivery.last_error = HOSTILE  # the failed one
+        made["hits"][0].watchlist.load_error = HOSTILE
+    client = TestClient(create_app(sqlite_settings))
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for path in ("/", "/feeds", "/deliveries", "/watchlists", f"/hits/{made['hits'][0].id}"):
+        text = client.get(path).text
+        assert HOSTILE not in text and escaped in text, path
+    # The JSON API carries the text as it is, as JSON that a browser will not sniff into HTML.
+    api = client.get("/api/feeds")
+    assert api.headers["content-type"] == "application/json"
+    assert api.headers["x-content-type-options"] == "nosniff"
+    assert HOSTILE in {row["last_error"] for row in api.json()["items"]}
+
+
+def test_it_keeps_feed_credentials_off_pages_and_the_api(sqlite_settings: Settings) -> None:
+    with seeded(sqlite_settings, hits=2) as made:
+        wire, blog = made["feeds"]
+        wire.name = None
+        wire.url = "https://reader:hunter2@wire.test/rss?api_key=k3y&page=2"
+        blog.last_error = "HTTP 401 for 'https://reader:hunter2@blog.test/atom?token=k3y'"
+    client = TestClient(create_app(sqlite_settings))
+    for path in ("/", "/feeds", "/api/feeds", "/api/hits"):
+        text = client.get(path).text
+        assert "hunter2" not in text and "k3y" not in text, path
+    feeds = {f["id"]: f for f in client.get("/api/feeds").json()["items"]}
+    assert feeds[wire.id]["url"] == "https://reader:***@wire.test/rss?api_key=***&page=2"
+    assert "blog.test/atom?token=***" in feeds[blog.id]["last_error"]
+
+
+def test_it_refuses_to_serve_other_addresses_without_auth_from_monitor_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard child of ``monitor run`` (and the docker-compose service) checks too."""
+    from monitor.cli.run import _serve_dashboard
+
+    monkeypatch.setenv("MONITOR_DATABASE_URL", f"sqlite:///{tmp_path}/m.db")
+    monkeypatch.setenv("MONITOR_DASHBOARD_HOST", "0.0.0.0")
+    with pytest.raises(ConfigError, match="MONITOR_DASHBOARD_TOKEN"):
+        _serve_dashboard(["dashboard"])
+
+
+@pytest.mark.parametrize(
+    ("host", "update"),
+    [
+        ("127.0.0.1", {}),
+        ("::1", {}),
+        ("localhost", {}),
+        ("0.0.0.0", {"dashboard_token": SecretStr(TOKEN)}),
+        ("10.1.2.3", {"dashboard_users": SecretStr("ann:pw1")}),
+    ],
+    ids=["loopback", "loopback-v6", "localhost", "any-with-token", "lan-with-users"],
+)
+def test_it_allows_loopback_or_authenticated_addresses(
+    sqlite_settings: Settings, host: str, update: dict[str, object]
+) -> None:
+    check_exposure(sqlite_settings.model_copy(update=update), host)

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
+from monitor.models import Delivery, Feed, Hit
 from tests.conftest import make_settings
-from tests.dashboard.conftest import NOW, seed
+from tests.dashboard.conftest import NOW, seeded
 
 
 def _all_pages(client: TestClient, query: str, limit: int) -> list[int]:
@@ -156,30 +158,29 @@ def test_it_names_the_broker_when_it_is_down(sqlite_settings: Settings, tmp_path
     assert "broker" in response.json()["failed"] and "s3cret" not in response.text
 
 
-def test_it_guards_csv_cells_against_formulas(sqlite_settings: Settings) -> None:
-    from monitor import db as storage
-
-    with storage.sessionmaker_for(sqlite_settings)() as s:
-        made = seed(s, hits=2)
-        made["hits"][0].article.title = '=HYPERLINK("http://evil")'
-        made["hits"][1].snippet = "@SUM(A1)"
-        s.commit()
-    text = TestClient(create_app(sqlite_settings)).get("/api/hits/export").text
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert rows[0]["title"].startswith("'=") and rows[1]["snippet"].startswith("'@")
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("http://evil")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"],
+    ids=["equals", "plus", "minus", "at", "tab", "carriage-return"],
+)
+def test_it_guards_csv_cells_against_formulas(sqlite_settings: Settings, text: str) -> None:
+    with seeded(sqlite_settings, hits=2) as made:
+        made["hits"][0].article.title = text
+        made["hits"][1].snippet = text
+    export = TestClient(create_app(sqlite_settings)).get("/api/hits/export").text
+    rows = list(csv.DictReader(io.StringIO(export, newline="")))
+    assert rows[0]["title"] == "'" + text and rows[1]["snippet"] == "'" + text
 
 
 def test_it_lists_other_sources_of_the_same_story(sqlite_settings: Settings) -> None:
-    from monitor import db as storage
     from monitor.models import Article, Story
 
-    with storage.sessionmaker_for(sqlite_settings)() as s:
-        made = seed(s, hits=1)
+    with seeded(sqlite_settings, hits=1) as made:
         story = Story(title="Acme merger")
-        s.add(story)
-        s.flush()
+        made["session"].add(story)
+        made["session"].flush()
         made["hits"][0].article.story_id = story.id
-        s.add(
+        made["session"].add(
             Article(
                 identity="e" * 64,
                 url="http://other.test/acme",
@@ -187,8 +188,7 @@ def test_it_lists_other_sources_of_the_same_story(sqlite_settings: Settings) -> 
                 story_id=story.id,
             )
         )
-        s.commit()
-        hit_id = made["hits"][0].id
+    hit_id = made["hits"][0].id
     client = TestClient(create_app(sqlite_settings))
     others = client.get(f"/api/hits/{hit_id}").json()["also_reported_by"]
     assert others == [
@@ -199,3 +199,83 @@ def test_it_lists_other_sources_of_the_same_story(sqlite_settings: Settings) -> 
         }
     ]
     assert "Acme merges, says Other" in client.get(f"/hits/{hit_id}").text
+
+
+def test_it_pages_the_hits_page_by_cursor(client: TestClient) -> None:
+    first = client.get("/?watchlist=acme").text  # 15 hits: one page of 50
+    assert "Older →" not in first and 'data-live="on"' in first
+    page = client.get("/").text  # 30 hits: still one page
+    assert "Older →" not in page
+    older = client.get("/api/hits?limit=10").json()["next"]
+    paged = client.get(f"/?cursor={older}").text
+    # A page deep in history links back to the newest and does not refresh itself live.
+    assert 'href="/?">Newest' in paged and 'data-live=""' in paged
+    assert paged.count('<td class="snippet">') == 20
+
+
+def _more_failed_deliveries(session: Session, hits: list[Hit], count: int) -> None:
+    for n in range(count):
+        hit = hits[n % len(hits)]
+        session.add(
+            Delivery(
+                dedupe_key=f"extra{n}",
+                hit_id=hit.id,
+                watchlist_id=hit.watchlist_id,
+                destination="slack:#desk",
+                channel="slack",
+                status="retrying" if n % 3 else "failed",
+                created_at=NOW - timedelta(seconds=n),
+            )
+        )
+
+
+def test_it_pages_and_filters_failed_deliveries(settings: Settings) -> None:
+    with seeded(settings, hits=4) as made:
+        _more_failed_deliveries(made["session"], made["hits"], 250)
+    client = TestClient(create_app(settings))
+    ids: list[int] = []
+    cursor = ""
+    while cursor is not None:
+        body = client.get("/api/deliveries", params={"limit": 60, "cursor": cursor}).json()
+        ids += [d["id"] for d in body["items"]]
+        cursor = body["next"]
+    assert len(ids) == len(set(ids)) == 251  # the seeded failed one and the 250
+    acme = client.get("/api/deliveries?watchlist=acme&limit=500").json()["items"]
+    assert len(acme) == 126 and {d["watchlist"] for d in acme} == {"acme"}
+    page = client.get("/deliveries").text
+    assert page.count("<tr>") == 100 + 1 and "Older →" in page
+    assert client.get("/api/deliveries?cursor=nonsense").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("sort", "first"),
+    [
+        ("status", "erroring"),
+        ("name", "Gone"),
+        ("error_streak", "erroring"),
+        ("items_per_day", "Wire"),
+        ("last_polled_at", "Wire"),
+        ("next_poll_at", "Gone"),
+    ],
+    ids=["status", "name", "error-streak", "items-per-day", "last-poll", "next-poll"],
+)
+def test_it_sorts_the_feed_health_table(settings: Settings, sort: str, first: str) -> None:
+    with seeded(settings, hits=2) as made:
+        wire = made["feeds"][0]
+        wire.last_polled_at = NOW - timedelta(hours=1)
+        wire.next_poll_at = NOW + timedelta(minutes=30)
+        made["session"].add(
+            Feed(
+                url="http://gone.test/rss",
+                name="Gone",
+                enabled=False,
+                disabled_reason="HTTP 410 Gone",
+                error_streak=0,
+                next_poll_at=NOW + timedelta(minutes=5),
+            )
+        )
+    rows = TestClient(create_app(settings)).get(f"/api/feeds?sort={sort}").json()["items"]
+    assert [r["status"] for r in rows].count("disabled") == 1
+    assert first in (rows[0]["status"], rows[0]["name"])
+    page = TestClient(create_app(settings)).get(f"/feeds?sort={sort}").text
+    assert f'href="/feeds?sort={sort}" class="sorted"' in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from monitor.config import Settings
 from monitor.dashboard.app import create_app
 from monitor.models import Article, Hit, utcnow
 from tests.conftest import ROOT, need
-from tests.dashboard.conftest import seed
+from tests.dashboard.conftest import seeded
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +37,10 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture
 def server(sqlite_settings: Settings) -> Iterator[tuple[str, Settings]]:
-    with storage.sessionmaker_for(sqlite_settings)() as s:
-        made = seed(s, hits=12)
+    with seeded(sqlite_settings, hits=12) as made:
         made["hits"][0].article.title = "<script>window.pwned=1</script>"
         made["hits"][1].snippet = "<img src=x onerror=window.pwned=2> solar"
         made["hits"][1].highlights = [[36, 41]]
-        s.commit()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -75,6 +74,24 @@ def page(server: tuple[str, Settings]) -> Iterator[Any]:
         browser.close()
 
 
+def _store_hit(settings: Settings, title: str, snippet: str, spans: list[list[int]]) -> None:
+    """A hit as the pipeline would store it while the page is open."""
+    with storage.sessionmaker_for(settings)() as s:
+        article = Article(identity=secrets.token_hex(32), url="http://wire.test/new", title=title)
+        s.add(article)
+        s.flush()
+        s.add(
+            Hit(
+                watchlist_id="acme",
+                article_id=article.id,
+                created_at=utcnow(),
+                snippet=snippet,
+                highlights=spans,
+            )
+        )
+        s.commit()
+
+
 def test_it_filters_opens_a_hit_and_shows_new_hits_live(
     page: Any, server: tuple[str, Settings]
 ) -> None:
@@ -92,20 +109,7 @@ def test_it_filters_opens_a_hit_and_shows_new_hits_live(
     page.screenshot(path=str(ARTIFACTS / "dashboard-hit.png"), full_page=True)
 
     page.goto(base + "/")
-    with storage.sessionmaker_for(settings)() as s:
-        article = Article(identity="f" * 64, url="http://wire.test/new", title="Fresh acme news")
-        s.add(article)
-        s.flush()
-        s.add(
-            Hit(
-                watchlist_id="acme",
-                article_id=article.id,
-                created_at=utcnow(),
-                snippet="Breaking acme story",
-                highlights=[[9, 13]],
-            )
-        )
-        s.commit()
+    _store_hit(settings, "Fresh acme news", "Breaking acme story", [[9, 13]])
     first = page.locator("#hits tbody tr").first
     first.locator("text=Fresh acme news").wait_for(timeout=10_000)
     assert first.locator("mark").inner_text() == "acme"
@@ -117,10 +121,16 @@ def test_it_filters_opens_a_hit_and_shows_new_hits_live(
 
 
 def test_it_renders_hostile_headlines_as_text(page: Any, server: tuple[str, Settings]) -> None:
-    base, _ = server
+    base, settings = server
     page.goto(base + "/")
-    page.wait_for_timeout(500)
     assert page.locator("text=<script>window.pwned=1</script>").count() == 1
+    # Rows added by the live refresh are built in the browser: they must stay text as well.
+    hostile = "<img src=x onerror=window.pwned=3>"
+    _store_hit(settings, hostile, f"{hostile} acme", [[35, 39]])
+    page.locator("#hits tbody tr.fresh").first.wait_for(timeout=10_000)
+    fresh = page.locator("#hits tbody tr.fresh")
+    assert fresh.locator("td.headline").inner_text() == hostile
+    assert fresh.locator("td.snippet mark").inner_text() == "acme"
     assert page.locator("#hits img").count() == 0
     assert page.evaluate("window.pwned") is None
     assert not [e for e in page.events if e.startswith(("dialog", "pageerror"))]
