@@ -17,7 +17,6 @@ task either finds the work done or redoes all of it, never half.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -121,9 +120,8 @@ def match_articles(
     and their deliveries, commit. A worker killed before the commit leaves the article
     unmatched for the sweep; one killed after it leaves nothing to redo.
     """
-    from monitor import alerts
+    from monitor import alerts, clustering
 
-    clustering = _optional_module("monitor.clustering")
     delivery_ids: list[int] = []
     for article_id in article_ids:
         claimed = session.execute(
@@ -137,10 +135,11 @@ def match_articles(
             continue
         try:
             article = session.get_one(Article, article_id)
-            if clustering is not None:
-                clustering.assign_story(session, article, settings=settings, now=now)
+            clustering.assign_story(session, article, settings=settings, now=now)
             results = registry.matcher.match(article_document(session, article))
-            ids = _record_hits(alerts, session, article, results, registry, settings, now)
+            ids = alerts.record_hits(
+                session, article, results, watchlists=registry.specs, settings=settings, now=now
+            )
             session.commit()
         except Exception:
             # One broken article must not stop the batch; it stays unmatched for the sweep
@@ -157,29 +156,6 @@ def match_articles(
             )
         delivery_ids.extend(ids)
     return delivery_ids
-
-
-def _record_hits(
-    alerts: Any,
-    session: Session,
-    article: Article,
-    results: Sequence[Any],
-    registry: Any,
-    settings: Settings,
-    now: datetime,
-) -> list[int]:
-    # The alerting module takes the watchlist specs; accept either spelling of that keyword
-    # so the two sides of this contract cannot drift apart silently.
-    parameters = inspect.signature(alerts.record_hits).parameters
-    if "watchlists" in parameters:
-        ids = alerts.record_hits(
-            session, article, results, watchlists=registry.specs, settings=settings, now=now
-        )
-    else:
-        ids = alerts.record_hits(
-            session, article, results, registry=registry, settings=settings, now=now
-        )
-    return [int(i) for i in ids]
 
 
 def pending_article_ids(
@@ -402,15 +378,3 @@ def sync_registry(session: Session, registry: Any, *, force: bool = False) -> bo
     if changed or force:
         sync_watchlists(session, registry)
     return changed or force
-
-
-def _optional_module(name: str) -> Any:
-    """A module that another part of the service provides, or None while it does not exist."""
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        return None

@@ -62,12 +62,8 @@ def worker_command(*, concurrency: int | None, beat: bool = True) -> list[str]:
     return command
 
 
-def dashboard_command() -> list[str] | None:
-    """The dashboard as a child process, or None while the dashboard module does not exist."""
-    try:
-        import monitor.dashboard  # noqa: F401
-    except ModuleNotFoundError:
-        return None
+def dashboard_command() -> list[str]:
+    """The dashboard as a child process (the same entry point docker-compose.yml uses)."""
     return [sys.executable, "-m", "monitor.cli.run", "dashboard"]
 
 
@@ -176,9 +172,8 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         err=True,
     )
     supervisor.start("worker", worker_command(concurrency=concurrency), env)
-    dashboard = None if no_dashboard else dashboard_command()
-    if dashboard is not None:
-        supervisor.start("dashboard", dashboard, env)
+    if not no_dashboard:
+        supervisor.start("dashboard", dashboard_command(), env)
         click.echo(
             f"monitor: dashboard on http://{settings.dashboard_host}:{settings.dashboard_port}/",
             err=True,
