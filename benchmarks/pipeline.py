@@ -11,6 +11,13 @@ the pipeline tests, and prints a table:
 
     .venv/bin/python benchmarks/pipeline.py                  # all three set-ups
     .venv/bin/python benchmarks/pipeline.py --write          # and update docs/benchmarks.md
+    .venv/bin/python benchmarks/pipeline.py --warm-start 100000   # the first alert after a
+                                                             # worker start, 100k stories
+
+The warm start: with N stories in the clustering window, how long a starting worker spends
+loading the story index (``story index warm`` in its log), and the first alert's poll → Slack
+time for an item that is already waiting when the worker starts (its match task waits for the
+load) and for one published once the load is done.
 
 Needs PostgreSQL and Redis for the scaled-out rows (MONITOR_TEST_POSTGRES_URL,
 MONITOR_TEST_REDIS_URL, as the tests); uses Redis database 12, flushed first.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import platform
 import random
+import re
 import sys
 import tempfile
 import time
@@ -152,6 +160,79 @@ def bench_embedded(*, articles: int, feeds: int, samples: int) -> Row:
             stack.close()
 
 
+def _seed_stories(stack: Stack, stories: int) -> None:
+    """Stories spread over the last day, inside the default 72 h window, with random
+    signatures: unrelated stories hash like independent random values."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from monitor.clustering import NUM_PERM
+    from monitor.models import Story
+
+    rng = random.Random(5)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "first_seen_at": now - timedelta(seconds=n % 86_400),
+            "title": f"Seeded story {n}",
+            "article_count": 1,
+            "signature": [rng.getrandbits(32) for _ in range(NUM_PERM)],
+        }
+        for n in range(stories)
+    ]
+    with stack.engine.begin() as connection:
+        for start in range(0, stories, 5000):
+            connection.execute(insert(Story), rows[start : start + 5000])
+
+
+def _first_alert(stack: Stack, marker: str) -> float:
+    """Poll → Slack seconds of the item carrying *marker*."""
+    stack.wait_until(lambda: stack.posts_for(marker) >= 1, 180, marker, poll=0.02)
+    item = next(i for items in stack.feed_server.items.values() for i in items if marker in i.title)
+    accepted = next(p.accepted_at for p in stack.slack.posted if marker in p.text)
+    return accepted - stack.feed_server.served_at[item.guid]
+
+
+def bench_warm_start(stories: int) -> str:
+    """Side by side in one run on Redis + PostgreSQL: an item waiting when the worker starts,
+    then, after a restart, an item published once the worker says its index is warm."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack.redis(Path(tmp), redis_db=12, feeds=1, env=PRODUCTION)
+        try:
+            stack.upgrade()
+            _seed_stories(stack, stories)
+            feed = stack.feed_names[0]
+            stack.feed_server.publish(feed, "Turbine failure during-start")
+            stack.beat().wait_for("beat lease taken", 60)
+            worker = stack.worker("w1", concurrency=1)
+            during = _first_alert(stack, "during-start")
+            worker.wait_for("story index warm", 300)
+            load = _warm_seconds(worker.output())
+
+            worker.stop(timeout=60)
+            offset = len(worker.output())
+            worker = stack.worker("w1", concurrency=1)
+            worker.wait_for("story index warm", 300, after=offset)
+            reload = _warm_seconds(worker.output()[offset:])
+            stack.feed_server.publish(feed, "Turbine failure after-warm")
+            after = _first_alert(stack, "after-warm")
+        finally:
+            stack.close()
+    return (
+        "| stories in the window | index load at worker start | first alert, item waiting at "
+        "start: poll → Slack | first alert, item published after the load: poll → Slack |\n"
+        "|---:|---:|---:|---:|\n"
+        f"| {stories:,} | {load:.1f} s (restart: {reload:.1f} s) | {during:.2f} s | "
+        f"{after:.2f} s |"
+    )
+
+
+def _warm_seconds(log: str) -> float:
+    found = re.search(r"story index warm.*?seconds=([0-9.]+)", log)
+    return float(found.group(1)) if found else float("nan")
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| set-up | articles | poll → hits stored | throughput | feed change → Slack p50 | p95 "
@@ -191,7 +272,16 @@ def main() -> None:
         "--setups", default="redis1,redis2,embedded", help="comma list: redis1,redis2,embedded"
     )
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--warm-start",
+        type=int,
+        metavar="STORIES",
+        help="only measure the first alert after a worker start with this many stories",
+    )
     args = parser.parse_args()
+    if args.warm_start:
+        print(bench_warm_start(args.warm_start))
+        return
 
     rows = []
     for setup in args.setups.split(","):
