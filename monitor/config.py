@@ -141,6 +141,47 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The messages never repeat the value: it holds the SMTP password.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        scheme = _scheme(url)
+        if scheme not in ("smtp", "smtps"):
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; use smtp://user:pass@host:587 (STARTTLS) "
+                "or smtps://user:pass@host:465"
+            )
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - urllib checks the port only when asked for it
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        if not parts.hostname:
+            raise ValueError("names no server, e.g. smtp://user:pass@host:587")
+        return SecretStr(url)
+
+    @field_validator("default_alerts")
+    @classmethod
+    def _check_default_alerts(cls, value: str) -> str:
+        if not value.strip():
+            return value
+        # Imported here because monitor.alerts imports this module.
+        from monitor.alerts.outbox import parse_destinations
+
+        try:
+            parse_destinations(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{field}: {message}") from None
+        except ValueError as exc:
+            raise ValueError(str(exc).removesuffix(" in MONITOR_DEFAULT_ALERTS")) from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

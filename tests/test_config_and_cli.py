@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
+import monitor
+from monitor.cli.main import cli
 from monitor.config import load_settings, redact_url
 from monitor.errors import ConfigError
 
@@ -36,14 +42,54 @@ def run_monitor(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
         ("broker_url", "kafka://x", "MONITOR_BROKER_URL: unsupported scheme 'kafka'"),
         ("poll_interval", "often", "MONITOR_POLL_INTERVAL: "),
         ("log_level", "LOUD", "MONITOR_LOG_LEVEL: expected DEBUG"),
+        ("smtp_url", "ftp://desk:hunter2@mail", "MONITOR_SMTP_URL: unsupported scheme 'ftp'"),
+        ("smtp_url", "smtp://desk:hunter2@:587", "MONITOR_SMTP_URL: names no server"),
+        ("smtp_url", "smtp://desk:hunter2@mail:x", "MONITOR_SMTP_URL: the port is not a number"),
+        ("default_alerts", "pager:duty", "MONITOR_DEFAULT_ALERTS: unknown destination 'pager"),
+        ("default_alerts", "slack:#a b", "MONITOR_DEFAULT_ALERTS: slack: '#a b' is not a Slack"),
+        ("default_alerts", "email:desk", "MONITOR_DEFAULT_ALERTS: email: 'desk' is not an email"),
     ],
-    ids=["bad-db-scheme", "db-not-a-url", "pg-without-db", "bad-broker", "not-int", "bad-level"],
+    ids=[
+        "bad-db-scheme",
+        "db-not-a-url",
+        "pg-without-db",
+        "bad-broker",
+        "not-int",
+        "bad-level",
+        "smtp-scheme",
+        "smtp-no-host",
+        "smtp-port",
+        "default-alerts-kind",
+        "default-alerts-channel",
+        "default-alerts-address",
+    ],
 )
 def test_it_names_the_variable_in_one_sentence(variable: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(**{variable: value})
     assert str(info.value).startswith(expected)
     assert "\n" not in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_it_has_the_documented_defaults() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///var/monitor.db"
+    assert settings.broker_url == "sqla+sqlite:///var/broker.db"  # embedded: no server
+    assert settings.watchlists == Path("watchlists")
+    assert settings.feeds == Path("feeds.yaml")
+    assert settings.smtp_url is None and settings.default_alerts == ""
+
+
+def test_it_stops_at_start_up_on_a_bad_smtp_url_without_showing_it(tmp_path: Path) -> None:
+    env = {"MONITOR_SMTP_URL": "smtp://desk:hunter2@"}
+    result = run_monitor("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "monitor: MONITOR_SMTP_URL: names no server, e.g. smtp://user:pass@host:587\n"
+    )
+    assert not (tmp_path / "var").exists()
 
 
 def test_it_reads_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,9 +106,53 @@ def test_it_redacts_passwords() -> None:
 def test_it_lists_the_commands_in_help() -> None:
     result = run_monitor("--help")
     assert result.returncode == 0
-    for command in ("db", "run", "feeds", "watchlists", "alerts", "dashboard"):
-        if f"monitor.cli.{command}" in sys.modules or command == "db":
-            assert command in result.stdout
+    listed = {line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line}
+    assert {"db", "run", "feeds", "watchlists", "alerts", "dashboard"} <= listed
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_it_has_help_for_every_command_even_with_a_broken_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MONITOR_DATABASE_URL", "mysql://x/y")
+    paths = list(_commands(cli))
+    assert len(paths) > 10
+    for path in paths:
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert result.output.startswith(f"Usage: cli {' '.join(path)}"), path
+
+
+def test_it_keeps_celery_out_of_the_library() -> None:
+    importers = []
+    for path in Path(monitor.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            if any(name.split(".")[0] in {"celery", "kombu"} for name in names):
+                importers.append(f"{path.name}:{node.lineno}")
+    assert importers == []
+
+
+def test_it_runs_exactly_the_readme_test_command_in_ci() -> None:
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1].split("```", 2)[1]
+    commands = [line.split("#")[0].strip() for line in quickstart.splitlines()[1:] if line]
+    assert commands == ["make run", "make test"]  # exactly two commands
+    ci = (root / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == commands[1]
+    assert "export CI=true" in ci  # so a skipped test fails the run
 
 
 def test_it_gives_one_line_and_exit_2_for_a_bad_scheme(tmp_path: Path) -> None:
