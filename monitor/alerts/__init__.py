@@ -6,41 +6,12 @@ a delivery task calls :func:`deliver`; the beat calls :func:`open_due_digests` a
 See docs/alerts.md.
 """
 
+from monitor.alerts import outbox
 from monitor.alerts.channels import CHANNELS
 from monitor.alerts.message import AlertItem, DeliveryError, Message, SendResult
-from monitor.alerts.outbox import (
-    SEND_TIMEOUT,
-    DeliveryOutcome,
-    backoff_seconds,
-    build_message,
-    deliver,
-    destinations_for,
-    digest_period,
-    due_delivery_ids,
-    open_due_digests,
-    parse_destinations,
-    record_hits,
-    retry_deliveries,
-    send_test,
-)
 
-__all__ = [
-    "CHANNELS",
-    "SEND_TIMEOUT",
-    "AlertItem",
-    "DeliveryError",
-    "DeliveryOutcome",
-    "Message",
-    "SendResult",
-    "backoff_seconds",
-    "build_message",
-    "deliver",
-    "destinations_for",
-    "digest_period",
-    "due_delivery_ids",
-    "open_due_digests",
-    "parse_destinations",
-    "record_hits",
-    "retry_deliveries",
-    "send_test",
-]
+# The outbox's public API is this package's: its __all__ is the one list of those names.
+from monitor.alerts.outbox import *  # noqa: F403
+
+__all__ = ["CHANNELS", "AlertItem", "DeliveryError", "Message", "SendResult"]
+__all__ += outbox.__all__

@@ -307,14 +307,22 @@ def _new_delivery(
         payload=payload or {},
         created_at=now,
     )
+    if not _insert_with_hit(session, delivery, hit):
+        return int(session.scalar(select(Delivery.id).where(Delivery.dedupe_key == dedupe)) or 0)
+    return delivery.id
+
+
+def _insert_with_hit(session: Session, delivery: Delivery, hit: Hit) -> bool:
+    """Insert *delivery* with *hit* attached, in a savepoint. False, with nothing written, when
+    a delivery with its dedupe key exists already (another worker, or a redelivered task)."""
     try:
         with session.begin_nested():
             session.add(delivery)
             session.flush()
             session.add(DeliveryHit(delivery_id=delivery.id, hit_id=hit.id))
     except IntegrityError:
-        return int(session.scalar(select(Delivery.id).where(Delivery.dedupe_key == dedupe)) or 0)
-    return delivery.id
+        return False
+    return True
 
 
 def _attach_grouped(
@@ -347,12 +355,7 @@ def _attach_grouped(
                 payload=payload,
                 created_at=now,
             )
-            try:
-                with session.begin_nested():
-                    session.add(group)
-                    session.flush()
-                    session.add(DeliveryHit(delivery_id=group.id, hit_id=hit.id))
-            except IntegrityError:
+            if not _insert_with_hit(session, group, hit):
                 continue  # created by another worker: attach to theirs
             return []
         # A compare-and-set touch: it only matches while the group is still scheduled, and on

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from monitor.alerts import record_hits
 from monitor.alerts.spec import AlertSpec
+from monitor.config import Settings
 from monitor.models import Article, Feed, Watchlist
 from tests.support.slack_standin import SlackStandIn
 from tests.support.smtp import SMTPServer
@@ -90,6 +92,27 @@ class World:
         self.session.add(article)
         self.session.flush()
         return article
+
+    def hit(
+        self,
+        spec: Spec,
+        article: Article | str | None = None,
+        *,
+        settings: Settings,
+        now: datetime = NOW,
+    ) -> list[int]:
+        """Record an article (a new one, or a new one with this title) as matched by *spec*,
+        as the pipeline does; the ids of the deliveries to send now."""
+        if not isinstance(article, Article):
+            article = self.article() if article is None else self.article(article)
+        return record_hits(
+            self.session,
+            article,
+            [Result(spec.id)],
+            watchlists={spec.id: spec},
+            settings=settings,
+            now=now,
+        )
 
     def feed_named(self, name: str) -> Feed:
         feed = Feed(url=f"http://127.0.0.1/{name}.xml", name=name)

@@ -9,11 +9,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import deliver, digest_period, open_due_digests, record_hits
+from monitor.alerts import deliver, digest_period, open_due_digests
 from monitor.alerts.spec import DigestSchedule
 from monitor.config import Settings
 from monitor.models import Delivery, DeliveryHit
-from tests.alerts.conftest import NOW, Result, World, alerts
+from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_email import parts
 from tests.support.slack_standin import SlackStandIn
 from tests.support.smtp import SMTPServer
@@ -69,13 +69,8 @@ def test_it_sends_one_hourly_digest_grouped_by_watchlist_when_the_hour_ends(
     }
     plan = [("floods", "Flood one", 0), ("fires", "Fire one", 5), ("floods", "Flood two", 44)]
     for watchlist, title, minutes in plan:
-        ids = record_hits(
-            session,
-            world.article(title),
-            [Result(watchlist)],
-            watchlists=specs,
-            settings=settings,
-            now=NOW + timedelta(minutes=minutes),
+        ids = world.hit(
+            specs[watchlist], title, settings=settings, now=NOW + timedelta(minutes=minutes)
         )
         assert ids == []  # nothing to send now
     session.commit()
@@ -105,14 +100,7 @@ def test_it_starts_a_new_digest_for_the_next_period(
 ) -> None:
     spec = world.watchlist("floods", alerts=alerts("console", digest="hourly"))
     for minutes in (0, 40, 50):  # 09:15, 09:55, 10:05
-        record_hits(
-            session,
-            world.article(f"Flood {minutes}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW + timedelta(minutes=minutes),
-        )
+        world.hit(spec, f"Flood {minutes}", settings=settings, now=NOW + timedelta(minutes=minutes))
     session.commit()
     session.expire_all()
     rows = session.scalars(select(Delivery).order_by(Delivery.due_at)).all()
@@ -127,27 +115,13 @@ def test_it_sends_a_hit_alone_when_its_digest_has_already_gone(
     session: Session, settings: Settings, world: World
 ) -> None:
     spec = world.watchlist("floods", alerts=alerts("console", digest="hourly"))
-    record_hits(
-        session,
-        world.article("Flood one"),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    world.hit(spec, "Flood one", settings=settings)
     session.commit()
     # The beat opens the digest while a slow worker is still matching an article of the
     # period that just closed: that hit must not be lost.
     open_due_digests(session, now=at("2026-03-02 10:00"))
     session.commit()
-    late = record_hits(
-        session,
-        world.article("Flood late"),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    late = world.hit(spec, "Flood late", settings=settings)
     session.commit()
     [instant] = late
     assert session.get(Delivery, instant).kind == "instant"  # type: ignore[union-attr]
@@ -163,14 +137,7 @@ def test_it_sends_a_daily_lagos_digest_by_email_at_eight_local_time(
         "fires": world.watchlist("fires", name="Bush fires", alerts=desk),
     }
     for watchlist, title, hours in [("floods", "Flood <one>", 0), ("fires", "Fire & smoke", 20)]:
-        record_hits(
-            session,
-            world.article(title),
-            [Result(watchlist)],
-            watchlists=specs,
-            settings=settings,
-            now=NOW + timedelta(hours=hours),
-        )
+        world.hit(specs[watchlist], title, settings=settings, now=NOW + timedelta(hours=hours))
     session.commit()
     # 09:15 UTC is 10:15 in Lagos: this period ends at 08:00 Lagos tomorrow, 07:00 UTC.
     assert open_due_digests(session, now=at("2026-03-03 06:59")) == []
@@ -193,14 +160,7 @@ def test_it_keeps_instant_and_digest_destinations_apart(
     spec = world.watchlist(
         "floods", alerts=[*alerts("slack:#desk"), *alerts("email:a@example.org", digest="hourly")]
     )
-    ids = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    ids = world.hit(spec, settings=settings)
     session.commit()
     rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
     assert [(r.destination, r.kind, r.status) for r in rows] == [

@@ -13,12 +13,12 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from monitor.alerts import DeliveryError, deliver, record_hits
+from monitor.alerts import DeliveryError, deliver
 from monitor.alerts.channels import email
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from monitor.models import Delivery, Destination
-from tests.alerts.conftest import NOW, Result, World, alerts
+from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_formatting import instant
 from tests.conftest import need
 from tests.support.smtp import SMTPServer, certificate
@@ -228,17 +228,7 @@ def test_it_records_the_message_id_and_flags_a_refused_address_through_the_outbo
 ) -> None:
     settings = configured(settings, smtp)
     spec = world.watchlist("floods", alerts=alerts("email:desk@example.org"))
-    sent_id, refused_id = (
-        record_hits(
-            session,
-            world.article(f"Flood {n}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )[0]
-        for n in range(2)
-    )
+    sent_id, refused_id = (world.hit(spec, f"Flood {n}", settings=settings)[0] for n in range(2))
     session.commit()
     sent = deliver(session, sent_id, settings=settings, now=NOW)
     assert sent.sent and sent.provider_message_id == f"<monitor.delivery.{sent_id}@example.org>"
@@ -258,14 +248,7 @@ def test_it_retries_a_busy_server(
 ) -> None:
     settings = configured(settings, smtp)
     spec = world.watchlist("floods", alerts=alerts("email:desk@example.org"))
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     smtp.refuse_next_data("451 4.3.0 Please try again later")
     first = deliver(session, delivery_id, settings=settings, now=NOW)

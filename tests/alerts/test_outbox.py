@@ -60,14 +60,7 @@ def test_it_writes_a_hit_with_its_reasons_and_one_delivery_per_destination(
 ) -> None:
     spec = world.watchlist("floods", alerts=alerts("slack:#desk", "email:b@x.org,a@x.org"))
     article = world.article()
-    ids = record_hits(
-        session,
-        article,
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    ids = world.hit(spec, article, settings=settings)
     session.commit()
     hit = session.scalars(select(Hit)).one()
     assert (hit.matched, hit.fields, hit.explanation) == (
@@ -90,22 +83,8 @@ def test_it_records_an_article_once_however_often_it_is_redelivered(
 ) -> None:
     spec = world.watchlist("floods")
     article = world.article()
-    first = record_hits(
-        session,
-        article,
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
-    again = record_hits(
-        session,
-        article,
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    first = world.hit(spec, article, settings=settings)
+    again = world.hit(spec, article, settings=settings)
     session.commit()
     assert len(first) == 1 and again == []
     assert session.scalar(select(func.count(Hit.id))) == 1
@@ -134,14 +113,7 @@ def test_it_falls_back_to_the_default_destinations_then_the_console(
 ) -> None:
     configured = settings.model_copy(update={"default_alerts": default_alerts})
     spec = world.watchlist("floods")
-    ids = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=configured,
-        now=NOW,
-    )
+    ids = world.hit(spec, settings=configured)
     assert sorted(delivery(session, i).destination for i in ids) == expected
 
 
@@ -154,14 +126,7 @@ def test_it_lets_only_one_worker_claim_a_delivery(
     session: Session, settings: Settings, world: World, script: Script
 ) -> None:
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     first = deliver(session, delivery_id, settings=settings, now=NOW)
     second = deliver(session, delivery_id, settings=settings, now=NOW)
@@ -180,14 +145,7 @@ def test_it_retries_transient_failures_with_growing_jittered_backoff_then_gives_
     )
     script.answers = [DeliveryError("Slack server error 500", permanent=False)] * 4
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     now, waits = NOW, []
     for _ in range(3):
@@ -218,14 +176,7 @@ def test_it_waits_exactly_as_long_as_retry_after_says(
 ) -> None:
     script.answers = [DeliveryError("rate limited", permanent=False, retry_after=42)]
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     outcome = deliver(session, delivery_id, settings=settings, now=NOW)
     assert outcome.next_attempt_at == NOW + timedelta(seconds=42)
@@ -240,22 +191,8 @@ def test_it_fails_a_permanent_error_at_once_and_flags_the_destination_until_clea
 ) -> None:
     script.answers = [DeliveryError("Slack refused: channel_not_found", permanent=True)]
     spec = world.watchlist("floods")
-    first = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
-    second = record_hits(
-        session,
-        world.article("Another flood"),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    first = world.hit(spec, settings=settings)
+    second = world.hit(spec, "Another flood", settings=settings)
     session.commit()
     outcome = deliver(session, first[0], settings=settings, now=NOW)
     assert (outcome.status, outcome.attempts) == ("failed", 1)
@@ -281,17 +218,7 @@ def test_it_retries_only_the_given_ids(
 ) -> None:
     script.answers = [DeliveryError("bad message", permanent=True, destination_broken=False)] * 2
     spec = world.watchlist("floods")
-    ids = [
-        record_hits(
-            session,
-            world.article(f"Flood {n}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )[0]
-        for n in range(2)
-    ]
+    ids = [world.hit(spec, f"Flood {n}", settings=settings)[0] for n in range(2)]
     session.commit()
     for delivery_id in ids:
         assert deliver(session, delivery_id, settings=settings, now=NOW).status == "failed"
@@ -305,14 +232,7 @@ def test_it_recovers_the_claim_of_a_worker_that_died_while_sending(
     session: Session, settings: Settings, world: World, script: Script
 ) -> None:
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     # A worker claims it and dies before recording anything.
     row = delivery(session, delivery_id)
@@ -333,14 +253,7 @@ def test_it_turns_a_bug_in_a_channel_into_a_retry(
 ) -> None:
     script.answers = [KeyError("boom")]
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     outcome = deliver(session, delivery_id, settings=settings, now=NOW)
     assert outcome.status == "retrying" and "internal error" in str(outcome.error)
@@ -356,14 +269,7 @@ def test_it_sends_to_the_console_by_default(
 
     configure_logging(level="INFO")
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article("<!channel> Flood"),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, "<!channel> Flood", settings=settings)
     session.commit()
     assert deliver(session, delivery_id, settings=settings, now=NOW).sent
     err = capsys.readouterr().err
@@ -430,14 +336,7 @@ def test_it_sends_once_when_workers_race_for_the_same_delivery(
     from monitor import db as storage
 
     spec = world.watchlist("floods")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     start = threading.Barrier(4)
     outcomes = []
@@ -474,14 +373,7 @@ def test_it_keeps_a_console_alert_on_one_log_line(
     configure_logging(level="INFO")
     spec = world.watchlist("floods")
     title = "Flood\n2026-03-02 09:15:00 [error    ] database wiped"
-    [delivery_id] = record_hits(
-        session,
-        world.article(title),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, title, settings=settings)
     session.commit()
     assert deliver(session, delivery_id, settings=settings, now=NOW).sent
     err = capsys.readouterr().err.splitlines()
@@ -506,14 +398,7 @@ def test_it_counts_hits_and_delivery_outcomes_in_the_metrics(
     )
     script.answers = [DeliveryError("busy", permanent=False)]
     spec = world.watchlist("metrics")
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("metrics")],
-        watchlists={"metrics": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     outcome = deliver(session, delivery_id, settings=settings, now=NOW)
     deliver(session, delivery_id, settings=settings, now=outcome.next_attempt_at)

@@ -22,13 +22,12 @@ from monitor.alerts import (
     Message,
     deliver,
     due_delivery_ids,
-    record_hits,
 )
 from monitor.alerts.channels import slack as slack_channel
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from monitor.models import Delivery, Destination, utcnow
-from tests.alerts.conftest import NOW, Result, World, alerts
+from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_formatting import instant
 from tests.support.slack_standin import SlackStandIn
 
@@ -159,14 +158,7 @@ def test_it_delivers_through_the_outbox_and_honours_retry_after(
 ) -> None:
     settings = configured(settings, slack)
     spec = world.watchlist("floods", alerts=alerts("slack:#desk"))
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     slack.answer_next("ratelimited", retry_after=30)
     outcome = deliver(session, delivery_id, settings=settings, now=NOW)
@@ -184,17 +176,7 @@ def test_it_flags_an_archived_channel_and_stops_posting_to_it(
     settings = configured(settings, slack)
     slack.archived.add("#old")
     spec = world.watchlist("floods", alerts=alerts("slack:#old"))
-    ids = [
-        record_hits(
-            session,
-            world.article(f"Flood {n}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )[0]
-        for n in range(3)
-    ]
+    ids = [world.hit(spec, f"Flood {n}", settings=settings)[0] for n in range(3)]
     session.commit()
     outcomes = [deliver(session, i, settings=settings, now=NOW) for i in ids]
     assert [o.status for o in outcomes] == ["failed"] * 3
@@ -236,24 +218,10 @@ def test_it_recovers_a_worker_killed_between_sending_and_recording(
     now = utcnow()  # Slack's ts are real time, and the look-up window is built from the claim
     spec = world.watchlist("floods", alerts=alerts("slack:#desk"))
     if channel_known:
-        [earlier] = record_hits(
-            session,
-            world.article("Earlier"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=now,
-        )
+        [earlier] = world.hit(spec, "Earlier", settings=settings, now=now)
         session.commit()
         assert deliver(session, earlier, settings=settings, now=now).sent
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=now,
-    )
+    [delivery_id] = world.hit(spec, settings=settings, now=now)
     session.commit()
     posts_before = len(slack.posts)
     worker = subprocess.Popen(
@@ -350,17 +318,7 @@ def test_it_keeps_the_token_out_of_the_logs_even_at_debug(
     caplog.set_level("DEBUG")
     settings = configured(settings, slack)
     spec = world.watchlist("floods", alerts=alerts("slack:#desk"))
-    ids = [
-        record_hits(
-            session,
-            world.article(f"Flood {n}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )[0]
-        for n in range(2)
-    ]
+    ids = [world.hit(spec, f"Flood {n}", settings=settings)[0] for n in range(2)]
     session.commit()
     assert deliver(session, ids[0], settings=settings, now=NOW).sent
     slack.answer_next("invalid_auth")

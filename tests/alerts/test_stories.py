@@ -37,14 +37,7 @@ def record(
     article = world.article(
         f"Flood report from {source}", story_id=story, feed=world.feed_named(source)
     )
-    return record_hits(
-        session,
-        article,
-        [Result(spec.id)],
-        watchlists={spec.id: spec},
-        settings=settings,
-        now=NOW + timedelta(minutes=minutes),
-    )
+    return world.hit(spec, article, settings=settings, now=NOW + timedelta(minutes=minutes))
 
 
 def test_it_attaches_later_copies_and_escalates_once(

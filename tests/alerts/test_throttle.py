@@ -26,14 +26,7 @@ def test_it_gathers_the_hits_past_the_limit_into_one_summary_at_the_window_end(
     sent_now = []
     for n in range(6):
         sent_now.append(
-            record_hits(
-                session,
-                world.article(f"Flood {n}"),
-                [Result("floods")],
-                watchlists={"floods": spec},
-                settings=settings,
-                now=NOW + timedelta(minutes=n),
-            )
+            world.hit(spec, f"Flood {n}", settings=settings, now=NOW + timedelta(minutes=n))
         )
     session.commit()
     # Three instant alerts, then nothing more to send now: no hit is dropped though.
@@ -55,14 +48,7 @@ def test_it_gathers_the_hits_past_the_limit_into_one_summary_at_the_window_end(
     assert "Flood 0" not in seen
 
     # A new window starts afresh.
-    again = record_hits(
-        session,
-        world.article("Flood next hour"),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=at("2026-03-02 10:01"),
-    )
+    again = world.hit(spec, "Flood next hour", settings=settings, now=at("2026-03-02 10:01"))
     assert len(again) == 1
 
 
@@ -101,14 +87,7 @@ def test_it_leaves_digest_destinations_alone(
         throttle="1/hour",
     )
     for n in range(3):
-        record_hits(
-            session,
-            world.article(f"Flood {n}"),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )
+        world.hit(spec, f"Flood {n}", settings=settings)
     session.commit()
     session.expire_all()
     kinds = {

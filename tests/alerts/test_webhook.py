@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import DeliveryError, deliver, record_hits
+from monitor.alerts import DeliveryError, deliver
 from monitor.alerts.channels import webhook
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from monitor.models import Delivery, Destination
-from tests.alerts.conftest import NOW, Result, World, alerts
+from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_formatting import instant
 from tests.support.slack_standin import SlackStandIn
 
@@ -112,14 +112,7 @@ def test_it_flags_a_revoked_webhook_and_keeps_its_url_out_of_the_database_and_lo
 
     configure_logging(level="DEBUG")
     spec = world.watchlist("floods", alerts=alerts("webhook:SLACK_WEBHOOK_DESK"))
-    [delivery_id] = record_hits(
-        session,
-        world.article(),
-        [Result("floods")],
-        watchlists={"floods": spec},
-        settings=settings,
-        now=NOW,
-    )
+    [delivery_id] = world.hit(spec, settings=settings)
     session.commit()
     slack.answer_next("no_service")
     outcome = deliver(session, delivery_id, settings=settings, now=NOW)
