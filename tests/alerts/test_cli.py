@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor import db as storage
-from monitor.alerts import deliver, record_hits
+from monitor.alerts import deliver
 from monitor.cli.main import cli
 from monitor.config import Settings, get_settings
 from monitor.models import Delivery
-from tests.alerts.conftest import NOW, Result, World, alerts
+from tests.alerts.conftest import NOW, World, alerts
 from tests.support.slack_standin import SlackStandIn
 
 
@@ -38,14 +43,7 @@ def failed_delivery(settings: Settings, slack: SlackStandIn) -> int:
     with storage.session_scope(settings) as session:
         world = World(session)
         spec = world.watchlist("floods", alerts=alerts("slack:#old"))
-        [delivery_id] = record_hits(
-            session,
-            world.article(),
-            [Result("floods")],
-            watchlists={"floods": spec},
-            settings=settings,
-            now=NOW,
-        )
+        [delivery_id] = world.hit(spec, settings=settings)
         session.commit()
         assert deliver(session, delivery_id, settings=settings, now=NOW).status == "failed"
     return delivery_id
@@ -131,3 +129,40 @@ def test_it_tests_the_console(env: Settings) -> None:
     code, out = run("test", "console")
     assert code == 0 and out.endswith("test message sent to console\n")
     assert "ALERT Test alert from monitor" in out and "If you can read this, *alerts* for" in out
+
+
+@pytest.mark.parametrize(
+    ("destination", "env", "secret"),
+    [
+        ("slack:#desk", {"MONITOR_SLACK_BOT_TOKEN": "xoxb-hunter2"}, "hunter2"),
+        ("webhook:SLACK_WEBHOOK_DESK", {}, "T0/B0/hunter2"),
+        ("email:desk@example.org", {"MONITOR_SMTP_URL": "smtp://desk:hunter2@{host}"}, "hunter2"),
+    ],
+    ids=["slack", "webhook", "email"],
+)
+def test_it_reports_an_unreachable_destination_in_one_line_without_secrets(
+    sqlite_settings: Settings, destination: str, env: dict[str, str], secret: str
+) -> None:
+    # A real process: with logging left unconfigured, anything a library logs reaches stderr.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        host = f"127.0.0.1:{closed.getsockname()[1]}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    environment |= {
+        "MONITOR_DATABASE_URL": sqlite_settings.database_url,
+        "MONITOR_SLACK_BASE_URL": f"http://{host}/api/",
+        "SLACK_WEBHOOK_DESK": f"http://{host}/services/T0/B0/hunter2",
+    }
+    environment |= {name: value.format(host=host) for name, value in env.items()}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "alerts", "test", destination],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"monitor: test message to {destination} failed (temporary)")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert secret not in result.stderr
