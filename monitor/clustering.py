@@ -43,6 +43,7 @@ After a restart the index is rebuilt from ``stories.signature``.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import html
 import re
@@ -58,14 +59,16 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import event, func, inspect, or_, select, update
+from sqlalchemy import event, func, inspect, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.db import get_engine
 from monitor.logs import get_logger
-from monitor.models import Article, Story, utcnow
+from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS
+from monitor.models import Article, Story, StoryKey, utcnow
 
 __all__ = [
     "MIN_SHINGLES",
@@ -124,6 +127,8 @@ _WORD = re.compile(r"\w+")
 # Combining marks (accents, Yoruba tone marks and dots below) left separate by NFKD.
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _PENDING_KEY = "monitor.clustering.pending"
+#: The band of a headline's claim in ``story_keys`` (LSH bands are numbered from 0).
+TITLE_BAND = -1
 
 
 # -- fingerprints (pure) ------------------------------------------------------------------
@@ -380,6 +385,20 @@ class StoryIndex:
         heapq.heapify(self._expiry)
         if signatures:
             self._bands.add_many(with_signature, np.stack(signatures))
+
+    def claim_keys(self, fp: Fingerprint) -> list[tuple[int, int]]:
+        """The (band, key) pairs a new story with *fp* claims in ``story_keys``, sorted (two
+        workers claiming in one order cannot deadlock each other): one per LSH band, so that
+        any two signatures the index would pair also collide there, and band -1 for a
+        headline that rule 3 may match."""
+        claims = []
+        if not fp.is_short:
+            keys = self._bands.keys(fp.hashvalues).view(np.int64)
+            claims = list(enumerate(keys.tolist()))
+        if fp.title_words >= MIN_TITLE_WORDS:
+            digest = hashlib.blake2b(fp.title_key.encode(), digest_size=8).digest()
+            claims.append((TITLE_BAND, int.from_bytes(digest, "big", signed=True)))
+        return sorted(claims)
 
     def holds(
         self,
@@ -653,7 +672,19 @@ def assign_story(
     """
     if article.story_id is not None:
         return article.story_id
-    now = now or utcnow()
+    started = time.perf_counter()
+    story_id, outcome = _assign(session, article, settings=settings, now=now or utcnow())
+    STORY_ASSIGNMENTS.labels(outcome=outcome).inc()
+    STORY_ASSIGNMENT_SECONDS.observe(time.perf_counter() - started)
+    return story_id
+
+
+def _assign(
+    session: Session, article: Article, *, settings: Settings, now: datetime
+) -> tuple[int, str]:
+    """:func:`assign_story` itself; returns the story and how it was found (the metric's
+    outcome: ``joined``, ``new_story``, or ``joined_concurrent`` when another worker started
+    the same story at the same moment)."""
     since = now - timedelta(hours=settings.story_window_hours)
     fp = article_fingerprint(article)
     if article.id is None:
@@ -667,6 +698,7 @@ def assign_story(
         index = shared.index
         similar = index.near_duplicates(fp, since=since)
         titled = index.same_title(fp, since=since)
+        claims = index.claim_keys(fp)
 
     own_similar, own_titled = _own_candidates(
         pending, fp, since=since, threshold=settings.cluster_threshold
@@ -680,7 +712,7 @@ def assign_story(
             continue
         if _join(session, article, story_id):
             log.debug("article joined story", article_id=article.id, story=story_id)
-            return story_id
+            return story_id, "joined"
         # The story is gone (retention removed it): forget it and try the next one.
         with shared.lock:
             shared.index.remove(story_id)
@@ -693,11 +725,84 @@ def assign_story(
     )
     session.add(story)
     session.flush()
+    lost = _claim(session, story, claims, since=since)
+    if lost:
+        # Another worker started a story with some of these keys after our index was read.
+        for rival in _rivals(session, story, fp, lost, since=since, host=host, settings=settings):
+            if _join(session, article, rival):
+                session.delete(story)  # its claims go with it (ON DELETE CASCADE)
+                session.flush()
+                log.info("article joined a story started concurrently", article_id=article.id)
+                return rival, "joined_concurrent"
     article.story_id = story.id
     session.flush()
     pending.append(_Pending(story, fp))
     log.debug("article started a story", article_id=article.id, story=story.id)
-    return story.id
+    return story.id, "new_story"
+
+
+def _claim(
+    session: Session, story: Story, claims: Sequence[tuple[int, int]], *, since: datetime
+) -> list[tuple[int, int]]:
+    """Claim *claims* for the new *story*; return those another story in the window holds.
+
+    A claim held by a story older than the window is taken over. On PostgreSQL a claim that
+    an uncommitted transaction holds makes this insert wait until that transaction ends, so
+    the rival is seen committed (or its claim is gone); SQLite runs one writer at a time.
+    """
+    if not claims:
+        return []
+    rows = [
+        {"band": band, "key": key, "story_id": story.id, "first_seen_at": story.first_seen_at}
+        for band, key in claims
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(StoryKey).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[StoryKey.band, StoryKey.key],
+        set_={"story_id": story.id, "first_seen_at": story.first_seen_at},
+        where=StoryKey.first_seen_at < since,
+    )
+    returned = session.execute(statement.returning(StoryKey.band, StoryKey.key))
+    won = {(band, key) for band, key in returned}
+    return [claim for claim in claims if claim not in won]
+
+
+def _rivals(
+    session: Session,
+    story: Story,
+    fp: Fingerprint,
+    lost: Sequence[tuple[int, int]],
+    *,
+    since: datetime,
+    host: str | None,
+    settings: Settings,
+) -> list[int]:
+    """The stories holding *lost* claims that *fp* would have joined had the index known
+    them (rules 2 and 3), best first. A band key shared by chance is no reason to join."""
+    holders = select(StoryKey.story_id).where(tuple_(StoryKey.band, StoryKey.key).in_(lost))
+    rows = session.execute(
+        select(Story.id, Story.title, Story.signature).where(
+            Story.id.in_(holders), Story.id != story.id, Story.first_seen_at >= since
+        )
+    )
+    near: list[tuple[float, int]] = []
+    titled: list[int] = []
+    for story_id, title, signature in rows:
+        hashvalues = _signature_array(signature)
+        if hashvalues is not None and not fp.is_short:
+            similarity = fp.jaccard(hashvalues)
+            if similarity >= settings.cluster_threshold:
+                near.append((similarity, story_id))
+                continue
+        if (
+            (fp.is_short or hashvalues is None)
+            and fp.title_words >= MIN_TITLE_WORDS
+            and " ".join(normalise_words(title or "")) == fp.title_key
+            and _host_is_new(session, story_id, host)
+        ):
+            titled.append(story_id)
+    return [story_id for _, story_id in sorted(near, key=_by_similarity)] + sorted(titled)
 
 
 def _own_candidates(

@@ -26,6 +26,8 @@ __all__ = [
     "HITS",
     "POLLS",
     "QUEUE_LAG",
+    "STORY_ASSIGNMENTS",
+    "STORY_ASSIGNMENT_SECONDS",
     "TASK_DURATION",
     "exposition",
 ]
@@ -47,6 +49,19 @@ TASK_DURATION = Histogram(
     "Time spent in each task.",
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+
+# Clustering (monitor/clustering.py): how articles find their story, and what that costs the
+# matching transaction it runs in.
+STORY_ASSIGNMENTS = Counter(
+    "monitor_story_assignments_total",
+    "Articles put into a story, by outcome (joined, new_story, joined_concurrent).",
+    ["outcome"],
+)
+STORY_ASSIGNMENT_SECONDS = Histogram(
+    "monitor_story_assignment_seconds",
+    "Time to put one article into a story.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30),
 )
 
 

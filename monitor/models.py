@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -43,6 +45,7 @@ __all__ = [
     "HitArticle",
     "Lease",
     "Story",
+    "StoryKey",
     "Watchlist",
     "utcnow",
 ]
@@ -153,6 +156,23 @@ class Story(Base):
     article_count: Mapped[int] = mapped_column(Integer, default=1)
     # MinHash signature of the first article, so the LSH index can be rebuilt from the table.
     signature: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class StoryKey(Base):
+    """A story's claim on one of its LSH band keys (band -1: its headline) while in its window.
+
+    The primary key is the compare-and-set that keeps two workers from starting the same story
+    at once: the second creator's claim collides with the first's (PostgreSQL waits for the
+    first transaction to end; SQLite has one writer at a time), so it joins that story.
+    """
+
+    __tablename__ = "story_keys"
+
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    # A claim older than the window is free again: the next story with that key takes it over.
+    first_seen_at: Mapped[datetime]
 
 
 class Article(Base):

@@ -86,6 +86,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "story_keys",
+        sa.Column("band", sa.SmallInteger(), nullable=False),
+        sa.Column("key", sa.BigInteger(), nullable=False),
+        sa.Column("story_id", sa.Integer(), nullable=False),
+        sa.Column("first_seen_at", monitor.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["story_id"],
+            ["stories.id"],
+            name=op.f("fk_story_keys_story_id_stories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("band", "key", name=op.f("pk_story_keys")),
+    )
+    with op.batch_alter_table("story_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_story_keys_story_id"), ["story_id"], unique=False)
+
+    op.create_table(
         "watchlists",
         sa.Column("id", sa.String(length=100), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
@@ -314,6 +331,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_articles_first_seen_at"))
 
     op.drop_table("articles")
+    with op.batch_alter_table("story_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_story_keys_story_id"))
+
+    op.drop_table("story_keys")
     op.drop_table("watchlists")
     with op.batch_alter_table("stories", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stories_first_seen_at"))

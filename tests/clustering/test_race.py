@@ -1,0 +1,82 @@
+"""Two workers that store two copies of a new story at the same instant make one story.
+
+Each worker is a separate process (its own interpreter, index and connection), as Celery
+pool processes are. A barrier releases both at once, many times over, so the window between
+'no story like this yet' and the commit is hit again and again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.clustering import assign_story
+from monitor.config import Settings
+from monitor.models import Article, Story
+from tests.clustering.texts import FLOOD
+
+ROUNDS = 25
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _copy(round_: int, worker: int) -> tuple[str, str]:
+    """Round *round_*'s story as worker *worker*'s outlet carries it: a new story each round
+    (its own words), copied with a byline by one outlet and with an edit by the other."""
+    words = random.Random(round_).choices(FLOOD.split(), k=120)
+    if worker:
+        words[60] = "edited"
+        return f"Story {round_} of the race", " ".join(words)
+    return f"Story {round_} of the race", "By Amina Bello (AFP) " + " ".join(words)
+
+
+def _assign_copies(settings_values: dict[str, Any], worker: int, barrier: Any) -> None:
+    # Imported here: this runs in a spawned process.
+    from monitor import db as storage
+    from monitor.config import load_settings
+    from tests.clustering.conftest import add_article
+
+    settings = load_settings(**settings_values)
+    make_session = storage.sessionmaker_for(settings)
+    for round_ in range(ROUNDS):
+        title, body = _copy(round_, worker)
+        with make_session() as session:
+            article = add_article(
+                session, title=title, body=body, url=f"https://w{worker}.example/{round_}"
+            )
+            session.commit()
+            barrier.wait(timeout=60)
+            assign_story(session, article, settings=settings, now=NOW)
+            session.commit()
+
+
+def test_it_makes_one_story_of_copies_assigned_at_the_same_instant(
+    session: Session, settings: Settings
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    values = {
+        "database_url": settings.database_url,
+        "var_dir": settings.var_dir,
+        "story_window_hours": settings.story_window_hours,
+        "cluster_threshold": settings.cluster_threshold,
+    }
+    workers = [context.Process(target=_assign_copies, args=(values, n, barrier)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=240)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+
+    stories_by_title: dict[str, set[int | None]] = defaultdict(set)
+    for title, story_id in session.execute(select(Article.title, Article.story_id)):
+        stories_by_title[title].add(story_id)
+    assert len(stories_by_title) == ROUNDS
+    split = {title: ids for title, ids in stories_by_title.items() if len(ids) != 1}
+    assert split == {}
+    assert session.scalar(select(func.count()).select_from(Story)) == ROUNDS
