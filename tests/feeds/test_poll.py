@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from monitor import db as storage
 from monitor.config import Settings
 from monitor.feeds import poll_feed
-from monitor.feeds.poll import GONE_REASON, due_feed_ids
+from monitor.feeds.poll import CLAIM_SECONDS, GONE_REASON, claim_feed, due_feed_ids, release_feed
 from monitor.models import Article, Feed
 from tests.conftest import make_settings
 from tests.feeds.conftest import NOW, add_feed, rss
@@ -424,3 +425,85 @@ def test_it_records_an_unexpected_failure_on_the_feed(
     assert outcome.outcome == "error" and outcome.error == "RuntimeError: disk full"
     feed = reload(db, feed)
     assert feed.error_streak == 1 and feed.claim_token is None
+
+
+# -- the claim, on both engines -------------------------------------------------------------
+
+
+def test_it_lets_one_worker_claim_a_feed_and_hands_it_the_row(settings: Settings) -> None:
+    maker = storage.sessionmaker_for(settings)
+    with maker() as one, maker() as two:
+        feed = add_feed(one, "https://a.example.org/rss", etag='"v1"', interval_seconds=120)
+        first = claim_feed(one, feed.id, now=NOW)
+        second = claim_feed(two, feed.id, now=NOW)
+        assert first is not None and second is None
+        assert (first.url, first.etag, first.interval_seconds, first.error_streak) == (
+            "https://a.example.org/rss",
+            '"v1"',
+            120,
+            0,
+        )
+        # Committed, so every other worker sees it.
+        assert reload(two, feed).claim_token == first.token
+
+
+def test_it_does_not_write_a_poll_whose_claim_was_taken_over(settings: Settings) -> None:
+    maker = storage.sessionmaker_for(settings)
+    with maker() as slow, maker() as other:
+        feed = add_feed(slow, "https://a.example.org/rss")
+        lost = claim_feed(slow, feed.id, now=NOW)
+        assert lost is not None
+        # The slow worker outlives its claim; another takes the feed over.
+        later = NOW + timedelta(seconds=CLAIM_SECONDS + 1)
+        taken = claim_feed(other, feed.id, now=later)
+        assert taken is not None
+
+        assert not release_feed(slow, lost, {"last_status": 500, "error_streak": 1})
+        slow.commit()
+        stored = reload(other, feed)
+        assert stored.claim_token == taken.token and stored.last_status is None
+
+        assert release_feed(other, taken, {"last_status": 304, "next_poll_at": later})
+        other.commit()
+        stored = reload(other, feed)
+        assert stored.claim_token is None and stored.claimed_until is None
+        assert (stored.last_status, stored.next_poll_at) == (304, later)
+
+
+def test_it_polls_unchanged_feeds_with_two_statements_on_each_engine(
+    server: FeedServer, settings: Settings
+) -> None:
+    server.set("/rss", rss(("a", "One")), etag='"v1"')
+    with storage.sessionmaker_for(settings)() as db:
+        feed = add_feed(db, server.url("/rss"))
+        feed_id = feed.id
+        assert poll_feed(db, feed_id, settings=settings, now=NOW).outcome == "new"
+        later = NOW + timedelta(hours=1)
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        engine = db.get_bind()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            outcome = poll_feed(db, feed_id, settings=settings, now=later)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert outcome.outcome == "unchanged" and outcome.http_status == 304
+        # The claim (which also reads the row) and the outcome (which also releases it).
+        assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE"]
+        # The feed object the caller holds shows the new state without a reload.
+        assert (feed.last_status, feed.error_streak, feed.etag) == (304, 0, '"v1"')
+        assert feed.last_polled_at == later and feed.claim_token is None
+        assert feed.next_poll_at == later + timedelta(seconds=settings.poll_interval)
+
+
+def test_it_never_sends_a_publishers_cookie_back(
+    server: FeedServer, db: Session, poll_settings: Settings
+) -> None:
+    server.set("/rss", rss(("a", "One")), headers={"Set-Cookie": "visitor=42; Path=/"})
+    feed = add_feed(db, server.url("/rss"))
+    poll_feed(db, feed.id, settings=poll_settings, now=NOW)
+    poll_feed(db, feed.id, settings=poll_settings, now=NOW + timedelta(hours=1))
+    assert server.count("/rss") == 2 and "cookie" not in server.last_headers("/rss")
