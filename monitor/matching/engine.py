@@ -87,7 +87,16 @@ class WatchlistLike(Protocol):
 class _Doc:
     """An article's tokens per field, plus the sets used for candidate lookup."""
 
-    __slots__ = ("_prefix_cache", "_sorted", "body", "every", "fields", "sets")
+    __slots__ = (
+        "_offsets",
+        "_prefix_cache",
+        "_sorted",
+        "body",
+        "every",
+        "fields",
+        "sets",
+        "several_hits",
+    )
 
     def __init__(self, doc: Document, fields: tuple[str, ...] = FIELDS) -> None:
         # Fields no watchlist searches (often url and source) are not tokenised at all.
@@ -100,6 +109,30 @@ class _Doc:
         self.every: set[str] = self.body | self.sets["url"] | self.sets["source"]
         self._sorted: list[str] | None = None
         self._prefix_cache: dict[str, list[str]] = {}
+        self._offsets: dict[str, _FieldOffsets] = {}
+        # Set when several hits will be explained: their snippets then share one pass over
+        # each field instead of one window each.
+        self.several_hits = False
+
+    def offsets(self, name: str, text: str, since: int, until: int | None) -> _FieldOffsets:
+        """A field's tokens with character offsets, at least for the words from position
+        *since* to *until* (None: to the end). The last window is kept, so hits whose
+        snippets fall in it share the work; :meth:`Matcher.match` asks for the whole field
+        when an article has several hits to explain."""
+        found = self._offsets.get(name)
+        if (
+            found is not None
+            and found.since <= since
+            and (found.until is None or (until is not None and until <= found.until))
+        ):
+            return found
+        tuples = offset_spans(text, since=since, until=until)
+        exact: dict[tuple[int, int], tuple[int, int]] = {}
+        for _, position, start, end, last in tuples:
+            exact.setdefault((position, last), (start, end))
+        found = _FieldOffsets(FieldTokens.from_spans(tuples), exact, since, until)
+        self._offsets[name] = found
+        return found
 
     def prefix_tokens(self, prefix: str) -> list[str]:
         """The article's distinct tokens that start with *prefix* (any field)."""
@@ -118,6 +151,15 @@ class _Doc:
 
 
 Spans = list[tuple[int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldOffsets:
+    tokens: FieldTokens
+    # (first word position, last word position) -> [start, end) characters in the text
+    exact: dict[tuple[int, int], tuple[int, int]]
+    since: int  # the word positions covered
+    until: int | None
 
 
 def _phrase_spans(tokens: FieldTokens, words: Sequence[str]) -> Spans:
@@ -318,6 +360,7 @@ class _Entry:
     feeds: frozenset[str]
     tags: frozenset[str]
     languages: frozenset[str]
+    has_terms: bool  # False for a NOT-only query: its snippet needs no offsets
 
 
 @dataclass(slots=True)
@@ -356,6 +399,7 @@ class Matcher:
                 feeds=frozenset(feeds),
                 tags=frozenset(tags),
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
+                has_terms=any(True for _ in leaves(query.root)),
             )
             self._add(entry)
             self._searched.update(_node_fields(query.root))
@@ -433,12 +477,13 @@ class Matcher:
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc*, each with the reasons why."""
         d = _Doc(doc, self._fields)
-        results = []
-        for number in self._candidates(d):
-            entry = self._entries[number]
-            if self._passes_filters(entry, doc) and entry.predicate(d):
-                results.append(explain(entry.id, entry.query, doc, d))
-        return results
+        hits = [
+            entry
+            for entry in map(self._entries.__getitem__, self._candidates(d))
+            if self._passes_filters(entry, doc) and entry.predicate(d)
+        ]
+        d.several_hits = sum(entry.has_terms for entry in hits) > 1
+        return [explain(entry.id, entry.query, doc, d) for entry in hits]
 
 
 # -- explanations and snippets -----------------------------------------------------------
@@ -503,6 +548,15 @@ def _snippet(
     return "", ()
 
 
+def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
+    if isinstance(leaf, Term):
+        return tokens.spans(leaf.token)
+    if isinstance(leaf, Phrase):
+        return _phrase_spans(tokens, leaf.tokens)
+    prefix = getattr(leaf, "prefix", "")
+    return [s for word in tokens.vocabulary if word.startswith(prefix) for s in tokens.spans(word)]
+
+
 def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
     """Where *leaf* first occurs in a field, cheaply (``list.index`` runs in C)."""
     if isinstance(leaf, Phrase):
@@ -519,34 +573,23 @@ def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
     return min(found) if found else None
 
 
-def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
-    if isinstance(leaf, Term):
-        return tokens.spans(leaf.token)
-    if isinstance(leaf, Phrase):
-        return _phrase_spans(tokens, leaf.tokens)
-    prefix = getattr(leaf, "prefix", "")
-    return [s for word in tokens.vocabulary if word.startswith(prefix) for s in tokens.spans(word)]
-
-
 def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[int, int]]:
-    field_tokens = d.fields[name]
-    firsts = [_first_position(leaf, field_tokens, d) for leaf in found]
-    known = [p for p in firsts if p is not None]
-    if not known:
-        return []
-    # Only the words up to a little past the first match can fall inside the snippet, so
-    # only those are tokenised again, this time with character offsets.
-    first = min(known)
-    tuples = offset_spans(text, since=first, until=first + 80)
-    local = FieldTokens.from_spans(tuples)
+    if d.several_hits:
+        offsets = d.offsets(name, text, 0, None)
+    else:
+        known = [p for leaf in found if (p := _first_position(leaf, d.fields[name], d)) is not None]
+        if not known:
+            return []
+        # Only the words up to a little past the first match can fall inside the snippet, so
+        # only those are tokenised again, this time with character offsets.
+        first = min(known)
+        offsets = d.offsets(name, text, first, first + 80)
     wanted: set[tuple[int, int]] = set()
     for leaf in found:
-        wanted.update(_local_occurrences(leaf, local))
-    # (first word position, last word position) -> character span; single words and joined
-    # hyphen forms are found exactly, longer spans are stitched from their ends.
-    exact: dict[tuple[int, int], tuple[int, int]] = {}
-    for _, position, start, end, last in tuples:
-        exact.setdefault((position, last), (start, end))
+        wanted.update(_local_occurrences(leaf, offsets.tokens))
+    # Single words and joined hyphen forms are found exactly, longer spans are stitched from
+    # their ends.
+    exact = offsets.exact
     spans = []
     for start, end in wanted:
         span = exact.get((start, end))

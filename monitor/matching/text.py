@@ -87,6 +87,31 @@ def fold(text: str) -> str:
 _TOKEN = re.compile(r"\w+(?:(?<=\d)[.,](?=\d)\w+|['-]\w+)*")
 
 
+# For folded text that is all ASCII (most news text once accents are folded): every character
+# that can't be part of a token becomes a space, so str.translate and str.split (both in C) cut
+# the text into chunks. A chunk that is all letters and digits is one token, which is nearly
+# every chunk; the rest ("word.", "N1,572", "NATO's") go through _TOKEN, with the same result
+# as running it over the whole text since no token spans a separator. This is several times
+# faster than _TOKEN.findall over the whole text: re's \w test costs per character.
+_ASCII_SEPARATORS = {
+    code: chr(code) if re.fullmatch(r"[\w.,'-]", chr(code)) else " " for code in range(128)
+}
+
+
+def _raw_tokens(folded: str) -> list[str]:
+    """What ``_TOKEN.findall(folded)`` returns, faster."""
+    if not folded.isascii():
+        return _TOKEN.findall(folded)
+    out: list[str] = []
+    findall = _TOKEN.findall
+    for chunk in folded.translate(_ASCII_SEPARATORS).split():
+        if chunk.isalnum():
+            out.append(chunk)
+        else:
+            out.extend(findall(chunk))
+    return out
+
+
 def _clean(raw: str) -> str:
     if "'" in raw:
         if raw.endswith("'s"):
@@ -167,7 +192,7 @@ def tokenise(text: str) -> FieldTokens:
     if not text:
         return FieldTokens()
     folded = fold(text)
-    raw = _TOKEN.findall(folded)
+    raw = _raw_tokens(folded)
     if "-" not in folded and "'" not in folded:
         return FieldTokens(raw)
     words: list[str] = []

@@ -85,3 +85,25 @@ def test_it_agrees_with_the_reference_evaluator(texts_: list[str], docs: list[Do
         expected = [s.id for s in specs if reference_match(parse_query(s.query).root, doc)]
         assert matcher.match_ids(doc) == expected
         assert [r.watchlist_id for r in matcher.match(doc)] == expected
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=2, max_size=6), documents)
+def test_it_explains_a_hit_the_same_alone_or_beside_other_hits(
+    texts_: list[str], doc: Document
+) -> None:
+    # Several hits on one article share one offset pass per field; one hit alone uses a
+    # window. Both must give the same explanation and snippet.
+    specs = [Spec(f"w{i}", q) for i, q in enumerate(texts_)]
+    together = Matcher(specs).match(doc)
+    alone = [r for s in specs for r in Matcher([s]).match(doc)]
+    assert together == alone
+
+
+def test_it_shares_offsets_between_hits_deep_in_a_long_article() -> None:
+    filler = " ".join(f"word{i}" for i in range(300))
+    doc = Document(id="d", content=f"{filler}. The naira fell. Later the Indo-Pacific NATO office.")
+    specs = [Spec("a", "naira"), Spec("b", "indo-pacific nato"), Spec("c", "-japan")]
+    together = Matcher(specs).match(doc)
+    assert together == [r for s in specs for r in Matcher([s]).match(doc)]
+    assert together[1].snippet[slice(*together[1].highlights[0])] == "Indo-Pacific"

@@ -1,0 +1,41 @@
+"""The fast tokeniser paths give exactly what the plain regular expression gives."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.matching.text import _TOKEN, _raw_tokens, fold, offset_spans, tokenise
+
+# Characters that exercise every rule: digit separators, apostrophes, hyphens, underscores,
+# punctuation, ASCII control characters that str.split treats as spaces, and accented letters.
+ascii_text = st.text(alphabet="ab1 9.,'-_`\"()!?\t\n\x1c\x1fXYZ", max_size=60)
+any_text = st.text(max_size=40)
+
+
+@given(st.one_of(ascii_text, any_text))
+def test_it_cuts_text_into_the_same_tokens_as_the_regular_expression(text: str) -> None:
+    folded = fold(text)
+    assert _raw_tokens(folded) == _TOKEN.findall(folded)
+
+
+@given(st.one_of(ascii_text, any_text))
+def test_it_indexes_the_same_words_as_the_offset_tokeniser(text: str) -> None:
+    fast = tokenise(text)
+    spans = offset_spans(text)
+    assert fast.vocabulary == {token for token, *_ in spans}
+    assert fast.length == len({position for _, position, *_ in spans})
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Ọ̀yọ́ naira, N1,572.50 fell.", ["oyo", "naira", "n1,572.50", "fell"]),
+        ("NATO's Indo-Pacific plan_b", ["nato", "indo", "pacific", "plan_b"]),
+        ("3.5 - 4 ... end.", ["3.5", "4", "end"]),
+    ],
+    ids=["yoruba-tone-marks-and-amounts", "possessive-hyphen-underscore", "loose-punctuation"],
+)
+def test_it_keeps_the_documented_tokens(text: str, words: list[str]) -> None:
+    assert tokenise(text).words == words
