@@ -207,11 +207,26 @@ def record_hits(
     :func:`open_due_digests`. Recording the same article again adds nothing.
     """
     now = now or utcnow()
+    _open_transaction(session)
     delivery_ids: list[int] = []
     for result in results:
         watchlist = watchlists.get(result.watchlist_id)
         delivery_ids.extend(_record_one(session, article, result, watchlist, settings, now))
     return delivery_ids
+
+
+def _open_transaction(session: Session) -> None:
+    """Make sure the caller's transaction is open in the database itself.
+
+    Python's sqlite3 sends BEGIN only before an INSERT, UPDATE or DELETE. A SAVEPOINT sent
+    first (the hit's insert is one) starts a transaction of its own, and its RELEASE commits:
+    the hit would be stored for good while its deliveries could still be rolled back."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def _record_one(

@@ -328,6 +328,31 @@ def test_it_does_not_hide_a_hit_for_an_unknown_watchlist(
         )
 
 
+def test_it_writes_hits_and_deliveries_in_the_callers_transaction_only(
+    session: Session, settings: Settings, world: World
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    floods = world.watchlist("floods", alerts=alerts("slack:#desk", "email:a@example.org"))
+    article = world.article()
+    session.commit()
+    # The second result fails after the first hit and its deliveries were written: nothing
+    # was committed on the way, so the caller's rollback takes all of it back.
+    with pytest.raises(IntegrityError):
+        record_hits(
+            session,
+            article,
+            [Result("floods"), Result("not-synced")],
+            watchlists={"floods": floods},
+            settings=settings,
+            now=NOW,
+        )
+    session.rollback()
+    assert session.scalar(select(func.count(Hit.id))) == 0
+    assert session.scalar(select(func.count(Delivery.id))) == 0
+    assert session.scalar(select(func.count()).select_from(DeliveryHit)) == 0
+
+
 def test_it_sends_once_when_workers_race_for_the_same_delivery(
     session: Session, settings: Settings, world: World, script: Script
 ) -> None:
