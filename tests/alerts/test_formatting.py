@@ -218,3 +218,29 @@ class Tags(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.seen.append((tag, attrs))
+
+
+HOSTILE = "<!channel> <https://evil.example|x> <script>alert(1)</script>\r\nBcc: v@example.org"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"source": HOSTILE}, id="source"),
+        pytest.param({"also_reported_by": (HOSTILE, "Wire B")}, id="also-reported-by"),
+        pytest.param({"matched": (HOSTILE,)}, id="matched-terms"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["instant", "digest"])
+def test_it_escapes_every_other_field_a_feed_can_fill(
+    overrides: dict[str, object], kind: str
+) -> None:
+    # A feed names itself and its articles' sources; a watchlist term can echo feed text.
+    message = Message(kind=kind, items=(item(url="https://a.example/", **overrides),))  # type: ignore[arg-type]
+    slack_text = all_slack_text(message)
+    assert "<!channel>" not in slack_text and "<https://evil" not in slack_text
+    assert slack_text.count("<") == slack_text.count("<https://a.example/|")
+    _, html = email_bodies(message)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    subject = email_subject(message)
+    assert not any(ch in subject for ch in "\r\n\x00")
