@@ -91,7 +91,16 @@ _skipped: list[str] = []
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
-        _skipped.append(report.nodeid)
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "Skipped"
+        _skipped.append(f"{report.nodeid}: {reason.removeprefix('Skipped: ')}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # -ra names the line of need() that skipped; this names each test that did not run.
+    if _skipped:
+        terminalreporter.write_sep("-", f"{len(_skipped)} test(s) skipped: what was missing")
+        for line in _skipped:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

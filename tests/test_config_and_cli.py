@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -184,3 +185,40 @@ def test_it_runs_as_a_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "monitor"
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert "monitor" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("ci", "code", "shown"),
+    [
+        (
+            "",
+            0,
+            "test_needs_a_server.py::test_it_talks_to_postgres: PostgreSQL not reachable at here",
+        ),
+        ("true", 1, "test_it_talks_to_postgres - Failed: required in CI: PostgreSQL not reachable"),
+    ],
+    ids=["laptop-skips-with-the-reason", "ci-fails"],
+)
+def test_it_skips_a_missing_server_by_name_except_in_ci(
+    tmp_path: Path, ci: str, code: int, shown: str
+) -> None:
+    root = Path(__file__).parent.parent
+    (tmp_path / "test_needs_a_server.py").write_text(
+        "from tests.conftest import need\n\n\ndef test_it_talks_to_postgres():\n"
+        "    need(False, 'PostgreSQL not reachable at here')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"CI", "MONITOR_REQUIRE_SERVICES"}}
+    env |= {"CI": ci, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider"),
+            *("-c", str(root / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == code, result.stdout
+    assert shown in result.stdout
