@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from monitor.dashboard import check_exposure
 from monitor.dashboard.app import create_app
 from monitor.errors import ConfigError
 from monitor.models import Delivery
+from tests.conftest import make_settings
 from tests.dashboard.conftest import seeded
 
 TOKEN = "t0ken-Secret-123"
@@ -80,7 +82,20 @@ def test_it_sets_security_headers(three: Settings) -> None:
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
-    assert "<script>" not in response.text  # only <script src=...>
+    assert response.headers["x-frame-options"] == "DENY"
+    # No inline script and no CDN: every script and stylesheet is served by the app itself.
+    assert "<script>" not in response.text
+    assert re.findall(r'<(?:script src|link rel="stylesheet" href)="([^"]+)"', response.text) == [
+        "/static/style.css",
+        "/static/app.js",
+    ]
+    assert _with(three).get("/static/app.js").status_code == 200
+
+
+def test_it_binds_to_loopback_by_default(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    assert settings.dashboard_host == "127.0.0.1" and not settings.dashboard_writes
+    check_exposure(settings, settings.dashboard_host)
 
 
 def _failed_id(settings: Settings) -> int:

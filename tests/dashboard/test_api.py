@@ -45,6 +45,8 @@ def test_it_pages_without_duplicates_or_gaps(client: TestClient, limit: int) -> 
         ("watchlist=energy", 15),
         ("range=1h", 30),
         ("range=24h", 30),
+        ("range=7d", 30),
+        ("feed=", 30),
         ("q=HEADLINE%201", 11),  # 1, 10..19
         ("q=snippet%2012%20", 1),
         ("q=100%25", 0),
@@ -55,6 +57,8 @@ def test_it_pages_without_duplicates_or_gaps(client: TestClient, limit: int) -> 
         "watchlist-energy",
         "1h",
         "24h",
+        "7d",
+        "empty-feed-means-any",
         "text",
         "snippet",
         "like-escape",
@@ -104,6 +108,7 @@ def test_it_lists_watchlists_feeds_and_deliveries(client: TestClient) -> None:
     assert wls["acme"]["hits_24h"] == 15 and wls["acme"]["hits_7d"] == 15
     assert sum(wls["acme"]["per_day"]) == 15 and len(wls["acme"]["per_day"]) == 30
     assert "unknown key" in wls["energy"]["load_error"]
+    assert wls["acme"]["last_hit"] == NOW.isoformat()
     keys = {d["key"]: d["flagged"] for d in wls["acme"]["destinations"]}
     assert keys == {"slack:#desk": "channel_not_found", "email:a@x.org": None}
     feeds = client.get("/api/feeds").json()["items"]
@@ -111,7 +116,8 @@ def test_it_lists_watchlists_feeds_and_deliveries(client: TestClient) -> None:
     assert client.get("/api/feeds?sort=name").json()["items"][0]["name"].startswith("http")
     deliveries = client.get("/api/deliveries").json()["items"]
     assert [d["status"] for d in deliveries] == ["failed"]
-    assert "<svg" in client.get("/watchlists").text
+    watchlists = client.get("/watchlists").text
+    assert "<svg" in watchlists and "YAML error: line 3: unknown key" in watchlists
     assert "HTTP 500" in client.get("/feeds").text
     assert "channel_not_found" in client.get("/deliveries").text
 
@@ -128,13 +134,26 @@ def test_it_exports_csv_and_json_of_the_current_filter(client: TestClient) -> No
 def test_it_renders_the_home_page_with_marks_and_escapes(client: TestClient) -> None:
     page = client.get("/?watchlist=acme")
     assert page.status_code == 200
-    assert "<mark>acme</mark>" in page.text
-    assert "solar" not in page.text.split("<tbody>")[1]
+    rows = page.text.split("<tbody>")[1]
+    assert "<mark>acme</mark>" in rows and "solar" not in rows
+    # Headline linked to the article, its source, the worst delivery status of the newest hit.
+    assert '<a href="http://wire.test/0" rel="noopener noreferrer nofollow"' in rows
+    assert "<td>Wire</td>" in rows and 's-failed">failed<' in rows
+
+
+def test_it_filters_by_time_range(settings: Settings) -> None:
+    with seeded(settings, hits=30) as made:
+        for n, age in enumerate((timedelta(days=10), timedelta(days=2), timedelta(hours=3))):
+            made["hits"][27 + n].created_at = NOW - age
+    client = TestClient(create_app(settings))
+    counts = {r: len(_all_pages(client, f"range={r}", 50)) for r in ("1h", "24h", "7d", "")}
+    assert counts == {"1h": 27, "24h": 28, "7d": 29, "": 30}
 
 
 def test_it_serves_openapi_and_metrics(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/hits", "/api/hits/{hit_id}", "/api/watchlists", "/api/feeds"} <= set(paths)
+    api = {"/api/hits", "/api/hits/export", "/api/hits/{hit_id}", "/api/watchlists"}
+    assert api | {"/api/feeds", "/api/deliveries", "/healthz"} <= set(paths)
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
 
