@@ -243,7 +243,7 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
     if hit is None:
         return None
     article = hit.article
-    row = _hit_row(hit, article, None)
+    row = _hit_row(hit, article, _status_by_hit(session, [hit_id]).get(hit_id))
     row["explanation"] = hit.explanation
     row["fields"] = hit.fields
     row["deliveries"] = [

@@ -97,6 +97,7 @@ def test_it_shows_hit_detail_with_deliveries(client: TestClient) -> None:
     assert newest["delivery_status"] == "failed"
     detail = client.get(f"/api/hits/{newest['id']}").json()
     assert detail["explanation"] == {"title": ["acme"]}
+    assert detail["delivery_status"] == "failed"  # the same summary as in the list
     assert detail["deliveries"][0]["last_error"] == "channel_not_found"
     page = client.get(f"/hits/{newest['id']}").text
     assert "<mark>acme</mark>" in page and "channel_not_found" in page
