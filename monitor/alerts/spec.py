@@ -13,7 +13,14 @@ from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AlertSpec",
@@ -137,9 +144,31 @@ class AlertSpec(BaseModel):
                     raise ValueError(f"{address!r} is not an email address")
         return value
 
+    @field_validator("slack", mode="before")
+    @classmethod
+    def _webhook_or_channel(cls, value: object) -> object:
+        # A mapping can only be a webhook: checked as one here, a mistake in it is one error,
+        # not also a second 'should be a valid string' from the other half of the union.
+        if isinstance(value, dict):
+            try:
+                return SlackWebhook.model_validate(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                message = str(first["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"{where}: {message}" if where else message) from None
+        return value
+
     @field_validator("slack")
     @classmethod
     def _channel(cls, value: str | SlackWebhook | None) -> str | SlackWebhook | None:
+        if isinstance(value, str) and "://" in value:
+            # Most likely a webhook URL pasted in: it is a secret, so the message must not
+            # repeat it (it would reach the logs, the CLI and the dashboard).
+            raise ValueError(
+                "a URL is not a Slack channel; for an incoming webhook write "
+                "{webhook: env:VARIABLE} and put the URL in that environment variable"
+            )
         if isinstance(value, str) and not _CHANNEL.match(value):
             raise ValueError(
                 f"{value!r} is not a Slack channel such as '#news-desk' or a channel id"
