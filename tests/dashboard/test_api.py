@@ -140,6 +140,7 @@ def test_it_renders_the_home_page_with_marks_and_escapes(client: TestClient) -> 
     # Headline linked to the article, its source, the worst delivery status of the newest hit.
     assert '<a href="http://wire.test/0" rel="noopener noreferrer nofollow"' in rows
     assert "<td>Wire</td>" in rows and 's-failed">failed<' in rows
+    assert 'href="/api/hits/export?watchlist=acme&amp;format=csv"' in page.text
 
 
 def test_it_filters_by_time_range(settings: Settings) -> None:
