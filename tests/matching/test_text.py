@@ -39,3 +39,24 @@ def test_it_indexes_the_same_words_as_the_offset_tokeniser(text: str) -> None:
 )
 def test_it_keeps_the_documented_tokens(text: str, words: list[str]) -> None:
     assert tokenise(text).words == words
+
+
+@given(st.one_of(ascii_text, any_text), st.integers(0, 8), st.integers(0, 8))
+def test_it_gives_a_window_of_offsets_as_a_slice_of_the_whole(
+    text: str, since: int, length: int
+) -> None:
+    whole = offset_spans(text)
+    window = offset_spans(text, since=since, until=since + length)
+    # (the parts of a hyphenated word that starts inside the window may run past its end)
+    assert [t for t in whole if since <= t[1] <= since + length] == [
+        t for t in window if t[1] <= since + length
+    ]
+    assert all(t in whole and t[1] >= since for t in window)
+
+
+@given(st.one_of(ascii_text, any_text, st.just("ﬁne Ǆemal straße ﬁnal")))
+def test_it_points_each_plain_word_at_its_original_characters(text: str) -> None:
+    for token, position, start, end, last in offset_spans(text):
+        if position == last and "-" not in text[start:end] and "'" not in fold(text[start:end]):
+            # ("¼" folds to "1⁄4": two words from one original character)
+            assert token in _TOKEN.findall(fold(text[start:end]))
