@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, first_problem
 
 __all__ = ["Settings", "get_settings", "load_settings", "redact_url"]
 
@@ -174,10 +174,8 @@ class Settings(BaseSettings):
         try:
             parse_destinations(value)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            message = str(first["msg"]).removeprefix("Value error, ")
-            raise ValueError(f"{field}: {message}") from None
+            where, message = first_problem(exc)
+            raise ValueError(f"{where}: {message}") from None
         except ValueError as exc:
             raise ValueError(str(exc).removesuffix(" in MONITOR_DEFAULT_ALERTS")) from None
         return value
@@ -236,10 +234,8 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        variable = f"MONITOR_{field.upper()}"
-        message = str(first["msg"]).removeprefix("Value error, ")
+        where, message = first_problem(exc)
+        variable = f"MONITOR_{(where.split('.')[0] or '?').upper()}"
         raise ConfigError(f"{variable}: {message}") from None
 
 

@@ -7,7 +7,12 @@ traceback to a user.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DatabaseUnavailable", "MonitorError", "UserError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = ["ConfigError", "DatabaseUnavailable", "MonitorError", "UserError", "first_problem"]
 
 
 class MonitorError(Exception):
@@ -35,3 +40,11 @@ class ConfigError(MonitorError):
 
 class DatabaseUnavailable(ConfigError):
     """The configured database cannot be reached or opened."""
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The first thing pydantic found wrong, for a one-line message: its dotted location
+    (``""`` for the whole object) and what is wrong, without pydantic's 'Value error, '."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return where, str(first["msg"]).removeprefix("Value error, ")

@@ -6,6 +6,7 @@ import ast
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -222,3 +223,36 @@ def test_it_skips_a_missing_server_by_name_except_in_ci(
     )
     assert result.returncode == code, result.stdout
     assert shown in result.stdout
+
+
+def test_it_documents_what_a_newcomer_needs_in_the_readme() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    before_quickstart = readme.split("## Quickstart")[0]
+    assert "```" in before_quickstart and "─►" in before_quickstart  # the data-flow diagram
+    headings = [line for line in readme.splitlines() if line.startswith("## ")]
+    for section in (
+        "## Quickstart",
+        "## Writing watchlists",
+        "## Feeds",
+        "## Alerts: Slack and email",
+        "## Scaling out on Redis and PostgreSQL",
+        "## The dashboard",
+        "## Troubleshooting",
+        "## Why each dependency is there",
+    ):
+        assert section in headings
+
+
+def test_it_keeps_the_tooling_strict_in_pyproject() -> None:
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["requires-python"] == ">=3.11"
+    assert project["project"]["scripts"]["monitor"] == "monitor.cli:main"
+    assert {"module": "monitor.*", "strict": True} in project["tool"]["mypy"]["overrides"]
+    pytest_options = project["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in pytest_options["addopts"]
+    assert pytest_options["filterwarnings"][0] == "error"
+    makefile = (root / "Makefile").read_text()
+    lint = makefile.split("\nlint:")[1].split("\n\n")[0]
+    assert all(step in lint for step in ("ruff check", "ruff format --check", "mypy"))
+    assert "\ntest: setup lint pytest" in makefile

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.errors import first_problem
+
 __all__ = [
     "AlertSpec",
     "DigestSchedule",
@@ -153,9 +155,7 @@ class AlertSpec(BaseModel):
             try:
                 return SlackWebhook.model_validate(value)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                message = str(first["msg"]).removeprefix("Value error, ")
+                where, message = first_problem(exc)
                 raise ValueError(f"{where}: {message}" if where else message) from None
         return value
 
