@@ -29,7 +29,7 @@ import click
 from monitor import db as storage
 from monitor.cli.main import pass_settings
 from monitor.config import Settings, redact_url
-from monitor.errors import UserError
+from monitor.errors import MonitorError, UserError
 from monitor.logs import configure_logging
 
 __all__ = ["commands", "prune", "run", "worker_command"]
@@ -150,6 +150,12 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
     """Run the whole service here: worker, beat and dashboard (Ctrl-C stops it)."""
     if concurrency is not None and concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    if not once and not no_dashboard:
+        # The dashboard child would refuse an exposed address without a login; say it here,
+        # in one line, before anything starts.
+        from monitor.dashboard import check_exposure
+
+        check_exposure(settings, settings.dashboard_host)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     # Alembic narrates every plugin it loads at INFO; a person starting the service only
     # needs to hear about problems.
@@ -212,9 +218,13 @@ def _serve_dashboard(argv: list[str]) -> Any:
     from monitor.config import load_settings
     from monitor.dashboard import serve
 
-    settings = load_settings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return serve(settings)
+    try:
+        settings = load_settings()
+        configure_logging(level=settings.log_level, fmt=settings.log_format)
+        return serve(settings)
+    except MonitorError as exc:  # one line, as the CLI prints them, never a traceback
+        print(f"monitor: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover (a child process of monitor run)

@@ -139,6 +139,14 @@ def test_it_points_every_service_at_postgres_and_redis() -> None:
         assert env["PROMETHEUS_MULTIPROC_DIR"], name
 
 
+def test_it_makes_the_exposed_dashboard_ask_for_a_token() -> None:
+    # It binds 0.0.0.0, where the dashboard refuses to serve without a login; compose must
+    # stop at `up` with the variable's name instead of leaving the service restarting.
+    env = SERVICES["dashboard"]["environment"]
+    assert env["MONITOR_DASHBOARD_HOST"] == "0.0.0.0"
+    assert env["MONITOR_DASHBOARD_TOKEN"].startswith("${MONITOR_DASHBOARD_TOKEN:?")
+
+
 def test_it_lists_only_real_settings_in_env_example() -> None:
     names = re.findall(r"^#?\s*(MONITOR_[A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.MULTILINE)
     assert names
@@ -175,7 +183,7 @@ def test_it_passes_docker_compose_config_where_docker_exists(tmp_path: Path) -> 
     assert docker is not None
     result = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
-        env={"POSTGRES_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
+        env={"POSTGRES_PASSWORD": "x", "MONITOR_DASHBOARD_TOKEN": "x", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=60,

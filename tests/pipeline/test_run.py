@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,28 @@ def test_it_refuses_a_bad_broker_url_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("monitor: MONITOR_BROKER_URL:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["-m", "monitor.cli.run", "dashboard"]],
+    ids=["monitor-run", "compose-dashboard-entry-point"],
+)
+def test_it_refuses_an_exposed_dashboard_without_a_login_in_one_line(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    env = base_env(
+        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db", MONITOR_DASHBOARD_HOST="0.0.0.0"
+    )
+    command = monitor(*argv) if argv == ["run"] else [sys.executable, *argv]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2
+    # (python -m on monitor.cli.run adds runpy's warning line first: monitor.cli imports it.)
+    assert result.stderr.strip().splitlines()[-1] == (
+        "monitor: refusing to serve the dashboard on 0.0.0.0 without MONITOR_DASHBOARD_TOKEN "
+        "or MONITOR_DASHBOARD_USERS"
+    )
+    assert not (tmp_path / "monitor.db").exists()  # refused before touching anything
 
 
 def test_it_refuses_a_bad_concurrency(tmp_path: Path) -> None:
