@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from monitor import db as storage
 from monitor.config import Settings
 from monitor.feeds import poll_feed
 from monitor.feeds.poll import CLAIM_SECONDS, GONE_REASON, claim_feed, due_feed_ids, release_feed
+from monitor.logs import configure_logging
 from monitor.models import Article, Feed
 from tests.conftest import make_settings
 from tests.feeds.conftest import NOW, add_feed, rss
@@ -507,3 +509,23 @@ def test_it_never_sends_a_publishers_cookie_back(
     poll_feed(db, feed.id, settings=poll_settings, now=NOW)
     poll_feed(db, feed.id, settings=poll_settings, now=NOW + timedelta(hours=1))
     assert server.count("/rss") == 2 and "cookie" not in server.last_headers("/rss")
+
+
+@pytest.mark.parametrize(("level", "logged"), [("INFO", True), ("WARNING", False)], ids=str)
+def test_it_logs_each_poll_at_info(
+    server: FeedServer,
+    db: Session,
+    poll_settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    level: str,
+    logged: bool,
+) -> None:
+    configure_logging(level=level, fmt="json")
+    server.set("/rss", rss(("a", "One")))
+    feed = add_feed(db, server.url("/rss"))
+    poll_feed(db, feed.id, settings=poll_settings, now=NOW)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    polled = [line for line in lines if line.get("event") == "feed polled"]
+    assert len(polled) == logged
+    if logged:
+        assert (polled[0]["feed"], polled[0]["outcome"], polled[0]["new"]) == (feed.id, "new", 1)
