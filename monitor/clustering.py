@@ -67,7 +67,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings
 from monitor.db import get_engine
 from monitor.logs import get_logger
-from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS
+from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS, STORY_INDEX_LOADS
 from monitor.models import Article, Story, StoryKey, utcnow
 
 __all__ = [
@@ -127,7 +127,13 @@ _WORD = re.compile(r"\w+")
 # Combining marks (accents, Yoruba tone marks and dots below) left separate by NFKD.
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _PENDING_KEY = "monitor.clustering.pending"
-#: The band of a headline's claim in ``story_keys`` (LSH bands are numbered from 0).
+#: A new story claims this many of its MinHash values in ``story_keys`` (see
+#: :func:`_claim`). Two texts share any one value with probability equal to their Jaccard
+#: similarity, so two copies at the threshold 0.5 share at least one of 8 with probability
+#: 1 - 0.5**8 = 0.996 (at 0.7: 0.99993), while unrelated stories, which share almost no
+#: shingles, almost never do. Bands of several values would need many more rows per story.
+CLAIM_VALUES = 8
+#: The band of a headline's claim in ``story_keys`` (MinHash positions are numbered from 0).
 TITLE_BAND = -1
 
 
@@ -166,6 +172,20 @@ class Fingerprint:
     def jaccard(self, other: np.ndarray[Any, np.dtype[np.uint32]]) -> float:
         """The Jaccard similarity estimated from two signatures."""
         return float(np.count_nonzero(self.hashvalues == other)) / len(self.hashvalues)
+
+    def claim_keys(self) -> list[tuple[int, int]]:
+        """The (band, key) pairs a new story with this fingerprint claims in ``story_keys``:
+        the first :data:`CLAIM_VALUES` MinHash values, each on its own (band = position), and
+        band :data:`TITLE_BAND` for a headline rule 3 may match. Sorted, so two workers claim
+        in one order and cannot deadlock each other."""
+        claims = []
+        if not self.is_short:
+            values = self.hashvalues[:CLAIM_VALUES].astype(np.int64).tolist()
+            claims = list(enumerate(values))
+        if self.title_words >= MIN_TITLE_WORDS:
+            digest = hashlib.blake2b(self.title_key.encode(), digest_size=8).digest()
+            claims.append((TITLE_BAND, int.from_bytes(digest, "big", signed=True)))
+        return sorted(claims)
 
     def signature(self) -> list[int]:
         """The MinHash as a JSON-friendly list, for ``stories.signature``."""
@@ -386,20 +406,6 @@ class StoryIndex:
         if signatures:
             self._bands.add_many(with_signature, np.stack(signatures))
 
-    def claim_keys(self, fp: Fingerprint) -> list[tuple[int, int]]:
-        """The (band, key) pairs a new story with *fp* claims in ``story_keys``, sorted (two
-        workers claiming in one order cannot deadlock each other): one per LSH band, so that
-        any two signatures the index would pair also collide there, and band -1 for a
-        headline that rule 3 may match."""
-        claims = []
-        if not fp.is_short:
-            keys = self._bands.keys(fp.hashvalues).view(np.int64)
-            claims = list(enumerate(keys.tolist()))
-        if fp.title_words >= MIN_TITLE_WORDS:
-            digest = hashlib.blake2b(fp.title_key.encode(), digest_size=8).digest()
-            claims.append((TITLE_BAND, int.from_bytes(digest, "big", signed=True)))
-        return sorted(claims)
-
     def holds(
         self,
         story_id: int,
@@ -569,6 +575,7 @@ class _SharedIndex:
             # The first load covers the whole window; from here on only newer ids.
             self.high_water = max(seen, default=0)
             self.loaded = True
+            STORY_INDEX_LOADS.inc()
         elif seen:
             newest = max(seen)
             if newest > self.high_water:
@@ -616,13 +623,22 @@ def _shared_index(settings: Settings) -> _SharedIndex:
 
 def warm_story_index(settings: Settings, *, now: datetime | None = None) -> int:
     """Load the index now (at worker start), so the first article after a start does not
-    wait for it; return the number of stories in the window."""
+    wait for it; return the number of stories in the window.
+
+    Safe to call as a process starts: on a database that has no ``stories`` table yet (not
+    migrated) it returns 0 and leaves the load to the first :func:`assign_story`. Its time is
+    bounded by the stories in the window (about 10 s for 100,000; docs/benchmarks.md). An
+    :func:`assign_story` in the same process afterwards reads only newer stories. Called
+    again, it catches up the same way instead of loading everything again.
+    """
     now = now or utcnow()
+    engine = get_engine(settings)
+    if not inspect(engine).has_table(Story.__tablename__):
+        log.info("story index not loaded: no stories table yet")
+        return 0
     shared = _shared_index(settings)
     with shared.lock:
-        shared.refresh(
-            get_engine(settings), since=now - timedelta(hours=settings.story_window_hours)
-        )
+        shared.refresh(engine, since=now - timedelta(hours=settings.story_window_hours))
         return len(shared.index)
 
 
@@ -698,7 +714,6 @@ def _assign(
         index = shared.index
         similar = index.near_duplicates(fp, since=since)
         titled = index.same_title(fp, since=since)
-        claims = index.claim_keys(fp)
 
     own_similar, own_titled = _own_candidates(
         pending, fp, since=since, threshold=settings.cluster_threshold
@@ -725,7 +740,7 @@ def _assign(
     )
     session.add(story)
     session.flush()
-    lost = _claim(session, story, claims, since=since)
+    lost = _claim(session, story, fp.claim_keys(), since=since)
     if lost:
         # Another worker started a story with some of these keys after our index was read.
         for rival in _rivals(session, story, fp, lost, since=since, host=host, settings=settings):
@@ -757,13 +772,18 @@ def _claim(
         for band, key in claims
     ]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(StoryKey).values(rows)
+    statement = dialect.insert(StoryKey)
     statement = statement.on_conflict_do_update(
         index_elements=[StoryKey.band, StoryKey.key],
-        set_={"story_id": story.id, "first_seen_at": story.first_seen_at},
+        set_={
+            "story_id": statement.excluded.story_id,
+            "first_seen_at": statement.excluded.first_seen_at,
+        },
         where=StoryKey.first_seen_at < since,
-    )
-    returned = session.execute(statement.returning(StoryKey.band, StoryKey.key))
+    ).returning(StoryKey.band, StoryKey.key)
+    # Core, as an executemany: one cached statement sent as one multi-row INSERT (the ORM
+    # would compile a fresh statement for every set of rows).
+    returned = session.connection().execute(statement, rows)
     won = {(band, key) for band, key in returned}
     return [claim for claim in claims if claim not in won]
 

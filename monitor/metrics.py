@@ -28,6 +28,7 @@ __all__ = [
     "QUEUE_LAG",
     "STORY_ASSIGNMENTS",
     "STORY_ASSIGNMENT_SECONDS",
+    "STORY_INDEX_LOADS",
     "TASK_DURATION",
     "exposition",
 ]
@@ -62,6 +63,11 @@ STORY_ASSIGNMENT_SECONDS = Histogram(
     "monitor_story_assignment_seconds",
     "Time to put one article into a story.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30),
+)
+STORY_INDEX_LOADS = Counter(
+    "monitor_story_index_loads_total",
+    "Full loads of a process's story index (a start, or the stories table went back); "
+    "every other assignment reads only the stories added since.",
 )
 
 

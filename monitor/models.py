@@ -159,7 +159,8 @@ class Story(Base):
 
 
 class StoryKey(Base):
-    """A story's claim on one of its LSH band keys (band -1: its headline) while in its window.
+    """A story's claim on one of its MinHash values (band: its position; -1: the headline)
+    while the story is in its window.
 
     The primary key is the compare-and-set that keeps two workers from starting the same story
     at once: the second creator's claim collides with the first's (PostgreSQL waits for the

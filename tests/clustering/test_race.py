@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import threading
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from prometheus_client import REGISTRY
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from monitor import db as storage
 from monitor.clustering import assign_story
 from monitor.config import Settings
-from monitor.models import Article, Story
-from tests.clustering.texts import FLOOD
+from monitor.models import Article, Story, StoryKey
+from tests.clustering.conftest import add_article
+from tests.clustering.texts import FLOOD, with_byline
+
+TITLE = "Floods hit Abeokuta after Ogun river bursts its banks"
 
 ROUNDS = 25
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -37,9 +43,7 @@ def _copy(round_: int, worker: int) -> tuple[str, str]:
 
 def _assign_copies(settings_values: dict[str, Any], worker: int, barrier: Any) -> None:
     # Imported here: this runs in a spawned process.
-    from monitor import db as storage
     from monitor.config import load_settings
-    from tests.clustering.conftest import add_article
 
     settings = load_settings(**settings_values)
     make_session = storage.sessionmaker_for(settings)
@@ -80,3 +84,44 @@ def test_it_makes_one_story_of_copies_assigned_at_the_same_instant(
     split = {title: ids for title, ids in stories_by_title.items() if len(ids) != 1}
     assert split == {}
     assert session.scalar(select(func.count()).select_from(Story)) == ROUNDS
+
+
+def test_it_joins_a_story_another_worker_started_after_it_looked(settings: Settings) -> None:
+    """The same race, step by step in one process: worker B has read the index (no such
+    story yet) when worker A's new story commits; B's claim collides with A's and B joins."""
+    make_session = storage.sessionmaker_for(settings)
+    with make_session() as setup:
+        copy_id = add_article(setup, title=TITLE, body=with_byline(FLOOD)).id
+        setup.commit()
+    before = REGISTRY.get_sample_value(
+        "monitor_story_assignments_total", {"outcome": "joined_concurrent"}
+    )
+    with make_session() as worker_a, make_session() as worker_b:
+        ours = add_article(worker_a, title=TITLE, body=FLOOD)
+        story_id = assign_story(worker_a, ours, settings=settings, now=NOW)
+        copy = worker_b.get_one(Article, copy_id)
+        looked = threading.Event()
+        # B's first write comes after its index read: the moment A may commit.
+        event.listen(worker_b, "before_flush", lambda *_: looked.set())
+        found: list[int] = []
+        worker = threading.Thread(
+            target=lambda: found.append(assign_story(worker_b, copy, settings=settings, now=NOW))
+        )
+        worker.start()
+        assert looked.wait(timeout=30)
+        worker_a.commit()
+        worker.join(timeout=60)
+        worker_b.commit()
+    assert found == [story_id]
+    with make_session() as check:
+        assert check.scalar(select(func.count()).select_from(Story)) == 1
+        assert (
+            check.scalar(
+                select(func.count()).select_from(StoryKey).where(StoryKey.story_id != story_id)
+            )
+            == 0
+        )
+    after = REGISTRY.get_sample_value(
+        "monitor_story_assignments_total", {"outcome": "joined_concurrent"}
+    )
+    assert (after or 0) == (before or 0) + 1
