@@ -360,7 +360,9 @@ class _Entry:
     feeds: frozenset[str]
     tags: frozenset[str]
     languages: frozenset[str]
-    has_terms: bool  # False for a NOT-only query: its snippet needs no offsets
+    leaves: tuple[
+        Term | Prefix | Phrase, ...
+    ]  # the positive terms its explanations look for (none: NOT-only)
 
 
 @dataclass(slots=True)
@@ -399,7 +401,7 @@ class Matcher:
                 feeds=frozenset(feeds),
                 tags=frozenset(tags),
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
-                has_terms=any(True for _ in leaves(query.root)),
+                leaves=tuple(leaves(query.root)),
             )
             self._add(entry)
             self._searched.update(_node_fields(query.root))
@@ -482,8 +484,8 @@ class Matcher:
             for entry in map(self._entries.__getitem__, self._candidates(d))
             if self._passes_filters(entry, doc) and entry.predicate(d)
         ]
-        d.several_hits = sum(entry.has_terms for entry in hits) > 1
-        return [explain(entry.id, entry.query, doc, d) for entry in hits]
+        d.several_hits = sum(bool(entry.leaves) for entry in hits) > 1
+        return [explain(entry.id, entry.query, doc, d, positive=entry.leaves) for entry in hits]
 
 
 # -- explanations and snippets -----------------------------------------------------------
@@ -504,13 +506,23 @@ def _leaf_in_field(leaf: Node, d: _Doc, name: str) -> bool:
     return bool(_occurrences(leaf, d, name))
 
 
-def explain(watchlist_id: str, query: Query, doc: Document, d: _Doc | None = None) -> MatchResult:
-    """Why *query* matched *doc*: its terms found, per field, and a highlighted snippet."""
+def explain(
+    watchlist_id: str,
+    query: Query,
+    doc: Document,
+    d: _Doc | None = None,
+    *,
+    positive: Sequence[Term | Prefix | Phrase] | None = None,
+) -> MatchResult:
+    """Why *query* matched *doc*: its terms found, per field, and a highlighted snippet.
+
+    *positive* are the query's positive leaves when the caller has them already (the matcher
+    lists them once per watchlist, not once per hit)."""
     d = d or _Doc(doc)
     matched: list[str] = []
     per_field: dict[str, list[str]] = {}
     found_leaves: list[tuple[Node, list[str]]] = []
-    for leaf in leaves(query.root):
+    for leaf in leaves(query.root) if positive is None else positive:
         hit_fields = [name for name in FIELDS if _leaf_in_field(leaf, d, name)]
         if not hit_fields:
             continue
