@@ -14,9 +14,9 @@ How two articles are judged to be the same story (the rules, in order):
 2. That word sequence is cut into overlapping :data:`SHINGLE_WORDS`-word shingles and
    summarised by a MinHash of :data:`NUM_PERM` permutations (datasketch). Two articles belong
    to one story when the Jaccard similarity of their shingle sets, estimated from the MinHash,
-   is at least ``settings.cluster_threshold`` (default 0.8; 0.5 is recommended: two copies
-   that were each edited a little are often below 0.8 against each other, while different
-   stories share almost no 5-word shingles; docs/clustering.md has the measurements).
+   is at least ``settings.cluster_threshold`` (default 0.5: two copies that were each edited
+   a little are often below 0.8 against each other, while different stories share almost no
+   5-word shingles; docs/clustering.md has the measurements).
    Candidates come from LSH banding tuned towards recall; every candidate is then checked
    against the threshold, and the most similar one wins (ties: the oldest).
 3. An item with fewer than :data:`MIN_SHINGLES` shingles (a title-only item, a one-line
@@ -39,6 +39,11 @@ session, so several workers stay in step without talking to each other. Stories 
 transaction created but has not committed yet stay out of the shared index (a rollback would
 leave a ghost there); they are kept beside the session and checked too.
 After a restart the index is rebuilt from ``stories.signature``.
+
+Two workers that start the same story at the same moment cannot see each other's uncommitted
+story. A new story therefore claims keys (its first MinHash values and its headline) in the
+``story_keys`` table, whose primary key makes the second claim collide with the first: the
+second worker then joins the first's story and deletes its own (:func:`_claim`).
 """
 
 from __future__ import annotations
