@@ -76,11 +76,13 @@ from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS, STORY_I
 from monitor.models import Article, Story, StoryKey, utcnow
 
 __all__ = [
+    "CLAIM_VALUES",
     "MIN_SHINGLES",
     "MIN_TITLE_WORDS",
     "NUM_PERM",
     "OPENING_WORDS",
     "SHINGLE_WORDS",
+    "TITLE_BAND",
     "Fingerprint",
     "StoryIndex",
     "assign_story",

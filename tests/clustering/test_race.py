@@ -11,7 +11,7 @@ import multiprocessing
 import random
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -19,7 +19,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from monitor import db as storage
-from monitor.clustering import assign_story
+from monitor.clustering import TITLE_BAND, assign_story, fingerprint
 from monitor.config import Settings
 from monitor.models import Article, Story, StoryKey
 from tests.clustering.conftest import add_article
@@ -125,3 +125,20 @@ def test_it_joins_a_story_another_worker_started_after_it_looked(settings: Setti
         "monitor_story_assignments_total", {"outcome": "joined_concurrent"}
     )
     assert (after or 0) == (before or 0) + 1
+
+
+def test_it_takes_over_the_claims_of_a_story_that_left_the_window(
+    session: Session, settings: Settings
+) -> None:
+    first = add_article(session, title=TITLE, body=FLOOD)
+    old = assign_story(session, first, settings=settings, now=NOW - timedelta(hours=100))
+    session.commit()
+    copy = add_article(session, title=TITLE, body=with_byline(FLOOD))
+    new = assign_story(session, copy, settings=settings, now=NOW)
+    session.commit()
+    assert new != old
+    claims = fingerprint(TITLE, with_byline(FLOOD)).claim_keys()
+    held = session.execute(select(StoryKey.band, StoryKey.key).where(StoryKey.story_id == new))
+    assert sorted(tuple(row) for row in held) == claims
+    # The headline claim was the old story's: taken over, not lost.
+    assert claims[0][0] == TITLE_BAND
