@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest.py            # print the tables
     .venv/bin/python benchmarks/ingest.py --write    # also update docs/benchmarks.md
+    .venv/bin/python benchmarks/ingest.py --baseline REV   # and round two on an older commit
 
 1. Ingest throughput on ../shared/data/feeds-real: for the same bytes, bare
    ``feedparser.parse`` against our whole ingest (``parse_feed`` → ``articles_from_parsed`` →
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import multiprocessing
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# --baseline runs the polling rounds again in a child process on an older commit's code.
+CODE = Path(os.environ.get("INGEST_BENCH_CODE") or ROOT)
+sys.path.insert(0, str(CODE))
 
 import feedparser  # noqa: E402
 
@@ -273,8 +278,7 @@ def serve(count: int, conn: Connection) -> None:
                 conn.send("changed")
 
 
-def polling(count: int, threads: int) -> list[str]:
-    rows = []
+def measure_polling(count: int, threads: int) -> tuple[Round, Round]:
     ours, theirs = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(count, theirs), daemon=True)
     server.start()
@@ -304,6 +308,11 @@ def polling(count: int, threads: int) -> list[str]:
     finally:
         ours.send("stop")
         server.join(timeout=10)
+    return first, second
+
+
+def polling(count: int, threads: int, first: Round, second: Round) -> list[str]:
+    rows = []
     for name, done in (("one: all new", first), ("two: 90% 304", second)):
         summary = ", ".join(f"{k} {v}" for k, v in sorted(done.count.items()))
         rows.append(
@@ -363,6 +372,44 @@ def polling(count: int, threads: int) -> list[str]:
     return [*lines, "", ROUND_TWO_NOTE]
 
 
+def baseline(revision: str, count: int, threads: int, current: Round) -> list[str]:
+    """Round two again on *revision*'s code, in a child process, for a comparison made under
+    the same load as this run's (the machine is shared, so figures from other runs are not)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "monitor", "tests"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--measure-only",
+                f"--feeds={count}",
+                f"--threads={threads}",
+            ],
+            env={**os.environ, "INGEST_BENCH_CODE": tmp},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    old = json.loads(child.stdout.strip().splitlines()[-1])
+    return [
+        "",
+        f"Round two on the code of `{revision}` (before this round of work), measured in the "
+        "same run right after the rounds above:",
+        "",
+        "| code | seconds | feeds/s | CPU seconds | feeds per CPU second |",
+        "|---|---:|---:|---:|---:|",
+        f"| `{revision}` | {old['wall']:.2f} | {count / old['wall']:,.0f} | {old['cpu']:.2f} "
+        f"| {count / old['cpu']:,.0f} |",
+        f"| this code | {current.wall:.2f} | {count / current.wall:,.0f} | {current.cpu:.2f} "
+        f"| {count / current.cpu:,.0f} |",
+    ]
+
+
 def write_section(body: str) -> None:
     """Replace the '## Ingestion' section of docs/benchmarks.md, leaving the others alone."""
     path = ROOT / "docs" / "benchmarks.md"
@@ -386,7 +433,16 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also run round two on this git revision's code"
+    )
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure_only:  # the child process of --baseline: round two's figures as JSON
+        configure_logging(level="WARNING")
+        _, second = measure_polling(args.feeds, args.threads)
+        print(json.dumps({"wall": second.wall, "cpu": second.cpu}))
+        return
     if not DATA.exists():
         sys.exit(f"benchmark data not found at ../shared/data/feeds-real ({DATA})")
 
@@ -395,7 +451,10 @@ def main() -> None:
     logging.getLogger().setLevel(logging.WARNING)
     load = os.getloadavg()[0]
     ingest_lines = ingest(args.repeats)
-    polling_lines = polling(args.feeds, args.threads)
+    first, second = measure_polling(args.feeds, args.threads)
+    polling_lines = polling(args.feeds, args.threads, first, second)
+    if args.baseline:
+        polling_lines += baseline(args.baseline, args.feeds, args.threads, second)
     command = "python benchmarks/ingest.py " + " ".join(sys.argv[1:])
     machine = (
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} "
