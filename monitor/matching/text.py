@@ -265,8 +265,12 @@ def offset_spans(
         raw = match.group()
         simple = "-" not in raw and "'" not in raw
         if pos < since:
-            pos += 1 if simple else sum(1 for x in raw.split("-") if _clean(x))
-            continue
+            count = 1 if simple else sum(1 for x in raw.split("-") if _clean(x))
+            if pos + count <= since:
+                pos += count
+                continue
+            # A hyphenated word that straddles `since`: its parts from `since` on are kept
+            # (a match on 'japan' in 'nato-japan-office' must still get its offsets).
         a, b = match.span()
         if simple:
             if origin is None:
@@ -285,12 +289,13 @@ def offset_spans(
             a += len(chunk) + 1
         if not pieces:
             continue
-        if len(pieces) > 1:
+        if len(pieces) > 1 and pos >= since:
             joined = "".join(p[0] for p in pieces)
             last = pos + len(pieces) - 1
             out.append((joined, pos, origin[pieces[0][1]], origin[pieces[-1][2] - 1] + 1, last))
         for cleaned, start, end in pieces:
-            out.append((cleaned, pos, origin[start], origin[end - 1] + 1, pos))
+            if pos >= since:
+                out.append((cleaned, pos, origin[start], origin[end - 1] + 1, pos))
             pos += 1
     return out
 

@@ -107,3 +107,9 @@ def test_it_shares_offsets_between_hits_deep_in_a_long_article() -> None:
     together = Matcher(specs).match(doc)
     assert together == [r for s in specs for r in Matcher([s]).match(doc)]
     assert together[1].snippet[slice(*together[1].highlights[0])] == "Indo-Pacific"
+
+
+def test_it_highlights_a_match_on_the_second_part_of_a_hyphenated_word() -> None:
+    doc = Document(id="d", content="nato", url="https://example.org/nato-japan-office")
+    (alone,) = Matcher([Spec("w", "url:japan")]).match(doc)
+    assert alone.snippet[slice(*alone.highlights[0])] == "japan"
