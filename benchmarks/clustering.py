@@ -42,10 +42,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from monitor import clustering  # noqa: E402
 from monitor import db as storage  # noqa: E402
-from monitor.config import load_settings  # noqa: E402
+from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.models import Article, Story, StoryKey  # noqa: E402
 from tests.clustering import corpus  # noqa: E402
 
@@ -199,6 +200,7 @@ def run(database_url: str | None, stories: int, articles: int) -> dict[str, obje
                 stories_seen.add(story_id)
                 refresh_timings.append(shared.last_load_seconds)
                 session.commit()
+            claims_cost = _claims_side_by_side(session, settings, articles)
         storage.dispose_engines()
     return {
         "database": "SQLite" if url.startswith("sqlite") else "PostgreSQL",
@@ -213,9 +215,37 @@ def run(database_url: str | None, stories: int, articles: int) -> dict[str, obje
         "mean_ms": statistics.fmean(timings) * 1000,
         "new_p50_ms": _percentile(by_outcome["new"], 0.5) * 1000,
         "joined_p50_ms": _percentile(by_outcome["joined"], 0.5) * 1000,
+        "claims_on_ms": _percentile(claims_cost[True], 0.5) * 1000,
+        "claims_off_ms": _percentile(claims_cost[False], 0.5) * 1000,
         "fp_p50_ms": _percentile(fingerprint_timings, 0.5) * 1000,
         "refresh_p50_ms": _percentile(refresh_timings, 0.5) * 1000,
     }
+
+
+def _claims_side_by_side(
+    session: Session, settings: Settings, first: int, count: int = 400
+) -> dict[bool, list[float]]:
+    """New stories timed with and without their ``story_keys`` claims, alternately in one
+    run, so the claims' cost is not hidden by the machine's load changing between runs."""
+    claim = clustering._claim
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    rng = random.Random(11)
+    words = [f"z{i}" for i in range(20000)]
+    try:
+        for n in range(first + 1, first + count + 1):
+            with_claims = n % 2 == 0
+            clustering._claim = claim if with_claims else (lambda *_, **__: [])
+            title, body = " ".join(rng.choices(words, k=8)), " ".join(rng.choices(words, k=150))
+            article = _article(session, title, body, n)
+            started = time.perf_counter()
+            clustering.assign_story(
+                session, article, settings=settings, now=NOW + timedelta(seconds=n)
+            )
+            timings[with_claims].append(time.perf_counter() - started)
+            session.commit()
+    finally:
+        clustering._claim = claim
+    return timings
 
 
 def _article(session: object, title: str, body: str, n: int) -> Article:
@@ -262,15 +292,17 @@ def _timing_table(results: list[dict[str, object]]) -> str:
     lines = [
         "| database | stories stored | index load (s) | index memory (MB) | assign p50 (ms) "
         "| p95 (ms) | p99 (ms) | mean (ms) | new story p50 (ms) | join p50 (ms) "
-        "| of which: fingerprint p50 (ms) | index refresh p50 (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| of which: fingerprint p50 (ms) | index refresh p50 (ms) "
+        "| new story p50 with / without claims (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['database']} | {r['stories']:,} | {r['load_s']:.2f} | {r['rss_mb']:.0f} "
             f"| {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['mean_ms']:.2f} "
             f"| {r['new_p50_ms']:.2f} | {r['joined_p50_ms']:.2f} "
-            f"| {r['fp_p50_ms']:.2f} | {r['refresh_p50_ms']:.2f} |"
+            f"| {r['fp_p50_ms']:.2f} | {r['refresh_p50_ms']:.2f} "
+            f"| {r['claims_on_ms']:.2f} / {r['claims_off_ms']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -363,7 +395,9 @@ def main() -> None:
             "create, an INSERT of the story and of its claims in `story_keys` (8 MinHash values "
             "and the headline, the compare-and-set that stops two workers from starting the "
             "same story at once; the seeded stories hold theirs too). Both set the article's "
-            "`story_id`, and both grow with the machine's load more than anything else.",
+            "`story_id`, and both grow with the machine's load more than anything else. The "
+            "last column times 400 more new stories after the main run, every other one "
+            "without its claims, so that the claims' cost is measured side by side.",
         ]
         if sweep:
             body += [

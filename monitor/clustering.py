@@ -71,6 +71,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.db import get_engine
+from monitor.errors import DatabaseUnavailable
 from monitor.logs import get_logger
 from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS, STORY_INDEX_LOADS
 from monitor.models import Article, Story, StoryKey, utcnow
@@ -632,8 +633,10 @@ def warm_story_index(settings: Settings, *, now: datetime | None = None) -> int:
     """Load the index now (at worker start), so the first article after a start does not
     wait for it; return the number of stories in the window.
 
-    Safe to call as a process starts: on a database that has no ``stories`` table yet (not
-    migrated) it returns 0 and leaves the load to the first :func:`assign_story`. Its time is
+    Safe to call as a process starts: an empty database gives 0. A database that has no
+    ``stories`` table yet (a worker started before ``monitor db upgrade``) raises
+    :class:`DatabaseUnavailable` saying so, which the start-up hook logs as one line; nothing
+    is cached, so the first :func:`assign_story` after the upgrade loads the index. Its time is
     bounded by the stories in the window (about 10 s for 100,000; docs/benchmarks.md). An
     :func:`assign_story` in the same process afterwards reads only newer stories. Called
     again, it catches up the same way instead of loading everything again.
@@ -641,8 +644,7 @@ def warm_story_index(settings: Settings, *, now: datetime | None = None) -> int:
     now = now or utcnow()
     engine = get_engine(settings)
     if not inspect(engine).has_table(Story.__tablename__):
-        log.info("story index not loaded: no stories table yet")
-        return 0
+        raise DatabaseUnavailable("the database has no stories table yet: run `monitor db upgrade`")
     shared = _shared_index(settings)
     with shared.lock:
         shared.refresh(engine, since=now - timedelta(hours=settings.story_window_hours))

@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from monitor import db as storage
 from monitor.clustering import assign_story, reset_story_indexes, warm_story_index
 from monitor.config import Settings
+from monitor.errors import DatabaseUnavailable
 from tests.clustering.conftest import add_article
 from tests.clustering.texts import FLOOD, FLOOD_OTHER, with_byline
 from tests.conftest import make_settings
@@ -35,11 +37,25 @@ def test_it_warms_an_empty_database_to_no_stories(session: Session, settings: Se
     assert _loads() == before + 1
 
 
-def test_it_leaves_a_database_without_tables_alone(tmp_path: Path) -> None:
-    # A worker may start before `monitor db upgrade` has run.
+def test_it_explains_a_database_without_tables_and_loads_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    # A worker may start before `monitor db upgrade` has run: one readable error (the start-up
+    # hook logs it as one line), no tables created, and nothing cached that would hide the
+    # stories once the tables are there.
     settings = make_settings(tmp_path)
-    assert warm_story_index(settings, now=NOW) == 0
+    with pytest.raises(DatabaseUnavailable, match="no stories table yet"):
+        warm_story_index(settings, now=NOW)
     assert inspect(storage.get_engine(settings)).get_table_names() == []
+    storage.upgrade(settings)
+    with storage.sessionmaker_for(settings)() as session:
+        first = add_article(session, title=TITLE, body=FLOOD)
+        story_id = assign_story(session, first, settings=settings, now=NOW)
+        session.commit()
+    assert warm_story_index(settings, now=NOW) == 1
+    with storage.sessionmaker_for(settings)() as session:
+        copy = add_article(session, title=TITLE, body=with_byline(FLOOD))
+        assert assign_story(session, copy, settings=settings, now=NOW) == story_id
 
 
 def test_it_lets_later_assignments_use_the_warm_index(session: Session, settings: Settings) -> None:
