@@ -98,11 +98,17 @@ _ASCII_SEPARATORS = {
     code: chr(code) if re.fullmatch(r"[\w.,'-]", chr(code)) else " " for code in range(128)
 }
 
+_ASCII_SPACES = {code: " " if char in ".,'-" else char for code, char in _ASCII_SEPARATORS.items()}
+_DIGIT_SEPARATOR = re.compile(r"[0-9][.,][0-9]")
+
 
 def _raw_tokens(folded: str) -> list[str]:
     """What ``_TOKEN.findall(folded)`` returns, faster."""
     if not folded.isascii():
         return _TOKEN.findall(folded)
+    if "'" not in folded and "-" not in folded and not _DIGIT_SEPARATOR.search(folded):
+        # Nothing can join two runs of word characters: the tokens are exactly those runs.
+        return folded.translate(_ASCII_SPACES).split()
     out: list[str] = []
     findall = _ASCII_TOKEN.findall
     for chunk in folded.translate(_ASCII_SEPARATORS).split():

@@ -34,8 +34,16 @@ def test_it_indexes_the_same_words_as_the_offset_tokeniser(text: str) -> None:
         ("Ọ̀yọ́ naira, N1,572.50 fell.", ["oyo", "naira", "n1,572.50", "fell"]),
         ("NATO's Indo-Pacific plan_b", ["nato", "indo", "pacific", "plan_b"]),
         ("3.5 - 4 ... end.", ["3.5", "4", "end"]),
+        ("The naira fell 3 . 5, today.", ["the", "naira", "fell", "3", "5", "today"]),
+        ("Up 1.5 percent", ["up", "1.5", "percent"]),
     ],
-    ids=["yoruba-tone-marks-and-amounts", "possessive-hyphen-underscore", "loose-punctuation"],
+    ids=[
+        "yoruba-tone-marks-and-amounts",
+        "possessive-hyphen-underscore",
+        "loose-punctuation",
+        "plain-words-only",
+        "plain-words-and-a-decimal",
+    ],
 )
 def test_it_keeps_the_documented_tokens(text: str, words: list[str]) -> None:
     assert tokenise(text).words == words
