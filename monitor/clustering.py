@@ -48,6 +48,7 @@ second worker then joins the first's story and deletes its own (:func:`_claim`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import html
@@ -64,8 +65,18 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from datasketch import MinHash
-from sqlalchemy import event, func, inspect, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    TextClause,
+    bindparam,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -74,7 +85,7 @@ from monitor.db import get_engine
 from monitor.errors import DatabaseUnavailable
 from monitor.logs import get_logger
 from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS, STORY_INDEX_LOADS
-from monitor.models import Article, Story, StoryKey, utcnow
+from monitor.models import Article, Story, StoryKey, UTCDateTime, utcnow
 
 __all__ = [
     "CLAIM_VALUES",
@@ -776,25 +787,26 @@ def _claim(
     """
     if not claims:
         return []
-    rows = [
-        {"band": band, "key": key, "story_id": story.id, "first_seen_at": story.first_seen_at}
-        for band, key in claims
-    ]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(StoryKey)
-    statement = statement.on_conflict_do_update(
-        index_elements=[StoryKey.band, StoryKey.key],
-        set_={
-            "story_id": statement.excluded.story_id,
-            "first_seen_at": statement.excluded.first_seen_at,
-        },
-        where=StoryKey.first_seen_at < since,
-    ).returning(StoryKey.band, StoryKey.key)
-    # Core, as an executemany: one cached statement sent as one multi-row INSERT (the ORM
-    # would compile a fresh statement for every set of rows).
-    returned = session.connection().execute(statement, rows)
-    won = {(band, key) for band, key in returned}
+    params: dict[str, Any] = {"story": story.id, "seen": story.first_seen_at, "since": since}
+    for n, (band, key) in enumerate(claims):
+        params[f"b{n}"], params[f"k{n}"] = band, key
+    won = {(band, key) for band, key in session.execute(_claim_statement(len(claims)), params)}
     return [claim for claim in claims if claim not in won]
+
+
+@functools.cache
+def _claim_statement(rows: int) -> TextClause:
+    # One multi-row INSERT in the syntax SQLite and PostgreSQL share, one round trip. The ORM
+    # or an executemany with RETURNING spends more time in Python than the database does here.
+    values = ", ".join(f"(:b{n}, :k{n}, :story, :seen)" for n in range(rows))
+    return text(
+        "INSERT INTO story_keys (band, key, story_id, first_seen_at) "
+        f"VALUES {values} "
+        "ON CONFLICT (band, key) DO UPDATE SET "
+        "story_id = excluded.story_id, first_seen_at = excluded.first_seen_at "
+        "WHERE story_keys.first_seen_at < :since "
+        "RETURNING band, key"
+    ).bindparams(bindparam("seen", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime()))
 
 
 def _rivals(
