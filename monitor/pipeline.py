@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
-from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, utcnow
+from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, Story, utcnow
 
 __all__ = [
     "CycleSummary",
@@ -205,7 +205,8 @@ def batches(ids: Sequence[int], size: int = MATCH_BATCH) -> list[list[int]]:
 
 
 def prune(session: Session, *, settings: Settings, now: datetime) -> int:
-    """Delete articles older than ``retention_days`` that no hit refers to; return how many.
+    """Delete articles older than ``retention_days`` that no hit refers to, and the stories
+    left empty; return how many articles.
 
     Articles with hits are the record of what was alerted and stay; their feed links go with
     the article (ON DELETE CASCADE).
@@ -226,8 +227,26 @@ def prune(session: Session, *, settings: Settings, now: datetime) -> int:
             .where(Article.id.in_(chunk))
             .execution_options(synchronize_session=False)
         )
+    # Stories go once nothing points at them any more and they are out of every worker's
+    # window (a worker's in-memory index may still offer a story from inside its window);
+    # their claims on MinHash values go with them (ON DELETE CASCADE).
+    story_cutoff = min(cutoff, now - timedelta(hours=settings.story_window_hours))
+    stories = session.execute(
+        delete(Story)
+        .where(
+            Story.first_seen_at < story_cutoff,
+            ~exists().where(Article.story_id == Story.id),
+            ~exists().where(Hit.story_id == Story.id),
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
-    log.info("pruned old articles", count=len(ids), older_than=cutoff.isoformat())
+    log.info(
+        "pruned old articles",
+        count=len(ids),
+        stories=stories.rowcount,
+        older_than=cutoff.isoformat(),
+    )
     return len(ids)
 
 

@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from monitor import pipeline
 from monitor.config import Settings
-from monitor.models import Article, ArticleFeed, Delivery, Destination, Feed, Hit, Watchlist
+from monitor.models import (
+    Article,
+    ArticleFeed,
+    Delivery,
+    Destination,
+    Feed,
+    Hit,
+    Story,
+    StoryKey,
+    Watchlist,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -92,6 +102,34 @@ def test_it_prunes_old_articles_without_hits_only(session: Session, settings: Se
     left = set(session.execute(select(Article.id)).scalars())
     assert left == {old_hit.id, recent.id}
     assert session.execute(select(func.count()).select_from(ArticleFeed)).scalar_one() == 0
+
+
+def test_it_prunes_stories_left_empty_and_their_claims(
+    session: Session, settings: Settings
+) -> None:
+    session.add(Watchlist(id="energy", name="Energy"))
+    old = timedelta(days=31)
+
+    def story(n: int, age: timedelta) -> Story:
+        made = Story(title=f"Story {n}", first_seen_at=NOW - age)
+        session.add(made)
+        session.flush()
+        session.add(StoryKey(band=0, key=n, story_id=made.id, first_seen_at=NOW - age))
+        return made
+
+    emptied = story(1, old)  # its only article is pruned below
+    with_hit = story(2, old)
+    recent = story(3, timedelta(hours=1))  # empty, but still inside the story window
+    gone = _article(session, 1, age=old, matched=True)
+    gone.story_id = emptied.id
+    kept = _article(session, 2, age=old, matched=True)
+    kept.story_id = with_hit.id
+    session.add(Hit(watchlist_id="energy", article_id=kept.id, story_id=with_hit.id))
+    session.commit()
+
+    assert pipeline.prune(session, settings=settings, now=NOW) == 1
+    assert set(session.execute(select(Story.id)).scalars()) == {with_hit.id, recent.id}
+    assert set(session.execute(select(StoryKey.story_id)).scalars()) == {with_hit.id, recent.id}
 
 
 def test_it_summarises_a_cycle_in_plain_lines() -> None:
