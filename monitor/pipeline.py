@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
@@ -231,7 +231,7 @@ def prune(session: Session, *, settings: Settings, now: datetime) -> int:
     # window (a worker's in-memory index may still offer a story from inside its window);
     # their claims on MinHash values go with them (ON DELETE CASCADE).
     story_cutoff = min(cutoff, now - timedelta(hours=settings.story_window_hours))
-    stories = session.execute(
+    stories: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         delete(Story)
         .where(
             Story.first_seen_at < story_cutoff,
