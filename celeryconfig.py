@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kombu import Queue  # type: ignore[attr-defined]
+from kombu import Queue
 
 from monitor.config import get_settings
 from workers.beat import beat_schedule as _beat_schedule
@@ -54,7 +54,7 @@ task_time_limit = 300
 
 # Three queues that scale apart: poll (I/O-bound), match (CPU-bound), alerts (providers).
 task_default_queue = "poll"
-task_queues = tuple(Queue(name) for name in ("poll", "match", "alerts"))  # type: ignore[no-untyped-call]
+task_queues = tuple(Queue(name) for name in ("poll", "match", "alerts"))
 task_routes = {
     "monitor.schedule_due_feeds": {"queue": "poll"},
     "monitor.poll_feed": {"queue": "poll"},
