@@ -16,7 +16,6 @@ from monitor.cli.main import cli
 from monitor.config import Settings
 from monitor.dashboard import check_exposure
 from monitor.dashboard.app import create_app
-from monitor.errors import ConfigError
 from monitor.models import Delivery
 from tests.conftest import make_settings
 from tests.dashboard.conftest import seeded
@@ -197,15 +196,19 @@ def test_it_keeps_feed_credentials_off_pages_and_the_api(sqlite_settings: Settin
 
 
 def test_it_refuses_to_serve_other_addresses_without_auth_from_monitor_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The dashboard child of ``monitor run`` (and the docker-compose service) checks too."""
+    """The dashboard child of ``monitor run`` (and the docker-compose service) checks too,
+    and says so in one line."""
     from monitor.cli.run import _serve_dashboard
 
     monkeypatch.setenv("MONITOR_DATABASE_URL", f"sqlite:///{tmp_path}/m.db")
     monkeypatch.setenv("MONITOR_DASHBOARD_HOST", "0.0.0.0")
-    with pytest.raises(ConfigError, match="MONITOR_DASHBOARD_TOKEN"):
+    with pytest.raises(SystemExit) as stopped:
         _serve_dashboard(["dashboard"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MONITOR_DASHBOARD_TOKEN" in err and "0.0.0.0" in err
 
 
 @pytest.mark.parametrize(
