@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 from monitor.config import get_settings
 from workers.beat import beat_schedule as _beat_schedule
@@ -47,6 +47,8 @@ worker_prefetch_multiplier = 1
 # ("'NoneType' object has no attribute 'hostname'", celery/celery#9250), and our tasks are
 # idempotent, so a running copy finishing while the broker redelivers it is harmless.
 worker_cancel_long_running_tasks_on_connection_loss = False
+# Celery's consumer with a guard around its reconnect on Celery 5.7 (see workers/consumer.py).
+worker_consumer = "workers.consumer:Consumer"
 
 # A task that hangs is killed; the table-backed sweeps pick its work up again.
 task_soft_time_limit = 240
@@ -54,7 +56,7 @@ task_time_limit = 300
 
 # Three queues that scale apart: poll (I/O-bound), match (CPU-bound), alerts (providers).
 task_default_queue = "poll"
-task_queues = tuple(Queue(name) for name in ("poll", "match", "alerts"))
+task_queues = tuple(Queue(name) for name in ("poll", "match", "alerts"))  # type: ignore[no-untyped-call]
 task_routes = {
     "monitor.schedule_due_feeds": {"queue": "poll"},
     "monitor.poll_feed": {"queue": "poll"},

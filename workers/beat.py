@@ -33,6 +33,10 @@ LEASE_TTL = float(os.environ.get("MONITOR_BEAT_LEASE_TTL", "30"))
 LEASE_RENEW = LEASE_TTL / 3
 
 
+# Seconds a tick may wait in the broker whatever its interval (see Entry.expires).
+TICK_MIN_LIFE = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     name: str
@@ -46,8 +50,11 @@ class Entry:
 
     @property
     def expires(self) -> float:
-        # Just under the interval: a tick that waited a whole interval is superseded.
-        return max(1.0, self.interval * 0.9)
+        # Just under the interval: a tick that waited a whole interval is superseded by the
+        # next one. Never under TICK_MIN_LIFE, though: the embedded broker hands a message
+        # to a worker only when it next polls its queues (a second or more on a busy
+        # machine), and with short intervals every tick expired on the way and none ran.
+        return max(TICK_MIN_LIFE, self.interval * 0.9)
 
 
 SCHEDULE = [
