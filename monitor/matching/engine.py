@@ -95,7 +95,6 @@ class _Doc:
         "every",
         "fields",
         "sets",
-        "several_hits",
     )
 
     def __init__(self, doc: Document, fields: tuple[str, ...] = FIELDS) -> None:
@@ -110,15 +109,12 @@ class _Doc:
         self._sorted: list[str] | None = None
         self._prefix_cache: dict[str, list[str]] = {}
         self._offsets: dict[str, _FieldOffsets] = {}
-        # Set when several hits will be explained: their snippets then share one pass over
-        # each field instead of one window each.
-        self.several_hits = False
 
     def offsets(self, name: str, text: str, since: int, until: int | None) -> _FieldOffsets:
         """A field's tokens with character offsets, at least for the words from position
         *since* to *until* (None: to the end). The last window is kept, so hits whose
-        snippets fall in it share the work; :meth:`Matcher.match` asks for the whole field
-        when an article has several hits to explain."""
+        snippets fall in it share the work (only snippets that :func:`_quick_snippet` could
+        not place come here)."""
         found = self._offsets.get(name)
         if (
             found is not None
@@ -484,7 +480,6 @@ class Matcher:
             for entry in map(self._entries.__getitem__, self._candidates(d))
             if self._passes_filters(entry, doc) and entry.predicate(d)
         ]
-        d.several_hits = sum(bool(entry.leaves) for entry in hits) > 1
         return [explain(entry.id, entry.query, doc, d, positive=entry.leaves) for entry in hits]
 
 
@@ -552,12 +547,96 @@ def _snippet(
         leaves_here = [leaf for leaf, names in found if name in names]
         if leaves_here:
             text = getattr(doc, name)
+            quick = _quick_snippet(text, d.fields[name], leaves_here)
+            if quick is not None:
+                return quick
             return _window(text, _char_spans(text, d, name, leaves_here))
     for name in ("content", "summary", "title"):
         text = getattr(doc, name)
         if text.strip():
             return _window(text, [])
     return "", ()
+
+
+Snippet = tuple[str, tuple[tuple[int, int], ...]]
+
+# How many look-alikes (the term inside a longer word) _first_characters steps over before it
+# leaves the question to the exact path.
+_MAX_LOOKALIKES = 16
+
+
+def _first_characters(leaf: Node, folded: str) -> tuple[int, int] | None:
+    """Where *leaf* seems to occur first in a field's folded text, found with ``str.find`` (a
+    scan in C) and a look at the characters either side. Only a guess, which
+    :func:`_quick_snippet` checks against the words around it: an apostrophe inside a word,
+    a joined hyphen form or a phrase across punctuation are not found this way."""
+    if isinstance(leaf, Term):
+        needles, whole = [leaf.token], True
+    elif isinstance(leaf, Phrase):
+        needles, whole = [" ".join(leaf.tokens), leaf.tokens[0]], True
+    elif isinstance(leaf, Prefix):
+        needles, whole = [leaf.prefix], False
+    else:
+        return None
+    size = len(folded)
+    for needle in needles:
+        at, tries = folded.find(needle), 0
+        while at != -1 and tries < _MAX_LOOKALIKES:
+            end = at + len(needle)
+            if (at == 0 or not _is_word(folded[at - 1])) and (
+                not whole or end == size or not _is_word(folded[end])
+            ):
+                return at, end
+            at, tries = folded.find(needle, at + 1), tries + 1
+    return None
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet | None:
+    """The snippet without tokenising the whole field again: guess the first match with
+    ``str.find``, cut the sentence around it, and tokenise only that sentence (with
+    character offsets) to mark the matches. None when the guess does not hold up; the caller
+    then takes the exact path, which tokenises the field with offsets.
+
+    This is most of the cost of an explained hit: tokenising a 400-word field with offsets
+    takes several times longer than matching it."""
+    folded = tokens.folded
+    if not folded or len(folded) != len(text):  # folding moved characters: offsets differ
+        return None
+    guesses = [at for leaf in found if (at := _first_characters(leaf, folded)) is not None]
+    if not guesses:
+        return None
+    first, first_end = min(guesses)
+    start, end, prefix, suffix = _bounds(text, first, first_end)
+    spans = _region_spans(text, start, end, found)
+    if not spans or spans[0][0] != first:  # the guess was a look-alike
+        return None
+    if spans[0][1] != first_end:  # the first match is longer than the guess (a wildcard)
+        wider = _bounds(text, first, spans[0][1])
+        if wider[0] < start or wider[1] > end:
+            return None
+        start, end, prefix, suffix = wider
+    return _render(text, start, end, prefix, suffix, spans)
+
+
+def _region_spans(text: str, start: int, end: int, found: list[Node]) -> list[tuple[int, int]]:
+    """Character spans of *found* within text[start:end], from tokenising only that part
+    (widened to whitespace on both sides, so that no word is cut in two)."""
+    low = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 if start else 0
+    ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
+    high = min(ends) if ends else len(text)
+    tuples = offset_spans(text[low:high])
+    tokens = FieldTokens.from_spans(tuples)
+    exact: dict[tuple[int, int], tuple[int, int]] = {}
+    for _, position, a, b, last in tuples:
+        exact.setdefault((position, last), (a + low, b + low))
+    wanted: set[tuple[int, int]] = set()
+    for leaf in found:
+        wanted.update(_local_occurrences(leaf, tokens))
+    return _merged(exact, wanted)
 
 
 def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
@@ -586,22 +665,25 @@ def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
 
 
 def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[int, int]]:
-    if d.several_hits:
-        offsets = d.offsets(name, text, 0, None)
-    else:
-        known = [p for leaf in found if (p := _first_position(leaf, d.fields[name], d)) is not None]
-        if not known:
-            return []
-        # Only the words up to a little past the first match can fall inside the snippet, so
-        # only those are tokenised again, this time with character offsets.
-        first = min(known)
-        offsets = d.offsets(name, text, first, first + 80)
+    """The exact path: character spans of every occurrence of *found* in a field."""
+    known = [p for leaf in found if (p := _first_position(leaf, d.fields[name], d)) is not None]
+    if not known:
+        return []
+    # Only the words up to a little past the first match can fall inside the snippet, so
+    # only those are tokenised again, this time with character offsets.
+    first = min(known)
+    offsets = d.offsets(name, text, first, first + 80)
     wanted: set[tuple[int, int]] = set()
     for leaf in found:
         wanted.update(_local_occurrences(leaf, offsets.tokens))
-    # Single words and joined hyphen forms are found exactly, longer spans are stitched from
-    # their ends.
-    exact = offsets.exact
+    return _merged(offsets.exact, wanted)
+
+
+def _merged(
+    exact: dict[tuple[int, int], tuple[int, int]], wanted: set[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Word spans to sorted, non-overlapping character spans. Single words and joined hyphen
+    forms are found exactly, longer spans are stitched from their ends."""
     spans = []
     for start, end in wanted:
         span = exact.get((start, end))
@@ -621,10 +703,16 @@ def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[
     return merged
 
 
-def _window(text: str, spans: list[tuple[int, int]]) -> tuple[str, tuple[tuple[int, int], ...]]:
+def _window(text: str, spans: list[tuple[int, int]]) -> Snippet:
     """The sentence(s) around the first span, trimmed to a readable length."""
     anchor = spans[0][0] if spans else 0
     anchor_end = spans[0][1] if spans else 0
+    return _render(text, *_bounds(text, anchor, anchor_end), spans)
+
+
+def _bounds(text: str, anchor: int, anchor_end: int) -> tuple[int, int, str, str]:
+    """[start, end) of the sentence(s) around text[anchor:anchor_end], and the '…' to put
+    before and after where a long sentence was cut."""
     start = 0
     for m in _SENTENCE_END.finditer(text, 0, anchor):
         start = m.end()
@@ -646,6 +734,13 @@ def _window(text: str, spans: list[tuple[int, int]]) -> tuple[str, tuple[tuple[i
             hi = space if space != -1 else hi
             suffix = "…"
         start, end = lo, hi
+    return start, end, prefix, suffix
+
+
+def _render(
+    text: str, start: int, end: int, prefix: str, suffix: str, spans: list[tuple[int, int]]
+) -> Snippet:
+    """text[start:end] with its whitespace tidied, and the spans that fall inside it."""
     raw = text[start:end]
     stripped = raw.strip()
     lead = len(raw) - len(raw.lstrip())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.matching import Document, Matcher, parse_query
+from monitor.matching import Document, Matcher, engine, parse_query
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
 
@@ -92,8 +94,8 @@ def test_it_agrees_with_the_reference_evaluator(texts_: list[str], docs: list[Do
 def test_it_explains_a_hit_the_same_alone_or_beside_other_hits(
     texts_: list[str], doc: Document
 ) -> None:
-    # Several hits on one article share one offset pass per field; one hit alone uses a
-    # window. Both must give the same explanation and snippet.
+    # Hits on one article share the article's tokens and the last window of offsets; one
+    # hit alone starts from nothing. Both must give the same explanation and snippet.
     specs = [Spec(f"w{i}", q) for i, q in enumerate(texts_)]
     together = Matcher(specs).match(doc)
     alone = [r for s in specs for r in Matcher([s]).match(doc)]
@@ -113,3 +115,25 @@ def test_it_highlights_a_match_on_the_second_part_of_a_hyphenated_word() -> None
     doc = Document(id="d", content="nato", url="https://example.org/nato-japan-office")
     (alone,) = Matcher([Spec("w", "url:japan")]).match(doc)
     assert alone.snippet[slice(*alone.highlights[0])] == "japan"
+
+
+# Sentences with the punctuation that cuts snippets and the forms the quick path cannot
+# place by itself (apostrophes, hyphens, accents), so that both paths are exercised.
+SENTENCE_WORDS = [*TEXT_WORDS, "NATO.", "market!", "crisis?", "economy;", "(japan)", "Office,"]
+long_texts = st.lists(st.sampled_from(SENTENCE_WORDS), min_size=30, max_size=120).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=6), long_texts, texts)
+def test_the_quick_snippet_is_the_exact_one(texts_: list[str], content: str, title: str) -> None:
+    # The quick path finds the first match with str.find and tokenises only its sentence;
+    # it must give what tokenising the whole field with offsets gives, or step aside.
+    doc = Document(id="d", title=title, content=content)
+    matcher = Matcher([Spec(f"w{i}", q) for i, q in enumerate(texts_)])
+    quick = matcher.match(doc)
+    with mock.patch.object(engine, "_quick_snippet", return_value=None):
+        exact = matcher.match(doc)
+    assert quick == exact
+    for hit in quick:
+        for a, b in hit.highlights:
+            assert 0 <= a < b <= len(hit.snippet)
