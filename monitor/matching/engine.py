@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
     BODY_FIELDS,
     FIELDS,
@@ -38,7 +40,7 @@ from monitor.matching.query import (
     leaves,
     parse_query,
 )
-from monitor.matching.text import FieldTokens, offset_spans, tokenise
+from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans, tokenise
 
 __all__ = ["Document", "MatchResult", "Matcher", "WatchlistLike", "compile_query"]
 
@@ -130,20 +132,45 @@ class _Doc:
         self._offsets[name] = found
         return found
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some token (any field) starts with *prefix*."""
+        return self.have_prefixes([prefix])[0]
+
+    def have_prefixes(self, prefixes: list[str]) -> list[bool]:
+        """For each of *prefixes* (none empty), whether some token (any field) starts with
+        it; the whole list in three calls into C."""
+        ordered = self._ordered()
+        size = len(ordered) - 1
+        at = map(
+            bisect.bisect_left,
+            itertools.repeat(ordered),
+            prefixes,
+            itertools.repeat(0),
+            itertools.repeat(size),
+        )
+        return list(map(str.startswith, map(ordered.__getitem__, at), prefixes))
+
     def prefix_tokens(self, prefix: str) -> list[str]:
         """The article's distinct tokens that start with *prefix* (any field)."""
         found = self._prefix_cache.get(prefix)
         if found is None:
-            if self._sorted is None:
-                self._sorted = sorted(self.every)
-            ordered = self._sorted
-            i = bisect.bisect_left(ordered, prefix)
+            ordered = self._ordered()
+            i = bisect.bisect_left(ordered, prefix, 0, len(ordered) - 1)
             found = []
-            while i < len(ordered) and ordered[i].startswith(prefix):
+            while ordered[i].startswith(prefix):  # the sentinel ends the loop
                 found.append(ordered[i])
                 i += 1
             self._prefix_cache[prefix] = found
         return found
+
+    def _ordered(self) -> list[str]:
+        """The article's distinct tokens, sorted, then "" as a sentinel. Sorting them once
+        (in C) costs less than building the set of their beginnings for each prefix length
+        asked about."""
+        if self._sorted is None:
+            self._sorted = sorted(self.every)
+            self._sorted.append("")
+        return self._sorted
 
 
 Spans = list[tuple[int, int]]
@@ -230,6 +257,8 @@ def compile_query(node: Node) -> Predicate:
         prefix, names = node.prefix, node.fields
 
         def prefix_match(d: _Doc) -> bool:
+            if not d.has_prefix(prefix):
+                return False
             found = d.prefix_tokens(prefix)
             return bool(found) and any(t in d.sets[n] for n in names for t in found)
 
@@ -363,10 +392,10 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Index:
-    # first word -> second word (or None: the first is enough) -> watchlists. Filing a query
-    # under two words it requires keeps the candidates few even with 100,000 watchlists,
-    # and both lookups are set intersections done in C.
-    pairs: dict[str, dict[str | None, list[int]]] = field(default_factory=dict)
+    # Each query is filed under words it requires (see monitor.matching.pairs); only a query
+    # whose every clause is a wildcard is filed under its prefix alone, and one with no
+    # clause at all (only NOT) is evaluated for every article.
+    table: PairTable = field(default_factory=PairTable)
     prefixes: dict[str, list[int]] = field(default_factory=dict)
     prefixes_by3: dict[str, list[str]] = field(default_factory=dict)
     unanchored: list[int] = field(default_factory=list)
@@ -376,13 +405,20 @@ class Matcher:
     """All enabled watchlists compiled once; :meth:`match` is pure and safe to share.
 
     With ``filters=False`` the ``feeds`` and ``languages`` restrictions are ignored (for
-    checking examples and matching local files, which carry no feed).
+    checking examples and matching local files, which carry no feed). *array_threshold*
+    overrides when the word index switches to its array layout (tests use both).
     """
 
-    def __init__(self, watchlists: Iterable[WatchlistLike], *, filters: bool = True) -> None:
+    def __init__(
+        self,
+        watchlists: Iterable[WatchlistLike],
+        *,
+        filters: bool = True,
+        array_threshold: int | None = None,
+    ) -> None:
         self._filters = filters
         self._entries: list[_Entry] = []
-        self._index = _Index()
+        self._index = _Index(PairTable(threshold=array_threshold))
         self._searched: set[str] = set(BODY_FIELDS)
         for spec in watchlists:
             if not spec.enabled:
@@ -402,6 +438,7 @@ class Matcher:
             self._add(entry)
             self._searched.update(_node_fields(query.root))
         self._fields = tuple(name for name in FIELDS if name in self._searched)
+        self._index.table.seal()
 
     def _add(self, entry: _Entry) -> None:
         number = len(self._entries)
@@ -411,21 +448,28 @@ class Matcher:
             self._index.unanchored.append(number)
             return
         clauses.sort(key=_cost)
+        index, table = self._index, self._index.table
         words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
-        pairs = self._index.pairs
-        if len(words) >= 2 and len(words[0]) * len(words[1]) <= 64:
-            for _, first in words[0]:
-                inner = pairs.setdefault(first, {})
-                for _, second in words[1]:
-                    inner.setdefault(second, []).append(number)
+        if words:
+            # The cheapest all-word clause comes first; the next cheapest clause of any kind
+            # second (an OR of many words would file the query under too many pairs).
+            first = words[0]
+            second = next((c for c in clauses if c is not first), None)
+            if second is not None and len(first) * len(second) <= 64:
+                for _, word in first:
+                    for kind, text in second:
+                        table.file(word, text, number, prefix=kind == "p")
+                return
+            for _, word in first:
+                table.file(word, None, number)
             return
-        for kind, text in words[0] if words else clauses[0]:
+        for kind, text in clauses[0]:
             if kind == "t":
-                pairs.setdefault(text, {}).setdefault(None, []).append(number)
+                table.file(text, None, number)
             else:
-                if text not in self._index.prefixes:
-                    self._index.prefixes_by3.setdefault(text[:3], []).append(text)
-                self._index.prefixes.setdefault(text, []).append(number)
+                if text not in index.prefixes:
+                    index.prefixes_by3.setdefault(text[:3], []).append(text)
+                index.prefixes.setdefault(text, []).append(number)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -435,21 +479,15 @@ class Matcher:
         return [entry.id for entry in self._entries]
 
     def _candidates(self, d: _Doc) -> list[int]:
-        index = self._index
+        index, every = self._index, d.every
         found: set[int] = set(index.unanchored)
-        pairs, every = index.pairs, d.every
-        for first in pairs.keys() & every:
-            inner = pairs[first]
-            alone = inner.get(None)
-            if alone is not None:
-                found.update(alone)
-            for second in inner.keys() & every:
-                found.update(inner[second])
+        found.update(index.table.lookup(every, d.have_prefixes))
         if index.prefixes:
-            starts = {token[:3] for token in d.every}
+            starts = {token[:3] for token in every}
             for key in index.prefixes_by3.keys() & starts:
-                for prefix in index.prefixes_by3[key]:
-                    if d.prefix_tokens(prefix):
+                wildcards = index.prefixes_by3[key]
+                for prefix, present in zip(wildcards, d.have_prefixes(wildcards), strict=True):
+                    if present:
                         found.update(index.prefixes[prefix])
         return sorted(found)
 
@@ -518,7 +556,7 @@ def explain(
     per_field: dict[str, list[str]] = {}
     found_leaves: list[tuple[Node, list[str]]] = []
     for leaf in leaves(query.root) if positive is None else positive:
-        hit_fields = [name for name in FIELDS if _leaf_in_field(leaf, d, name)]
+        hit_fields = [name for name in leaf.fields if _leaf_in_field(leaf, d, name)]
         if not hit_fields:
             continue
         found_leaves.append((leaf, hit_fields))
@@ -565,29 +603,37 @@ Snippet = tuple[str, tuple[tuple[int, int], ...]]
 _MAX_LOOKALIKES = 16
 
 
-def _first_characters(leaf: Node, folded: str) -> tuple[int, int] | None:
+def _first_characters(leaf: Node, tokens: FieldTokens) -> tuple[int, int] | None:
     """Where *leaf* seems to occur first in a field's folded text, found with ``str.find`` (a
-    scan in C) and a look at the characters either side. Only a guess, which
-    :func:`_quick_snippet` checks against the words around it: an apostrophe inside a word,
-    a joined hyphen form or a phrase across punctuation are not found this way."""
+    scan in C) and a look at the characters either side.
+
+    No occurrence can start before the place returned: every token but the
+    :attr:`~FieldTokens.altered` ones is written in the folded text as it is, so a leaf that
+    could match an altered token gets None. A phrase is looked for by its first word, since
+    punctuation may come between its words. The place may still be a look-alike (the word
+    inside a number, or a phrase's first word alone), which :func:`_quick_snippet` sees when
+    it tokenises the sentence."""
+    altered = tokens.altered
     if isinstance(leaf, Term):
-        needles, whole = [leaf.token], True
+        needle, whole = leaf.token, True
     elif isinstance(leaf, Phrase):
-        needles, whole = [" ".join(leaf.tokens), leaf.tokens[0]], True
+        needle, whole = leaf.tokens[0], True
     elif isinstance(leaf, Prefix):
-        needles, whole = [leaf.prefix], False
+        needle, whole = leaf.prefix, False
     else:
         return None
+    if needle in altered or (not whole and any(a.startswith(needle) for a in altered)):
+        return None
+    folded = tokens.folded
     size = len(folded)
-    for needle in needles:
-        at, tries = folded.find(needle), 0
-        while at != -1 and tries < _MAX_LOOKALIKES:
-            end = at + len(needle)
-            if (at == 0 or not _is_word(folded[at - 1])) and (
-                not whole or end == size or not _is_word(folded[end])
-            ):
-                return at, end
-            at, tries = folded.find(needle, at + 1), tries + 1
+    at, tries = folded.find(needle), 0
+    while at != -1 and tries < _MAX_LOOKALIKES:
+        end = at + len(needle)
+        if (at == 0 or not _is_word(folded[at - 1])) and (
+            not whole or end == size or not _is_word(folded[end])
+        ):
+            return at, end
+        at, tries = folded.find(needle, at + 1), tries + 1
     return None
 
 
@@ -596,19 +642,21 @@ def _is_word(char: str) -> bool:
 
 
 def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet | None:
-    """The snippet without tokenising the whole field again: guess the first match with
+    """The snippet without tokenising the whole field again: find the first match with
     ``str.find``, cut the sentence around it, and tokenise only that sentence (with
-    character offsets) to mark the matches. None when the guess does not hold up; the caller
-    then takes the exact path, which tokenises the field with offsets.
+    character offsets) to mark the matches. None when that cannot be done with certainty;
+    the caller then takes the exact path, which tokenises the field with offsets.
 
     This is most of the cost of an explained hit: tokenising a 400-word field with offsets
     takes several times longer than matching it."""
-    folded = tokens.folded
-    if not folded or len(folded) != len(text):  # folding moved characters: offsets differ
+    if not tokens.folded or not folds_in_place(text):  # offsets in the folded text differ
         return None
-    guesses = [at for leaf in found if (at := _first_characters(leaf, folded)) is not None]
-    if not guesses:
-        return None
+    guesses = []
+    for leaf in found:
+        guess = _first_characters(leaf, tokens)
+        if guess is None:  # it may occur before the others' first place: no certainty
+            return None
+        guesses.append(guess)
     first, first_end = min(guesses)
     start, end, prefix, suffix = _bounds(text, first, first_end)
     spans = _region_spans(text, start, end, found)
@@ -628,7 +676,22 @@ def _region_spans(text: str, start: int, end: int, found: list[Node]) -> list[tu
     low = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 if start else 0
     ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
     high = min(ends) if ends else len(text)
-    tuples = offset_spans(text[low:high])
+    region = text[low:high]
+    folded = fold(region)
+    words = [leaf for leaf in found if isinstance(leaf, Term | Prefix)]
+    if (
+        len(words) == len(found)
+        and "-" not in folded
+        and "'" not in folded
+        and not _DIGIT_JOIN.search(folded)
+    ):
+        # Here every token is a run of word characters, written as it is: the matches can
+        # be found with str.find, without tokenising (most sentences, most hits).
+        spans: list[tuple[int, int]] = []
+        for word in words:
+            spans.extend(_word_spans(folded, word, low))
+        return _merged({}, set(), spans)
+    tuples = offset_spans(region)
     tokens = FieldTokens.from_spans(tuples)
     exact: dict[tuple[int, int], tuple[int, int]] = {}
     for _, position, a, b, last in tuples:
@@ -637,6 +700,31 @@ def _region_spans(text: str, start: int, end: int, found: list[Node]) -> list[tu
     for leaf in found:
         wanted.update(_local_occurrences(leaf, tokens))
     return _merged(exact, wanted)
+
+
+# What joins two runs of word characters into one token, besides an apostrophe or a hyphen.
+_DIGIT_JOIN = re.compile(r"\d[.,]\d")
+_WORD_REST = re.compile(r"\w*")
+
+
+def _word_spans(folded: str, leaf: Term | Prefix, shift: int) -> list[tuple[int, int]]:
+    """Character spans (plus *shift*) of the tokens *leaf* matches in *folded*, text whose
+    tokens are exactly its runs of word characters."""
+    whole = isinstance(leaf, Term)
+    needle = leaf.token if isinstance(leaf, Term) else leaf.prefix
+    size, out = len(folded), []
+    at = folded.find(needle)
+    while at != -1:
+        end = at + len(needle)
+        if at == 0 or not _is_word(folded[at - 1]):
+            if not whole:  # a wildcard: the whole word it begins
+                found = _WORD_REST.match(folded, end)
+                end = found.end() if found else end
+                out.append((at + shift, end + shift))
+            elif end == size or not _is_word(folded[end]):
+                out.append((at + shift, end + shift))
+        at = folded.find(needle, end)
+    return out
 
 
 def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
@@ -680,11 +768,14 @@ def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[
 
 
 def _merged(
-    exact: dict[tuple[int, int], tuple[int, int]], wanted: set[tuple[int, int]]
+    exact: dict[tuple[int, int], tuple[int, int]],
+    wanted: set[tuple[int, int]],
+    spans: list[tuple[int, int]] | None = None,
 ) -> list[tuple[int, int]]:
-    """Word spans to sorted, non-overlapping character spans. Single words and joined hyphen
-    forms are found exactly, longer spans are stitched from their ends."""
-    spans = []
+    """Word spans (*wanted*) to sorted, non-overlapping character spans, added to *spans*.
+    Single words and joined hyphen forms are found exactly, longer spans are stitched from
+    their ends."""
+    spans = spans if spans is not None else []
     for start, end in wanted:
         span = exact.get((start, end))
         if span is None:

@@ -21,6 +21,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 __all__ = [
@@ -82,6 +83,12 @@ def fold(text: str) -> str:
     return text.translate(_TABLE)
 
 
+def folds_in_place(text: str) -> bool:
+    """Whether folding keeps every character of *text* where it was (one for one), so that
+    an offset into the folded text is the same offset into *text*."""
+    return text.isascii() or all(len(_TABLE[ord(c)]) == 1 for c in set(text))
+
+
 # A run of word characters, continued by digit-separator-digit, an apostrophe or a hyphen.
 # (Plain \w, underscore included, is measurably faster than excluding '_', and news text
 # has next to no underscores.)
@@ -135,13 +142,14 @@ class FieldTokens:
     and NEAR, so they are computed lazily.
     """
 
-    __slots__ = ("_positions", "_some", "folded", "joined", "vocabulary", "words")
+    __slots__ = ("_positions", "_some", "altered", "folded", "joined", "vocabulary", "words")
 
     def __init__(
         self,
         words: list[str] | None = None,
         joined: dict[str, list[tuple[int, int]]] | None = None,
         folded: str = "",
+        altered: AbstractSet[str] = frozenset(),
     ) -> None:
         self.words: list[str] = words or []
         self.joined: dict[str, list[tuple[int, int]]] = joined or {}
@@ -149,6 +157,10 @@ class FieldTokens:
         if self.joined:
             self.vocabulary.update(self.joined)
         self.folded = folded  # the folded text, kept for finding a match's characters
+        # Tokens that are not written as such in the folded text: joined hyphen forms
+        # ("indopacific") and words with an apostrophe taken out ("obrien"). Every other
+        # token can be found in it with str.find.
+        self.altered = altered
         self._positions: dict[str, list[int]] | None = None
         self._some: dict[str, list[int]] | None = None  # positions of the words asked about
 
@@ -229,16 +241,21 @@ def tokenise(text: str) -> FieldTokens:
         return FieldTokens(raw, folded=folded)
     words: list[str] = []
     joined: dict[str, list[tuple[int, int]]] = {}
+    altered: set[str] = set()
     for token in raw:
         if "-" in token or "'" in token:
-            parts = [p for p in (_clean(x) for x in token.split("-")) if p]
+            chunks = token.split("-")
+            parts = [p for p in map(_clean, chunks) if p]
             if len(parts) > 1:
                 end = len(words) + len(parts) - 1
                 joined.setdefault("".join(parts), []).append((len(words), end))
             words.extend(parts)
+            # A possessive 's is only cut off the end: the rest is still in the text.
+            altered.update(_clean(x) for x in chunks if "'" in x.removesuffix("'s"))
         else:
             words.append(token)
-    return FieldTokens(words, joined, folded)
+    altered.update(joined)
+    return FieldTokens(words, joined, folded, altered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +286,7 @@ def offset_spans(
         return []
     folded = fold(text)
     origin: list[int] | None = None  # None: folding kept every character in place
-    if not text.isascii() and any(len(_TABLE[ord(c)]) != 1 for c in set(text)):
+    if not folds_in_place(text):
         folded_chars = [_TABLE[ord(c)] for c in text]
         origin = [index for index, piece in enumerate(folded_chars) for _ in piece]
         origin.append(len(text))

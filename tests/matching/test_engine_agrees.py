@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,11 +79,20 @@ documents = st.builds(
 )
 
 
+# The word index has two layouts (monitor.matching.pairs): small indexes use dicts, large
+# ones sorted arrays. Threshold 0 puts these small indexes in the array layout.
+LAYOUTS = pytest.mark.parametrize("threshold", [None, 0], ids=["dicts", "arrays"])
+
+
+@LAYOUTS
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(queries, min_size=1, max_size=8), st.lists(documents, min_size=1, max_size=4))
-def test_it_agrees_with_the_reference_evaluator(texts_: list[str], docs: list[Document]) -> None:
+def test_it_agrees_with_the_reference_evaluator(
+    threshold: int | None, texts_: list[str], docs: list[Document]
+) -> None:
     specs = [Spec(f"w{i}", q) for i, q in enumerate(texts_)]
-    matcher = Matcher(specs)
+    matcher = Matcher(specs, array_threshold=threshold)
+    assert matcher._index.table.uses_arrays == (threshold == 0 and len(matcher._index.table) > 0)
     for doc in docs:
         expected = [s.id for s in specs if reference_match(parse_query(s.query).root, doc)]
         assert matcher.match_ids(doc) == expected
@@ -119,7 +129,10 @@ def test_it_highlights_a_match_on_the_second_part_of_a_hyphenated_word() -> None
 
 # Sentences with the punctuation that cuts snippets and the forms the quick path cannot
 # place by itself (apostrophes, hyphens, accents), so that both paths are exercised.
-SENTENCE_WORDS = [*TEXT_WORDS, "NATO.", "market!", "crisis?", "economy;", "(japan)", "Office,"]
+SENTENCE_WORDS = [
+    *TEXT_WORDS,
+    *["NATO.", "market!", "crisis?", "economy;", "(japan)", "Office,", "Ja'pan", "office-NATO"],
+]
 long_texts = st.lists(st.sampled_from(SENTENCE_WORDS), min_size=30, max_size=120).map(" ".join)
 
 

@@ -1,0 +1,177 @@
+"""The table that files each watchlist under words it requires, and finds the watchlists
+filed under an article's words.
+
+A watchlist is filed under a pair of words it requires when it has two such clauses (or a
+word and a wildcard prefix), else under one word: with 100,000 watchlists nearly every word
+of an article anchors some watchlist, but few pairs of them do, so pairs keep the
+candidates few.
+
+Two layouts give the same answers:
+
+- a dict of small sets, for up to some tens of thousands of entries: it stays in the CPU's
+  caches, and each step is one call into C;
+- sorted numpy arrays of string hashes, for larger tables: the dict's objects are then
+  spread over far more memory than the caches hold, and reading them costs more than the
+  work. The arrays are compact, and one article's lookup is a dozen vectorised calls.
+
+Hashes may collide; a collision only adds a candidate, which the watchlist's full query
+then rejects. (They are ``hash()`` of the strings, so they are only valid in the process
+that built the table, like the rest of a compiled matcher.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+PrefixTest = Callable[[list[str]], list[bool]]
+
+# Above this many entries the table uses the array layout (see the module docstring; the
+# crossover was measured with benchmarks/matching.py).
+ARRAY_THRESHOLD = 60_000
+
+# Second "words" that every article holds: an entry filed under one word alone pairs it with
+# ALONE; a wildcard entry pairs its word with PREFIX and is then checked by the caller. They
+# contain spaces, so no token can have them.
+_ALONE = hash(" alone ")
+_PREFIX = hash(" prefix ")
+
+
+class _Anchor(frozenset[str]):
+    """The watchlists filed under one word; as a set, the second words of its pairs (testing
+    those against the article runs in C on the hashes the set stores)."""
+
+    __slots__ = ("alone", "pairs", "prefixes")
+    alone: list[int]  # filed under this word alone
+    pairs: dict[str, list[int]]  # second word -> watchlists filed under both
+    prefixes: dict[str, list[int]]  # wildcard prefix -> watchlists filed under both
+
+
+class PairTable:
+    """Filled with :meth:`file`, then :meth:`seal`-ed once; :meth:`lookup` is pure."""
+
+    def __init__(self, *, threshold: int | None = None) -> None:
+        self._threshold = ARRAY_THRESHOLD if threshold is None else threshold
+        self._entries: list[tuple[str, str | None, bool, int]] = []
+        self._size = 0
+        self._words: dict[str, _Anchor] = {}
+        self._arrays: _Arrays | None = None
+
+    def file(self, word: str, second: str | None, number: int, *, prefix: bool = False) -> None:
+        """File watchlist *number* under *word* and *second* (a word, or a wildcard prefix
+        when *prefix* is true), or under *word* alone when *second* is None."""
+        self._entries.append((word, second, prefix, number))
+        self._size += 1
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def uses_arrays(self) -> bool:
+        return self._arrays is not None
+
+    def seal(self) -> None:
+        if len(self._entries) > self._threshold:
+            self._arrays = _Arrays(self._entries)
+        else:
+            self._words = _anchors(self._entries)
+        self._entries = []
+
+    def lookup(self, every: set[str], have_prefixes: PrefixTest) -> Iterable[int]:
+        """The watchlists filed under words of *every* (perhaps with repeats).
+        *have_prefixes* says which of a list of prefixes begin one of its words."""
+        if self._arrays is not None:
+            return self._arrays.lookup(every, have_prefixes)
+        found: list[int] = []
+        anchors = [anchor for anchor in map(self._words.get, every) if anchor is not None]
+        wildcards: list[tuple[str, list[int]]] = []
+        for anchor in anchors:
+            if anchor.alone:
+                found.extend(anchor.alone)
+            if anchor.prefixes:
+                wildcards.extend(anchor.prefixes.items())
+        if wildcards:
+            held = have_prefixes([prefix for prefix, _ in wildcards])
+            for (_, ids), present in zip(wildcards, held, strict=True):
+                if present:
+                    found.extend(ids)
+        complete = map(operator.not_, map(every.isdisjoint, anchors))
+        for anchor in itertools.compress(anchors, complete):
+            pairs = anchor.pairs
+            for second in anchor & every:
+                found.extend(pairs[second])
+        return found
+
+
+def _anchors(entries: list[tuple[str, str | None, bool, int]]) -> dict[str, _Anchor]:
+    alone: dict[str, list[int]] = {}
+    pairs: dict[str, dict[str, list[int]]] = {}
+    prefixes: dict[str, dict[str, list[int]]] = {}
+    for word, second, prefix, number in entries:
+        if second is None:
+            alone.setdefault(word, []).append(number)
+        else:
+            table = prefixes if prefix else pairs
+            table.setdefault(word, {}).setdefault(second, []).append(number)
+    words: dict[str, _Anchor] = {}
+    for word in alone.keys() | pairs.keys() | prefixes.keys():
+        inner = pairs.get(word, {})
+        anchor = words[word] = _Anchor(inner)
+        anchor.alone = alone.get(word, [])
+        anchor.pairs = inner
+        anchor.prefixes = prefixes.get(word, {})
+    return words
+
+
+Int64s = npt.NDArray[np.int64]
+
+
+class _Arrays:
+    """Entries sorted by (first word's hash, second's hash), with the distinct first-word
+    hashes and where each one's entries start and end."""
+
+    def __init__(self, entries: list[tuple[str, str | None, bool, int]]) -> None:
+        self.prefixes: list[tuple[str, int]] = []  # (prefix, watchlist) of wildcard entries
+        rows: list[tuple[int, int, int]] = []
+        for word, second, prefix, number in entries:
+            if second is None:
+                rows.append((hash(word), _ALONE, number))
+            elif prefix:
+                rows.append((hash(word), _PREFIX, len(self.prefixes)))
+                self.prefixes.append((second, number))
+            else:
+                rows.append((hash(word), hash(second), number))
+        rows.sort()
+        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        self.seconds: Int64s = np.ascontiguousarray(table[:, 1])
+        self.targets: Int64s = np.ascontiguousarray(table[:, 2])
+        self.firsts, starts = np.unique(table[:, 0], return_index=True)
+        self.starts: Int64s = starts.astype(np.int64)
+        self.ends: Int64s = np.append(self.starts[1:], len(rows)).astype(np.int64)
+        self.always: Int64s = np.array([_ALONE, _PREFIX], dtype=np.int64)
+
+    def lookup(self, every: set[str], have_prefixes: PrefixTest) -> list[int]:
+        words = np.fromiter(map(hash, every), dtype=np.int64, count=len(every))
+        held = np.sort(np.concatenate((words, self.always)))
+        at = np.minimum(np.searchsorted(self.firsts, held), len(self.firsts) - 1)
+        firsts = at[self.firsts[at] == held]
+        if not len(firsts):
+            return []
+        # The entries of every first word the article holds, gathered into one array.
+        starts, sizes = self.starts[firsts], self.ends[firsts] - self.starts[firsts]
+        offsets = np.cumsum(sizes) - sizes
+        rows = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+        seconds = self.seconds[rows]
+        found = np.minimum(np.searchsorted(held, seconds), len(held) - 1)
+        rows = rows[held[found] == seconds]
+        wildcard = self.seconds[rows] == _PREFIX
+        out: list[int] = self.targets[rows[~wildcard]].tolist()
+        wildcards = [self.prefixes[index] for index in self.targets[rows[wildcard]].tolist()]
+        if wildcards:
+            begun = have_prefixes([prefix for prefix, _ in wildcards])
+            out.extend(n for (_, n), present in zip(wildcards, begun, strict=True) if present)
+        return out
