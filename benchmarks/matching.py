@@ -64,6 +64,9 @@ NOTES = """Reading the table:
   add hits as the number of watchlists grows (see the hits per size printed while it runs),
   and each hit costs a snippet. 'without explanations' is `Matcher.match_ids`: the same
   matching, no snippets.
+- 'CPU µs/article' is the engine's process time per article (the clock can include time
+  the shared machine gave to others). ᵃ marks sizes where the word index uses its array
+  layout (`monitor/matching/pairs.py`).
 - 'engine ÷ tokenise' is the share of the floor (tokenising alone) the engine keeps.
 - tantivy amortises each query over the whole batch: with 1,000 articles per batch its
   throughput is far higher than with 100 (one poll cycle's worth), but a 1,000-article batch
@@ -364,13 +367,13 @@ def measure(
 
     latencies = []
     ours: dict[str, set[str]] = {}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for doc in docs:
         a = time.perf_counter()
         found = matcher.match(doc)
         latencies.append(time.perf_counter() - a)
         ours[doc.id] = {r.watchlist_id for r in found}
-    ours_time = time.perf_counter() - t0
+    ours_time, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     peak = rss_mb()
 
     t0 = time.perf_counter()
@@ -419,6 +422,8 @@ def measure(
         "hits": hits,
         "build_s": build,
         "ours_aps": len(docs) / ours_time,
+        "ours_cpu_us": 1e6 * ours_cpu / len(docs),
+        "arrays": matcher._index.table.uses_arrays,
         "ours_p95_ms": 1000 * sorted(latencies)[math.ceil(0.95 * len(latencies)) - 1],
         "peak_mb": peak,
         "index_mb": peak - baseline,
@@ -443,11 +448,12 @@ def measure(
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| corpus | words/article | watchlists | engine art/s | without explanations | p95 ms | "
+        "| corpus | words/article | watchlists | engine art/s | CPU µs/article | "
+        "without explanations | p95 ms | "
         "build s | peak RSS MB | "
         "regex art/s (p95 ms) | tantivy art/s, batch 100 / big | engine ÷ tantivy (big) | "
         "tokenise art/s | engine ÷ tokenise | agree |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [head]
     for r in rows:
@@ -457,7 +463,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             else (f"NO ({r['regex_mismatches']} regex, {r['tantivy_mismatches']} tantivy)")
         )
         lines.append(
-            f"| {r['corpus']} | {r['words']} | {r['size']:,} | {r['ours_aps']:,.0f} | "
+            f"| {r['corpus']} | {r['words']} | {r['size']:,}{' ᵃ' if r['arrays'] else ''} | "
+            f"{r['ours_aps']:,.0f} | {r['ours_cpu_us']:,.0f} | "
             f"{r['ids_aps']:,.0f} | "
             f"{r['ours_p95_ms']:.2f} | "
             f"{r['build_s']:.1f} | {r['peak_mb']:,.0f} | {r['regex_aps']:,.1f} "
@@ -474,17 +481,22 @@ def verdict(rows: list[dict[str, Any]]) -> list[str]:
     synth = {r["size"]: r for r in rows if r["corpus"] == "synthetic"}
     if 10_000 in synth:
         r = synth[10_000]
+        small = r["ours_aps"] / r["tantivy_small_aps"]
+        big = r["ours_aps"] / r["tantivy_aps"]
+        met = "met" if min(small, big) >= 10 else "NOT met"
         out.append(
             f"- 10,000 watchlists: {r['ours_aps']:,.0f} articles/s (target ≥ 3,000: "
             f"{'met' if r['ours_aps'] >= 3000 else 'NOT met'}); "
-            f"{r['ours_aps'] / r['tantivy_aps']:.1f}× tantivy (target ≥ 10×: "
-            f"{'met' if r['ours_aps'] >= 10 * r['tantivy_aps'] else 'NOT met'})."
+            f"{small:.1f}× tantivy in batches of 100, {big:.1f}× in batches of "
+            f"{r['tantivy_batch']:,} (target ≥ 10×: "
+            f"{met})."
         )
     if 1_000 in synth and 100_000 in synth:
         slow = synth[1_000]["ours_aps"] / synth[100_000]["ours_aps"]
+        cpu = synth[100_000]["ours_cpu_us"] / synth[1_000]["ours_cpu_us"]
         out.append(
-            f"- 100,000 vs 1,000 watchlists: {slow:.2f}× slower (target ≤ 3×: "
-            f"{'met' if slow <= 3 else 'NOT met'})."
+            f"- 100,000 vs 1,000 watchlists: {slow:.2f}× slower by the clock, {cpu:.2f}× in "
+            f"CPU time (target ≤ 3×: {'met' if max(slow, cpu) <= 3 else 'NOT met'})."
         )
     if 100_000 in synth:
         peak = synth[100_000]["peak_mb"]

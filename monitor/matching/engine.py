@@ -526,6 +526,7 @@ class Matcher:
 _SNIPPET_ORDER = ("content", "summary", "title", "url", "source")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
 _MAX_SNIPPET = 320
+_LOOK_BACK = 2 * _MAX_SNIPPET
 
 
 def _leaf_in_field(leaf: Node, d: _Doc, name: str) -> bool:
@@ -804,8 +805,11 @@ def _window(text: str, spans: list[tuple[int, int]]) -> Snippet:
 def _bounds(text: str, anchor: int, anchor_end: int) -> tuple[int, int, str, str]:
     """[start, end) of the sentence(s) around text[anchor:anchor_end], and the '…' to put
     before and after where a long sentence was cut."""
-    start = 0
-    for m in _SENTENCE_END.finditer(text, 0, anchor):
+    # Only the last sentence end before the anchor matters, and one more than _LOOK_BACK
+    # characters back gives the same snippet as the true one: the sentence is then cut
+    # _MAX_SNIPPET // 3 characters before the anchor either way.
+    start = max(0, anchor - _LOOK_BACK)
+    for m in _SENTENCE_END.finditer(text, start, anchor):
         start = m.end()
     end_match = _SENTENCE_END.search(text, max(anchor_end, start))
     end = end_match.start() + 1 if end_match else len(text)

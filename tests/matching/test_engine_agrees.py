@@ -150,3 +150,22 @@ def test_the_quick_snippet_is_the_exact_one(texts_: list[str], content: str, tit
     for hit in quick:
         for a, b in hit.highlights:
             assert 0 <= a < b <= len(hit.snippet)
+
+
+# Mostly words, so that sentences run long, with every kind of sentence end now and then.
+pieces = st.sampled_from(
+    [*["word", "nato", "a", "Japan", "liaison"] * 12, ".", "!", "?", "…", ")", "'", "\n", " "]
+)
+raw_texts = st.lists(pieces, min_size=20, max_size=900).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_texts, st.data())
+def test_looking_back_a_little_gives_the_same_sentence(text: str, data: st.DataObject) -> None:
+    # _bounds looks for the sentence's start only _LOOK_BACK characters before the match;
+    # scanning from the start of the text must give the same snippet.
+    anchor = data.draw(st.integers(0, len(text) - 1))
+    anchor_end = data.draw(st.integers(anchor + 1, len(text)))
+    near = engine._bounds(text, anchor, anchor_end)
+    with mock.patch.object(engine, "_LOOK_BACK", len(text) + 1):
+        assert engine._bounds(text, anchor, anchor_end) == near
