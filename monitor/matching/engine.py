@@ -20,7 +20,7 @@ import bisect
 import contextlib
 import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -525,8 +525,11 @@ class Matcher:
 
 _SNIPPET_ORDER = ("content", "summary", "title", "url", "source")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
+_ENDERS = ".!?…\n"  # what a _SENTENCE_END match can begin with ...
+_CLOSERS = frozenset(".!?…\"'”’)]")  # ... and what else, besides spaces, it can hold
 _MAX_SNIPPET = 320
 _LOOK_BACK = 2 * _MAX_SNIPPET
+_LONG_SPACE = re.compile(r"\s{2,}")
 
 
 def _leaf_in_field(leaf: Node, d: _Doc, name: str) -> bool:
@@ -608,34 +611,44 @@ def _first_characters(leaf: Node, tokens: FieldTokens) -> tuple[int, int] | None
     """Where *leaf* seems to occur first in a field's folded text, found with ``str.find`` (a
     scan in C) and a look at the characters either side.
 
-    No occurrence can start before the place returned: every token but the
-    :attr:`~FieldTokens.altered` ones is written in the folded text as it is, so a leaf that
-    could match an altered token gets None. A phrase is looked for by its first word, since
-    punctuation may come between its words. The place may still be a look-alike (the word
-    inside a number, or a phrase's first word alone), which :func:`_quick_snippet` sees when
-    it tokenises the sentence."""
+    No occurrence can start before the place returned: every token is written in the folded
+    text as it is, or else as its :attr:`~FieldTokens.altered` spellings, and all of those
+    are looked for. The place may still be a look-alike (the word inside a number), which
+    :func:`_quick_snippet` sees when it looks at the sentence. None when too many
+    look-alikes come first, and for a phrase (see :func:`_quick_snippet`)."""
     altered = tokens.altered
     if isinstance(leaf, Term):
-        needle, whole = leaf.token, True
-    elif isinstance(leaf, Phrase):
-        needle, whole = leaf.tokens[0], True
+        word = leaf.token
+        needles = [(word, True), *((spelt, True) for spelt in altered.get(word, ()))]
     elif isinstance(leaf, Prefix):
-        needle, whole = leaf.prefix, False
+        needles = [(leaf.prefix, False)]
+        for token, spellings in altered.items():
+            if token.startswith(leaf.prefix):
+                needles.extend((spelt, True) for spelt in spellings)
     else:
         return None
-    if needle in altered or (not whole and any(a.startswith(needle) for a in altered)):
+    found = [_first_bounded(tokens.folded, needle, whole) for needle, whole in needles]
+    if any(at is None for at in found):
         return None
-    folded = tokens.folded
+    places = [at for at in found if at is not None and at[0] != -1]
+    return min(places) if places else None
+
+
+def _first_bounded(folded: str, needle: str, whole: bool) -> tuple[int, int] | None:
+    """The first place *needle* starts a word in *folded* (and ends one, if *whole*);
+    (-1, -1) when it does not occur; None when _MAX_LOOKALIKES come first."""
     size = len(folded)
     at, tries = folded.find(needle), 0
-    while at != -1 and tries < _MAX_LOOKALIKES:
+    while at != -1:
+        if tries == _MAX_LOOKALIKES:
+            return None
         end = at + len(needle)
         if (at == 0 or not _is_word(folded[at - 1])) and (
             not whole or end == size or not _is_word(folded[end])
         ):
             return at, end
         at, tries = folded.find(needle, at + 1), tries + 1
-    return None
+    return -1, -1
 
 
 def _is_word(char: str) -> bool:
@@ -650,7 +663,10 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
 
     This is most of the cost of an explained hit: tokenising a 400-word field with offsets
     takes several times longer than matching it."""
-    if not tokens.folded or not folds_in_place(text):  # offsets in the folded text differ
+    if not tokens.folded or any(isinstance(leaf, Phrase) for leaf in found):
+        # A phrase can run past the end of the sentence ("... NATO. Japan ..."), and the
+        # highlights of overlapping matches merge: only the whole field shows where a
+        # merged highlight ends. Phrases are about one hit in a hundred.
         return None
     guesses = []
     for leaf in found:
@@ -659,8 +675,13 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
             return None
         guesses.append(guess)
     first, first_end = min(guesses)
+    if not tokens.folds_in_place(text):  # the guess is an offset in the folded text
+        start_at, last_at = tokens.to_text(text, first), tokens.to_text(text, first_end - 1)
+        if start_at is None or last_at is None:
+            return None
+        first, first_end = start_at, last_at + 1
     start, end, prefix, suffix = _bounds(text, first, first_end)
-    spans = _region_spans(text, start, end, found)
+    spans = _region_spans(text, start, end, found, tokens.altered)
     if not spans or spans[0][0] != first:  # the guess was a look-alike
         return None
     if spans[0][1] != first_end:  # the first match is longer than the guess (a wildcard)
@@ -671,27 +692,35 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
     return _render(text, start, end, prefix, suffix, spans)
 
 
-def _region_spans(text: str, start: int, end: int, found: list[Node]) -> list[tuple[int, int]]:
-    """Character spans of *found* within text[start:end], from tokenising only that part
-    (widened to whitespace on both sides, so that no word is cut in two)."""
+def _region_spans(
+    text: str, start: int, end: int, found: list[Node], altered: Mapping[str, AbstractSet[str]]
+) -> list[tuple[int, int]]:
+    """Character spans of *found* within text[start:end], from looking at only that part
+    (widened to whitespace on both sides, so that no word is cut in two). *altered* are the
+    field's tokens not written as such (:attr:`FieldTokens.altered`)."""
     low = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 if start else 0
     ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
     high = min(ends) if ends else len(text)
     region = text[low:high]
-    folded = fold(region)
     words = [leaf for leaf in found if isinstance(leaf, Term | Prefix)]
     if (
         len(words) == len(found)
-        and "-" not in folded
-        and "'" not in folded
-        and not _DIGIT_JOIN.search(folded)
+        and not any(_may_be_altered(word, altered) for word in words)
+        and folds_in_place(region)
     ):
-        # Here every token is a run of word characters, written as it is: the matches can
-        # be found with str.find, without tokenising (most sentences, most hits).
-        spans: list[tuple[int, int]] = []
-        for word in words:
-            spans.extend(_word_spans(folded, word, low))
-        return _merged({}, set(), spans)
+        # Most hits: words and wildcards whose tokens are all written as they are. They
+        # can be found with str.find, without tokenising the sentence.
+        folded = fold(region)
+        if not _DIGIT_JOIN.search(folded):
+            spans: list[tuple[int, int]] | None = []
+            for word in words:
+                more = _word_spans(folded, word, low)
+                if more is None or spans is None:
+                    spans = None
+                else:
+                    spans.extend(more)
+            if spans is not None:
+                return _merged({}, set(), spans)
     tuples = offset_spans(region)
     tokens = FieldTokens.from_spans(tuples)
     exact: dict[tuple[int, int], tuple[int, int]] = {}
@@ -703,14 +732,24 @@ def _region_spans(text: str, start: int, end: int, found: list[Node]) -> list[tu
     return _merged(exact, wanted)
 
 
+def _may_be_altered(leaf: Term | Prefix, altered: Mapping[str, AbstractSet[str]]) -> bool:
+    if isinstance(leaf, Term):
+        return leaf.token in altered
+    return any(token.startswith(leaf.prefix) for token in altered)
+
+
 # What joins two runs of word characters into one token, besides an apostrophe or a hyphen.
 _DIGIT_JOIN = re.compile(r"\d[.,]\d")
 _WORD_REST = re.compile(r"\w*")
 
 
-def _word_spans(folded: str, leaf: Term | Prefix, shift: int) -> list[tuple[int, int]]:
-    """Character spans (plus *shift*) of the tokens *leaf* matches in *folded*, text whose
-    tokens are exactly its runs of word characters."""
+def _word_spans(folded: str, leaf: Term | Prefix, shift: int) -> list[tuple[int, int]] | None:
+    """Character spans (plus *shift*) of the tokens *leaf* matches in *folded*, where none
+    of them is altered and no digits are joined. None where an apostrophe inside a word
+    makes the token something else ("o'brien" holds no "brien"): the caller then tokenises.
+
+    A hyphen only separates tokens; a possessive 's is marked with its word, as the
+    tokenising path marks it."""
     whole = isinstance(leaf, Term)
     needle = leaf.token if isinstance(leaf, Term) else leaf.prefix
     size, out = len(folded), []
@@ -718,11 +757,18 @@ def _word_spans(folded: str, leaf: Term | Prefix, shift: int) -> list[tuple[int,
     while at != -1:
         end = at + len(needle)
         if at == 0 or not _is_word(folded[at - 1]):
+            if at >= 2 and folded[at - 1] == "'" and _is_word(folded[at - 2]):
+                return None
             if not whole:  # a wildcard: the whole word it begins
-                found = _WORD_REST.match(folded, end)
-                end = found.end() if found else end
-                out.append((at + shift, end + shift))
-            elif end == size or not _is_word(folded[end]):
+                rest = _WORD_REST.match(folded, end)
+                end = rest.end() if rest else end
+            if end == size or not _is_word(folded[end]):
+                if end + 1 < size and folded[end] == "'" and _is_word(folded[end + 1]):
+                    if not folded.startswith("'s", end) or (
+                        end + 2 < size and _is_word(folded[end + 2])
+                    ):
+                        return None
+                    end += 2
                 out.append((at + shift, end + shift))
         at = folded.find(needle, end)
     return out
@@ -808,9 +854,7 @@ def _bounds(text: str, anchor: int, anchor_end: int) -> tuple[int, int, str, str
     # Only the last sentence end before the anchor matters, and one more than _LOOK_BACK
     # characters back gives the same snippet as the true one: the sentence is then cut
     # _MAX_SNIPPET // 3 characters before the anchor either way.
-    start = max(0, anchor - _LOOK_BACK)
-    for m in _SENTENCE_END.finditer(text, start, anchor):
-        start = m.end()
+    start = _sentence_start(text, max(0, anchor - _LOOK_BACK), anchor)
     end_match = _SENTENCE_END.search(text, max(anchor_end, start))
     end = end_match.start() + 1 if end_match else len(text)
     if end - start < 80 and end_match:  # a short sentence: add the next one for context
@@ -830,6 +874,26 @@ def _bounds(text: str, anchor: int, anchor_end: int) -> tuple[int, int, str, str
             suffix = "…"
         start, end = lo, hi
     return start, end, prefix, suffix
+
+
+def _sentence_start(text: str, low: int, anchor: int) -> int:
+    """The end of the last _SENTENCE_END match in text[low:anchor] (low if none), as a scan
+    from *low* finds it, but looking only near the end: a match can only begin with a
+    sentence's last character or a newline, so the scan starts again at the run of
+    punctuation and spaces around the last of those (nothing else can belong to a match,
+    so no match crosses into that run). Scanning the whole window cost more than the rest
+    of a snippet."""
+    high = anchor
+    while True:
+        last = max(text.rfind(char, low, high) for char in _ENDERS)
+        if last == -1:
+            return low
+        while last > low and (text[last - 1] in _CLOSERS or text[last - 1].isspace()):
+            last -= 1
+        matches = list(_SENTENCE_END.finditer(text, last, anchor))
+        if matches:
+            return matches[-1].end()
+        high = last
 
 
 def _render(
@@ -863,20 +927,22 @@ def _render(
 def _collapse(
     prefix: str, text: str, suffix: str, spans: list[tuple[int, int]]
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    out: list[str] = []
-    mapping: list[int] = []
-    previous_space = False
-    for char in text:
-        if char.isspace():
-            if not previous_space:
-                out.append(" ")
-            previous_space = True
-        else:
-            out.append(char)
-            previous_space = False
-        mapping.append(len(prefix) + len(out))
-    kept = []
-    for a, b in spans:
-        if 0 <= a < len(text) and 0 < b <= len(text):
-            kept.append((mapping[a] - 1, mapping[b - 1]))
-    return prefix + "".join(out) + suffix, tuple(kept)
+    """*text* (stripped) with each run of whitespace made one space, and *spans* (which
+    start and end on non-space characters) moved to match: only runs of two or more
+    characters move what follows them."""
+    ends: list[int] = []  # where each long run ends ...
+    removed: list[int] = []  # ... and how many characters were taken out up to there
+    total = 0
+    for run in _LONG_SPACE.finditer(text):
+        total += run.end() - run.start() - 1
+        ends.append(run.end())
+        removed.append(total)
+
+    def moved(at: int) -> int:
+        i = bisect.bisect_right(ends, at)
+        return len(prefix) + at - (removed[i - 1] if i else 0)
+
+    kept = tuple(
+        (moved(a), moved(b - 1) + 1) for a, b in spans if 0 <= a < len(text) and 0 < b <= len(text)
+    )
+    return prefix + " ".join(text.split()) + suffix, kept

@@ -16,13 +16,15 @@ tokens:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "FieldTokens",
@@ -81,6 +83,10 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower().replace("`", "'")
     return text.translate(_TABLE)
+
+
+_BLOCK = 64  # see FieldTokens.to_text
+_NOTHING: Mapping[str, AbstractSet[str]] = MappingProxyType({})
 
 
 def folds_in_place(text: str) -> bool:
@@ -142,14 +148,24 @@ class FieldTokens:
     and NEAR, so they are computed lazily.
     """
 
-    __slots__ = ("_positions", "_some", "altered", "folded", "joined", "vocabulary", "words")
+    __slots__ = (
+        "_blocks",
+        "_in_place",
+        "_positions",
+        "_some",
+        "altered",
+        "folded",
+        "joined",
+        "vocabulary",
+        "words",
+    )
 
     def __init__(
         self,
         words: list[str] | None = None,
         joined: dict[str, list[tuple[int, int]]] | None = None,
         folded: str = "",
-        altered: AbstractSet[str] = frozenset(),
+        altered: Mapping[str, AbstractSet[str]] = _NOTHING,
     ) -> None:
         self.words: list[str] = words or []
         self.joined: dict[str, list[tuple[int, int]]] = joined or {}
@@ -157,12 +173,15 @@ class FieldTokens:
         if self.joined:
             self.vocabulary.update(self.joined)
         self.folded = folded  # the folded text, kept for finding a match's characters
-        # Tokens that are not written as such in the folded text: joined hyphen forms
-        # ("indopacific") and words with an apostrophe taken out ("obrien"). Every other
-        # token can be found in it with str.find.
+        # Tokens that are not written as such in the folded text, with how they are written
+        # there: joined hyphen forms ("indopacific": "indo-pacific") and words with an
+        # apostrophe taken out ("obrien": "o'brien"). Every other token can be found in it
+        # with str.find.
         self.altered = altered
         self._positions: dict[str, list[int]] | None = None
         self._some: dict[str, list[int]] | None = None  # positions of the words asked about
+        self._in_place: bool | None = None  # see folds_in_place
+        self._blocks: list[int] | None = None  # see to_text
 
     @classmethod
     def from_spans(cls, spans: list[tuple[str, int, int, int, int]]) -> FieldTokens:
@@ -217,6 +236,33 @@ class FieldTokens:
             self._some[token] = found
         return found
 
+    def folds_in_place(self, text: str) -> bool:
+        """:func:`folds_in_place` for *text*, the text these tokens came from (remembered)."""
+        if self._in_place is None:
+            self._in_place = folds_in_place(text)
+        return self._in_place
+
+    def to_text(self, text: str, at: int) -> int | None:
+        """The offset in *text* (the text these tokens came from) of the character that
+        ``folded[at]`` came from (None past the end).
+
+        Folding is per character, so the text is folded again in blocks of _BLOCK characters
+        (in C), and only the last block is walked character by character: a full map of
+        offsets costs milliseconds for a long article."""
+        if self._blocks is None:
+            pieces = (text[i : i + _BLOCK] for i in range(0, len(text), _BLOCK))
+            self._blocks = list(itertools.accumulate(map(len, map(fold, pieces))))
+        block = bisect.bisect_right(self._blocks, at)
+        reached = self._blocks[block - 1] if block else 0
+        offset = block * _BLOCK
+        while offset < len(text):
+            size = len(_TABLE[ord(text[offset])])
+            if reached + size > at:
+                return offset
+            reached += size
+            offset += 1
+        return None
+
     def spans(self, token: str) -> list[tuple[int, int]]:
         """[start, end] word positions (inclusive) where *token* occurs."""
         if token not in self.vocabulary:
@@ -241,20 +287,22 @@ def tokenise(text: str) -> FieldTokens:
         return FieldTokens(raw, folded=folded)
     words: list[str] = []
     joined: dict[str, list[tuple[int, int]]] = {}
-    altered: set[str] = set()
+    altered: dict[str, set[str]] = {}
     for token in raw:
         if "-" in token or "'" in token:
             chunks = token.split("-")
             parts = [p for p in map(_clean, chunks) if p]
             if len(parts) > 1:
-                end = len(words) + len(parts) - 1
-                joined.setdefault("".join(parts), []).append((len(words), end))
+                whole = "".join(parts)
+                joined.setdefault(whole, []).append((len(words), len(words) + len(parts) - 1))
+                altered.setdefault(whole, set()).add(token)
             words.extend(parts)
-            # A possessive 's is only cut off the end: the rest is still in the text.
-            altered.update(_clean(x) for x in chunks if "'" in x.removesuffix("'s"))
+            for chunk in chunks:
+                # A possessive 's is only cut off the end: the rest is still in the text.
+                if "'" in chunk.removesuffix("'s"):
+                    altered.setdefault(_clean(chunk), set()).add(chunk)
         else:
             words.append(token)
-    altered.update(joined)
     return FieldTokens(words, joined, folded, altered)
 
 
@@ -287,9 +335,7 @@ def offset_spans(
     folded = fold(text)
     origin: list[int] | None = None  # None: folding kept every character in place
     if not folds_in_place(text):
-        folded_chars = [_TABLE[ord(c)] for c in text]
-        origin = [index for index, piece in enumerate(folded_chars) for _ in piece]
-        origin.append(len(text))
+        origin = _origins(text)
 
     # ASCII text can use the ASCII-only form of the pattern: same tokens, faster per character.
     pattern = _ASCII_TOKEN if folded.isascii() else _TOKEN
@@ -346,6 +392,15 @@ def offset_spans(
                 out.append((cleaned, pos, origin[start], origin[end - 1] + 1, pos))
             pos += 1
     return out
+
+
+def _origins(text: str) -> list[int]:
+    """For each character of ``fold(text)``, the offset in *text* it came from (then
+    len(text))."""
+    folded_chars = [_TABLE[ord(c)] for c in text]
+    origin = [index for index, piece in enumerate(folded_chars) for _ in piece]
+    origin.append(len(text))
+    return origin
 
 
 def query_tokens(text: str) -> list[list[str]]:
