@@ -16,15 +16,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+from tests.support.httpserver import QuietHTTPServer
 
 
 def _peer_gone(sock: socket.socket) -> bool:
@@ -42,7 +39,7 @@ class _Base:
     def __init__(self) -> None:
         self.delay = 0.0
         self.lock = threading.Lock()
-        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self.server = QuietHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

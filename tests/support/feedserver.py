@@ -22,10 +22,12 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.httpserver import QuietHTTPServer
 
 __all__ = ["FeedServer", "Route"]
 
@@ -42,9 +44,7 @@ class Route:
     delay: float = 0.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(QuietHTTPServer):
     request_queue_size = 256
     owner: FeedServer
 

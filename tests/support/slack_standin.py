@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.support.httpserver import QuietHTTPServer
 
 __all__ = ["Answer", "Received", "SlackStandIn"]
 
@@ -154,7 +155,7 @@ class SlackStandIn:
         self.channels: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._ts = int(time.time()) * 1_000_000
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._server = QuietHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -381,14 +382,6 @@ class SlackStandIn:
                 self.wfile.write(data)
 
         return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up waiting (a timeout test) closed its end: not an error here.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
 
 def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
