@@ -143,6 +143,8 @@ class _Arrays:
             elif prefix:
                 rows.append((hash(word), _PREFIX, len(self.prefixes)))
                 self.prefixes.append((second, number))
+            elif hash(second) in (_ALONE, _PREFIX):  # a 1-in-2**63 chance, but not a crash
+                rows.append((hash(word), _ALONE, number))
             else:
                 rows.append((hash(word), hash(second), number))
         rows.sort()

@@ -102,35 +102,59 @@ _TOKEN = re.compile(r"\w+(?:(?<=\d)[.,](?=\d)\w+|['-]\w+)*")
 _ASCII_TOKEN = re.compile(_TOKEN.pattern, re.ASCII)
 
 
-# For folded text that is all ASCII (most news text once accents are folded): every character
-# that can't be part of a token becomes a space, so str.translate and str.split (both in C) cut
-# the text into chunks. A chunk that is all letters and digits is one token, which is nearly
-# every chunk; the rest ("word.", "N1,572", "NATO's") go through _TOKEN, with the same result
-# as running it over the whole text since no token spans a separator. This is several times
-# faster than _TOKEN.findall over the whole text: re's \w test costs per character.
+# str.translate tables for _cut (folded text that is all ASCII, as most news text is once
+# accents are folded): a character that can be part of a token stays, any other becomes a
+# space.
 _ASCII_SEPARATORS = {
     code: chr(code) if re.fullmatch(r"[\w.,'-]", chr(code)) else " " for code in range(128)
 }
 
 _ASCII_SPACES = {code: " " if char in ".,'-" else char for code, char in _ASCII_SEPARATORS.items()}
+# Without a digit-separator-digit anywhere in the text, "." and "," join nothing: they are
+# separators too, and far fewer chunks need the regular expression.
+_ASCII_WORD_SEPARATORS = {
+    code: " " if char in ".," else char for code, char in _ASCII_SEPARATORS.items()
+}
 _DIGIT_SEPARATOR = re.compile(r"[0-9][.,][0-9]")
 
 
 def _raw_tokens(folded: str) -> list[str]:
     """What ``_TOKEN.findall(folded)`` returns, faster."""
+    return _cut(folded)[0]
+
+
+def _cut(folded: str) -> tuple[list[str], list[int]]:
+    """What ``_TOKEN.findall(folded)`` returns, and the indexes of the tokens in it that hold
+    an apostrophe or a hyphen.
+
+    For ASCII text, every character that can't be part of a token becomes a space, so
+    str.translate and str.split (both in C) cut the text into chunks. A chunk that is all
+    letters and digits is one token, which is nearly every chunk; the rest ("N1,572",
+    "NATO's", "Indo-Pacific") go through the regular expression, with the same result as
+    running it over the whole text since no token spans a separator. This is several times
+    faster than the regular expression over the whole text, whose word-character test costs
+    per character. (For other text, str.translate has no fast path and that is not so.)"""
     if not folded.isascii():
-        return _TOKEN.findall(folded)
-    if "'" not in folded and "-" not in folded and not _DIGIT_SEPARATOR.search(folded):
+        raw = _TOKEN.findall(folded)
+        if "'" not in folded and "-" not in folded:
+            return raw, []
+        return raw, [index for index, token in enumerate(raw) if "'" in token or "-" in token]
+    digits = _DIGIT_SEPARATOR.search(folded)
+    if "'" not in folded and "-" not in folded and not digits:
         # Nothing can join two runs of word characters: the tokens are exactly those runs.
-        return folded.translate(_ASCII_SPACES).split()
+        return folded.translate(_ASCII_SPACES).split(), []
     out: list[str] = []
+    odd: list[int] = []
     findall = _ASCII_TOKEN.findall
-    for chunk in folded.translate(_ASCII_SEPARATORS).split():
+    for chunk in folded.translate(_ASCII_SEPARATORS if digits else _ASCII_WORD_SEPARATORS).split():
         if chunk.isalnum():
             out.append(chunk)
-        else:
-            out.extend(findall(chunk))
-    return out
+            continue
+        for token in findall(chunk):
+            if "'" in token or "-" in token:
+                odd.append(len(out))
+            out.append(token)
+    return out, odd
 
 
 def _clean(raw: str) -> str:
@@ -282,27 +306,29 @@ def tokenise(text: str) -> FieldTokens:
     if not text:
         return FieldTokens()
     folded = fold(text)
-    raw = _raw_tokens(folded)
-    if "-" not in folded and "'" not in folded:
+    raw, odd = _cut(folded)
+    if not odd:
         return FieldTokens(raw, folded=folded)
     words: list[str] = []
     joined: dict[str, list[tuple[int, int]]] = {}
     altered: dict[str, set[str]] = {}
-    for token in raw:
-        if "-" in token or "'" in token:
-            chunks = token.split("-")
-            parts = [p for p in map(_clean, chunks) if p]
-            if len(parts) > 1:
-                whole = "".join(parts)
-                joined.setdefault(whole, []).append((len(words), len(words) + len(parts) - 1))
-                altered.setdefault(whole, set()).add(token)
-            words.extend(parts)
-            for chunk in chunks:
-                # A possessive 's is only cut off the end: the rest is still in the text.
-                if "'" in chunk.removesuffix("'s"):
-                    altered.setdefault(_clean(chunk), set()).add(chunk)
-        else:
-            words.append(token)
+    done = 0
+    for index in odd:  # the plain tokens between are copied over in slices
+        words.extend(raw[done:index])
+        done = index + 1
+        token = raw[index]
+        chunks = token.split("-")
+        parts = [p for p in map(_clean, chunks) if p]
+        if len(parts) > 1:
+            whole = "".join(parts)
+            joined.setdefault(whole, []).append((len(words), len(words) + len(parts) - 1))
+            altered.setdefault(whole, set()).add(token)
+        words.extend(parts)
+        for chunk in chunks:
+            # A possessive 's is only cut off the end: the rest is still in the text.
+            if "'" in chunk.removesuffix("'s"):
+                altered.setdefault(_clean(chunk), set()).add(chunk)
+    words.extend(raw[done:])
     return FieldTokens(words, joined, folded, altered)
 
 
