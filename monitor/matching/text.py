@@ -1,7 +1,8 @@
 """Normalising and tokenising text, the same way for queries and for articles.
 
 Folding is defined one character at a time (NFKC, case folding, accents removed, curly quotes
-and apostrophes made straight, Unicode hyphens made '-'), so the offsets of a folded token can
+and apostrophes made straight, Unicode hyphens made '-', other symbols such as '£' or '–' made
+spaces, which they already were to the tokeniser), so the offsets of a folded token can
 always be traced back to the original text for snippets. Then the folded text is cut into
 tokens:
 
@@ -63,7 +64,13 @@ def _fold_char(char: str) -> str:
     text = unicodedata.normalize("NFKC", char).casefold()
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
-    return "".join(_QUOTES.get(c, c) for c in text)
+    # Any other character that is neither ASCII nor a word character ("£", "–", a byte-order
+    # mark) separates words just as a space does. A space keeps most news text ASCII once
+    # folded, and tokenising ASCII text has fast paths (see _cut).
+    return "".join(
+        _QUOTES.get(c, c) if c.isascii() or c.isalnum() or c == "_" or c in _QUOTES else " "
+        for c in text
+    )
 
 
 class _FoldTable(dict[int, str]):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.matching.text import _TOKEN, _raw_tokens, fold, offset_spans, tokenise
+from monitor.matching.text import _QUOTES, _TOKEN, _raw_tokens, fold, offset_spans, tokenise
 
 # Characters that exercise every rule: digit separators, apostrophes, hyphens, underscores,
 # punctuation, ASCII control characters that str.split treats as spaces, and accented letters.
@@ -68,3 +70,24 @@ def test_it_points_each_plain_word_at_its_original_characters(text: str) -> None
         if position == last and "-" not in text[start:end] and "'" not in fold(text[start:end]):
             # ("¼" folds to "1⁄4": two words from one original character)
             assert token in _TOKEN.findall(fold(text[start:end]))
+
+
+def _fold_keeping_symbols(text: str) -> str:
+    """Folding as the module docstring describes it, leaving symbols and marks where they are
+    (fold turns those into spaces, which must change no token)."""
+    out = []
+    for char in text:
+        if char in _QUOTES:
+            out.append(_QUOTES[char])
+            continue
+        decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char).casefold())
+        kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+        out.append("".join(_QUOTES.get(c, c) for c in kept))
+    return "".join(out)
+
+
+@given(st.one_of(any_text, st.text(alphabet="ab1 -'.,£€₦–—•\ufeff\u200bƙɗ’é", max_size=40)))
+def test_folding_symbols_to_spaces_changes_no_token(text: str) -> None:
+    folded = fold(text)
+    assert _TOKEN.findall(folded) == _TOKEN.findall(_fold_keeping_symbols(text))
+    assert all(c.isascii() or c.isalnum() or c == "_" for c in folded)
