@@ -559,8 +559,13 @@ def explain(
     matched: list[str] = []
     per_field: dict[str, list[str]] = {}
     found_leaves: list[tuple[Node, list[str]]] = []
+    sets = d.sets
     for leaf in leaves(query.root) if positive is None else positive:
-        hit_fields = [name for name in leaf.fields if _leaf_in_field(leaf, d, name)]
+        if isinstance(leaf, Term):  # most leaves: one set lookup per field, inline
+            token = leaf.token
+            hit_fields = [name for name in leaf.fields if token in sets[name]]
+        else:
+            hit_fields = [name for name in leaf.fields if _leaf_in_field(leaf, d, name)]
         if not hit_fields:
             continue
         found_leaves.append((leaf, hit_fields))
