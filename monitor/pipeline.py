@@ -387,13 +387,29 @@ def load_registry(settings: Settings) -> Any:
     return WatchlistRegistry(settings.watchlists)
 
 
+def recent_documents(session: Session, limit: int = 1_000) -> list[Any]:
+    """The text of the *limit* latest stored articles, as the matcher reads it: the sample
+    from which the watchlist index learns which words are rare."""
+    from monitor.matching import Document
+
+    rows = session.execute(
+        select(Article.title, Article.summary, Article.content)
+        .order_by(Article.id.desc())
+        .limit(limit)
+    )
+    return [
+        Document(id="", title=title or "", summary=summary or "", content=content or "")
+        for title, summary, content in rows
+    ]
+
+
 def sync_registry(session: Session, registry: Any, *, force: bool = False) -> bool:
     """Re-read changed watchlist files; when something changed (or *force*), write them to
     the ``watchlists`` table, so a hit's watchlist row exists before the hit does. The caller
     commits. Returns whether the table was written."""
     from monitor.watchlists import sync_watchlists
 
-    changed = bool(registry.refresh())
+    changed = bool(registry.refresh(sample=lambda: recent_documents(session)))
     if changed or force:
         sync_watchlists(session, registry)
     return changed or force

@@ -17,9 +17,9 @@ import gc
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from monitor.alerts.spec import AlertSpec, Throttle, parse_throttle
 from monitor.logs import get_logger
 from monitor.matching import Document, Matcher, QuerySyntaxError, parse_query
+from monitor.matching.rarity import Rarity
 from monitor.models import Watchlist
 
 __all__ = [
@@ -57,6 +58,10 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 SUFFIXES = (".yaml", ".yml")
 FREEZE_AT = 2_000  # watchlists; see WatchlistRegistry._rebuild
+# How often the words watchlists are filed under are chosen again from recent articles
+# (see monitor.matching.rarity): news vocabulary drifts, and a rebuild of 100,000
+# watchlists takes some seconds.
+RESAMPLE_AFTER = timedelta(hours=24)
 
 
 # -- the file format ---------------------------------------------------------------------
@@ -528,6 +533,8 @@ class WatchlistRegistry:
         self.version = 0
         self._files: dict[Path, _FileState] = {}
         self._matcher = Matcher([])
+        self.rarity = Rarity()  # no sample yet: word length stands in for rarity
+        self._sampled_at: datetime | None = None
         self.refresh()
 
     @property
@@ -541,11 +548,23 @@ class WatchlistRegistry:
         """For each file: the ids it names and its current errors."""
         return {str(p): (s.ids, s.errors) for p, s in self._files.items()}
 
-    def refresh(self) -> bool:
+    def refresh(
+        self,
+        *,
+        sample: Callable[[], Iterable[Document]] | None = None,
+        now: datetime | None = None,
+    ) -> bool:
         """Re-read the files that changed; return True when the watchlists in force changed.
 
-        Cheap when nothing changed: one ``stat`` per file.
+        Cheap when nothing changed: one ``stat`` per file. *sample* returns recent articles:
+        when given, word rarity is taken from them (see :mod:`monitor.matching.rarity`) at
+        every rebuild, and once every RESAMPLE_AFTER, which rebuilds the index with the
+        same watchlists.
         """
+        now = now or datetime.now(UTC)
+        resample = sample is not None and (
+            self._sampled_at is None or now - self._sampled_at >= RESAMPLE_AFTER
+        )
         paths = watchlist_files([self.directory]) if self.directory.is_dir() else []
         changed = False
         for gone in set(self._files) - set(paths):
@@ -587,7 +606,15 @@ class WatchlistRegistry:
                 ids=ids,
             )
             changed = True
-        if changed:
+        reanchor = False
+        if sample is not None and (changed or resample):
+            rarity = Rarity.from_documents(sample())
+            if rarity.sampled:  # else too few articles yet: ask again next time
+                self._sampled_at = now
+                log.info("word rarity sampled", articles=rarity.documents)
+            reanchor = rarity.sampled or self.rarity.sampled
+            self.rarity = rarity
+        if changed or reanchor:
             self._rebuild()
         return changed
 
@@ -596,7 +623,7 @@ class WatchlistRegistry:
         specs, duplicates = _without_duplicates((str(p), s.specs) for p, s in ordered)
         self.specs = specs
         self.errors = [e for _, s in ordered for e in s.errors] + duplicates
-        self._matcher = Matcher(specs.values())
+        self._matcher = Matcher(specs.values(), rarity=self.rarity)
         self.version += 1
         # A compiled matcher is hundreds of thousands of long-lived objects (ASTs, closures)
         # with no reference cycles. Left to the cyclic collector, every full collection walks

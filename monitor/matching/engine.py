@@ -40,6 +40,7 @@ from monitor.matching.query import (
     leaves,
     parse_query,
 )
+from monitor.matching.rarity import Rarity
 from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans, tokenise
 
 __all__ = ["Document", "MatchResult", "Matcher", "WatchlistLike", "compile_query"]
@@ -316,32 +317,19 @@ def compile_query(node: Node) -> Predicate:
 
 # -- anchors: the words a query requires ------------------------------------------------
 
-# Words too common to make a good anchor when a query offers a better one.
-_COMMON = frozenset(
-    """a an the and or of in on at to for by with from as is are was were be been it its this
-    that these those he she they we you i his her their our not no but if than then so said
-    says will would can could has have had do does did new after over into about more most
-    also up out one two all""".split()  # noqa: SIM905
-)
-
 Anchor = tuple[str, str]  # ("t", token) or ("p", prefix)
 
-
-def _cost(anchors: AbstractSet[Anchor]) -> float:
-    total = 0.0
-    for kind, text in anchors:
-        if kind == "p":
-            total += 20.0 / len(text)
-        elif text in _COMMON:
-            total += 50.0
-        else:
-            total += 1.0 + 8.0 / len(text)
-    return total
+_GUESS = Rarity()  # no sample: word length stands in for rarity
 
 
-def requirements(node: Node) -> list[frozenset[Anchor]] | None:
+def _cost(anchors: AbstractSet[Anchor], rarity: Rarity = _GUESS) -> float:
+    return sum(rarity.cost(kind, text) for kind, text in anchors)
+
+
+def requirements(node: Node, rarity: Rarity = _GUESS) -> list[frozenset[Anchor]] | None:
     """Clauses that every matching article satisfies, each a set of words (or prefixes) one
-    of which it must contain; None if there are none (a NOT-only query)."""
+    of which it must contain; None if there are none (a NOT-only query). *rarity* picks the
+    best side of an OR."""
     if isinstance(node, Term):
         return [frozenset({("t", node.token)})]
     if isinstance(node, Prefix):
@@ -354,24 +342,24 @@ def requirements(node: Node) -> list[frozenset[Anchor]] | None:
         # Any side may be the one that matched: one clause, the union of each side's best.
         union: set[Anchor] = set()
         for child in node.children:
-            found = requirements(child)
+            found = requirements(child, rarity)
             if found is None:
                 return None
-            union |= min(found, key=_cost)
+            union |= min(found, key=lambda clause: _cost(clause, rarity))
         return [frozenset(union)]
     children = node.children if isinstance(node, And) else (node.left, node.right)
     clauses: list[frozenset[Anchor]] = []
     for child in children:
-        found = requirements(child)
+        found = requirements(child, rarity)
         if found is not None:
             clauses.extend(c for c in found if c not in clauses)
     return clauses or None
 
 
-def anchors(node: Node) -> frozenset[Anchor] | None:
+def anchors(node: Node, rarity: Rarity = _GUESS) -> frozenset[Anchor] | None:
     """The most selective clause of :func:`requirements`."""
-    found = requirements(node)
-    return None if found is None else min(found, key=_cost)
+    found = requirements(node, rarity)
+    return None if found is None else min(found, key=lambda clause: _cost(clause, rarity))
 
 
 # -- the matcher -------------------------------------------------------------------------
@@ -405,8 +393,10 @@ class Matcher:
     """All enabled watchlists compiled once; :meth:`match` is pure and safe to share.
 
     With ``filters=False`` the ``feeds`` and ``languages`` restrictions are ignored (for
-    checking examples and matching local files, which carry no feed). *array_threshold*
-    overrides when the word index switches to its array layout (tests use both).
+    checking examples and matching local files, which carry no feed). *rarity* (from a
+    sample of recent articles) chooses the words each watchlist is filed under; it changes
+    how fast matching is, never what matches. *array_threshold* overrides when the word
+    index switches to its array layout (tests use both).
     """
 
     def __init__(
@@ -414,9 +404,11 @@ class Matcher:
         watchlists: Iterable[WatchlistLike],
         *,
         filters: bool = True,
+        rarity: Rarity | None = None,
         array_threshold: int | None = None,
     ) -> None:
         self._filters = filters
+        self._rarity = rarity or _GUESS
         self._entries: list[_Entry] = []
         self._index = _Index(PairTable(threshold=array_threshold))
         self._searched: set[str] = set(BODY_FIELDS)
@@ -443,11 +435,12 @@ class Matcher:
     def _add(self, entry: _Entry) -> None:
         number = len(self._entries)
         self._entries.append(entry)
-        clauses = requirements(entry.query.root)
+        rarity = self._rarity
+        clauses = requirements(entry.query.root, rarity)
         if clauses is None:
             self._index.unanchored.append(number)
             return
-        clauses.sort(key=_cost)
+        clauses.sort(key=lambda clause: _cost(clause, rarity))
         index, table = self._index, self._index.table
         words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
         if words:

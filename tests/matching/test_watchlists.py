@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from monitor.matching import Document
 from monitor.models import Watchlist
 from monitor.watchlists import (
+    RESAMPLE_AFTER,
     WatchlistRegistry,
     WatchlistSpec,
     json_schema,
@@ -224,6 +226,45 @@ def test_it_drops_removed_files_and_picks_up_new_ones(tmp_path: Path) -> None:
 def test_it_copes_with_a_missing_directory(tmp_path: Path) -> None:
     registry = WatchlistRegistry(tmp_path / "nowhere")
     assert registry.specs == {} and registry.matcher.match(Document("1", content="x")) == []
+
+
+def _articles(common: str, count: int) -> list[Document]:
+    return [Document(str(i), content=f"{common} story {i}") for i in range(count)]
+
+
+def test_it_files_watchlists_by_the_rarity_of_words_in_recent_articles(tmp_path: Path) -> None:
+    write(tmp_path, "nato.yaml", "query: liaison japan\n")
+    registry = WatchlistRegistry(tmp_path)
+    assert not registry.rarity.sampled  # no articles yet: the length guess
+    calls: list[int] = []
+
+    def sample(common: str, count: int = 500) -> Callable[[], list[Document]]:
+        def read() -> list[Document]:
+            calls.append(count)
+            return _articles(common, count)
+
+        return read
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    version = registry.version
+    # Too few articles to say anything: asked again at the next refresh, nothing rebuilt.
+    assert registry.refresh(sample=sample("liaison", 20), now=start) is False
+    assert registry.version == version and not registry.rarity.sampled
+    assert registry.refresh(sample=sample("liaison"), now=start) is False  # the files didn't change
+    assert registry.rarity.documents == 500 and registry.version == version + 1
+    assert calls == [20, 500]
+    # "liaison" is in every recent article: "japan" is the better anchor.
+    assert registry.rarity.cost("t", "japan") < registry.rarity.cost("t", "liaison")
+
+    # Not sampled again within RESAMPLE_AFTER while the files stay as they are ...
+    registry.refresh(sample=sample("japan"), now=start + RESAMPLE_AFTER / 2)
+    assert calls == [20, 500] and registry.version == version + 1
+    # ... then sampled again (the news moved on), which rebuilds the index.
+    registry.refresh(sample=sample("japan"), now=start + RESAMPLE_AFTER)
+    assert calls == [20, 500, 500] and registry.version == version + 2
+    assert registry.rarity.cost("t", "liaison") < registry.rarity.cost("t", "japan")
+    doc = Document("1", content="Japan may host a NATO liaison office")
+    assert [r.watchlist_id for r in registry.matcher.match(doc)] == ["nato"]
 
 
 # -- the database mirror -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,29 @@ def test_it_falls_back_to_the_host_when_no_feed_carried_it(session: Session) -> 
     doc = pipeline.article_document(session, article)
     assert doc.source == "news.example.org"
     assert doc.feeds == frozenset()
+
+
+def test_the_registry_learns_word_rarity_from_stored_articles(
+    session: Session, tmp_path: Path
+) -> None:
+    from monitor.watchlists import WatchlistRegistry
+
+    for n in range(250):
+        session.add(
+            Article(
+                identity=hashlib.sha256(b"r%d" % n).hexdigest(),
+                url=f"https://news.example.org/r{n}",
+                title=f"Liaison talks, day {n}",
+                content="Japan joins" if n % 10 == 0 else "No news",
+            )
+        )
+    session.commit()
+    latest = pipeline.recent_documents(session, limit=3)
+    assert [d.title for d in latest] == [f"Liaison talks, day {n}" for n in (249, 248, 247)]
+
+    (tmp_path / "nato.yaml").write_text("query: liaison japan\n", encoding="utf-8")
+    registry = WatchlistRegistry(tmp_path)
+    assert not registry.rarity.sampled
+    pipeline.sync_registry(session, registry)
+    assert registry.rarity.documents == 250
+    assert registry.rarity.cost("t", "japan") < registry.rarity.cost("t", "liaison")
