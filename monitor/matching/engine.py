@@ -584,10 +584,12 @@ def explain(
     matched: list[str] = []
     per_field: dict[str, list[str]] = {}
     found_leaves: list[tuple[Node, list[str]]] = []
-    sets = d.sets
+    sets, every = d.sets, d.every
     for leaf in leaves(query.root) if positive is None else positive:
         if isinstance(leaf, Term):  # most leaves: one set lookup per field, inline
             token = leaf.token
+            if token not in every:  # the other side of an OR, say
+                continue
             hit_fields = [name for name in leaf.fields if token in sets[name]]
         else:
             hit_fields = [name for name in leaf.fields if _leaf_in_field(leaf, d, name)]
@@ -600,7 +602,7 @@ def explain(
             terms = per_field.setdefault(name, [])
             if leaf.text not in terms:
                 terms.append(leaf.text)
-    fields = tuple(name for name in FIELDS if name in per_field)
+    fields = tuple(filter(per_field.__contains__, FIELDS))
     snippet, highlights = _snippet(doc, d, found_leaves)
     return MatchResult(
         watchlist_id=watchlist_id,
@@ -649,7 +651,11 @@ def _first_characters(leaf: Node, tokens: FieldTokens) -> tuple[int, int] | None
     altered = tokens.altered
     if isinstance(leaf, Term):
         word = leaf.token
-        needles = [(word, True), *((spelt, True) for spelt in altered.get(word, ()))]
+        spellings = altered.get(word)
+        if not spellings:  # most words: written as they are, and only so
+            at = _first_bounded(tokens.folded, word, True)
+            return None if at is None or at[0] == -1 else at
+        needles = [(word, True), *((spelt, True) for spelt in spellings)]
     elif isinstance(leaf, Prefix):
         needles = [(leaf.prefix, False)]
         for token, spellings in altered.items():
@@ -693,13 +699,15 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
 
     This is most of the cost of an explained hit: tokenising a 400-word field with offsets
     takes several times longer than matching it."""
-    if not tokens.folded or any(isinstance(leaf, Phrase) for leaf in found):
-        # A phrase can run past the end of the sentence ("... NATO. Japan ..."), and the
-        # highlights of overlapping matches merge: only the whole field shows where a
-        # merged highlight ends. Phrases are about one hit in a hundred.
+    if not tokens.folded:
         return None
     guesses = []
     for leaf in found:
+        if isinstance(leaf, Phrase):
+            # A phrase can run past the end of the sentence ("... NATO. Japan ..."), and the
+            # highlights of overlapping matches merge: only the whole field shows where a
+            # merged highlight ends. Phrases are about one hit in a hundred.
+            return None
         guess = _first_characters(leaf, tokens)
         if guess is None:  # it may occur before the others' first place: no certainty
             return None
@@ -728,14 +736,21 @@ def _region_spans(
     """Character spans of *found* within text[start:end], from looking at only that part
     (widened to whitespace on both sides, so that no word is cut in two). *altered* are the
     field's tokens not written as such (:attr:`FieldTokens.altered`)."""
-    low = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1 if start else 0
-    ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
-    high = min(ends) if ends else len(text)
+    # Sentences mostly begin and end next to a space already.
+    if not start or text[start - 1] in " \n":
+        low = start
+    else:
+        low = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    if end >= len(text) or text[end] in " \n":
+        high = min(end, len(text))
+    else:
+        ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
+        high = min(ends) if ends else len(text)
     region = text[low:high]
-    words = [leaf for leaf in found if isinstance(leaf, Term | Prefix)]
+    words = [leaf for leaf in found if isinstance(leaf, _WORDLIKE)]
     if (
         len(words) == len(found)
-        and not any(_may_be_altered(word, altered) for word in words)
+        and (not altered or not any(_may_be_altered(word, altered) for word in words))
         and folds_in_place(region)
     ):
         # Most hits: words and wildcards whose tokens are all written as they are. They
@@ -768,6 +783,7 @@ def _may_be_altered(leaf: Term | Prefix, altered: Mapping[str, AbstractSet[str]]
     return any(token.startswith(leaf.prefix) for token in altered)
 
 
+_WORDLIKE = (Term, Prefix)
 # What joins two runs of word characters into one token, besides an apostrophe or a hyphen.
 _DIGIT_JOIN = re.compile(r"\d[.,]\d")
 _WORD_REST = re.compile(r"\w*")
@@ -915,7 +931,7 @@ def _sentence_start(text: str, low: int, anchor: int) -> int:
     of a snippet."""
     high = anchor
     while True:
-        last = max(text.rfind(char, low, high) for char in _ENDERS)
+        last = max(map(text.rfind, _ENDERS, itertools.repeat(low), itertools.repeat(high)))
         if last == -1:
             return low
         while last > low and (text[last - 1] in _CLOSERS or text[last - 1].isspace()):
