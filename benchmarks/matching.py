@@ -78,11 +78,14 @@ NOTES = """Reading the table:
 - tantivy amortises each query over the whole batch: with 1,000 articles per batch its
   throughput is far higher than with 100 (one poll cycle's worth), but a 1,000-article batch
   means alerts wait for 1,000 articles to arrive. The engine matches each article as it comes.
-- The machine is shared (2 cores, other engineers' test suites running): compare figures
-  within a row, and rerun on a quiet machine for absolute numbers. The 100,000-watchlist
-  index is far larger than the CPU's caches, so that row suffers most from neighbours: with
-  the same code, successive runs on this (virtual) machine put 100,000 vs 1,000 watchlists
-  anywhere between 2.6× and 3.5×."""
+- The machine is shared (2 cores, a virtual machine whose speed drifts by ±20% over
+  minutes): compare figures within a row, and rerun on a quiet machine for absolute numbers.
+  Rows are measured minutes apart, so the ratio between two rows carries that drift; the
+  100,000 vs 1,000 verdict is therefore measured side by side in one process, alternating
+  passes of the two sizes, each over the same articles as its own row.
+- The engine files each watchlist under the words fewest of 1,000 other articles of the
+  same corpus hold (as the service does with its latest stored articles); `--no-sample`
+  files them by word length alone."""
 
 
 # -- corpora ---------------------------------------------------------------------------
