@@ -109,7 +109,8 @@ class _Doc:
         }
         self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
         self.body: set[str] = self.sets["title"] | self.sets["summary"] | self.sets["content"]
-        self.every: set[str] = self.body | self.sets["url"] | self.sets["source"]
+        url, source = self.sets["url"], self.sets["source"]
+        self.every: set[str] = self.body | url | source if url or source else self.body
         self._sorted: list[str] | None = None
         self._beginnings: dict[int, set[str]] = {}
         self._prefix_cache: dict[str, list[str]] = {}
@@ -617,7 +618,7 @@ def explain(
 def _snippet(
     doc: Document, d: _Doc, found: list[tuple[Node, list[str]]]
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    for name in _SNIPPET_ORDER:
+    for name in _SNIPPET_ORDER if found else ():
         leaves_here = [leaf for leaf, names in found if name in names]
         if leaves_here:
             text = getattr(doc, name)
@@ -627,7 +628,7 @@ def _snippet(
             return _window(text, _char_spans(text, d, name, leaves_here))
     for name in ("content", "summary", "title"):
         text = getattr(doc, name)
-        if text.strip():
+        if text and not text.isspace():
             return _window(text, [])
     return "", ()
 

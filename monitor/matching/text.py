@@ -122,7 +122,17 @@ _ASCII_SPACES = {code: " " if char in ".,'-" else char for code, char in _ASCII_
 _ASCII_WORD_SEPARATORS = {
     code: " " if char in ".," else char for code, char in _ASCII_SEPARATORS.items()
 }
-_DIGIT_SEPARATOR = re.compile(r"[0-9][.,][0-9]")
+# Every ASCII digit made "0", so that str.find (in C) tells whether a digit-separator-digit
+# occurs: several times faster than a regular expression looking at each character.
+_DIGITS_AS_ZERO = {code: "0" if chr(code).isdigit() else chr(code) for code in range(128)}
+
+
+def _has_digit_separator(folded: str) -> bool:
+    """Whether ASCII *folded* holds a digit, a '.' or ',', and a digit, in a row."""
+    if not any(map(folded.__contains__, "0123456789")):
+        return False
+    marked = folded.translate(_DIGITS_AS_ZERO)
+    return "0.0" in marked or "0,0" in marked
 
 
 def _raw_tokens(folded: str) -> list[str]:
@@ -146,7 +156,7 @@ def _cut(folded: str) -> tuple[list[str], list[int]]:
         if "'" not in folded and "-" not in folded:
             return raw, []
         return raw, [index for index, token in enumerate(raw) if "'" in token or "-" in token]
-    digits = _DIGIT_SEPARATOR.search(folded)
+    digits = _has_digit_separator(folded)
     if "'" not in folded and "-" not in folded and not digits:
         # Nothing can join two runs of word characters: the tokens are exactly those runs.
         return folded.translate(_ASCII_SPACES).split(), []

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.matching.text import _QUOTES, _TOKEN, _raw_tokens, fold, offset_spans, tokenise
+from monitor.matching.text import (
+    _QUOTES,
+    _TOKEN,
+    _has_digit_separator,
+    _raw_tokens,
+    fold,
+    offset_spans,
+    tokenise,
+)
 
 # Characters that exercise every rule: digit separators, apostrophes, hyphens, underscores,
 # punctuation, ASCII control characters that str.split treats as spaces, and accented letters.
@@ -20,6 +29,11 @@ any_text = st.text(max_size=40)
 def test_it_cuts_text_into_the_same_tokens_as_the_regular_expression(text: str) -> None:
     folded = fold(text)
     assert _raw_tokens(folded) == _TOKEN.findall(folded)
+
+
+@given(st.text(alphabet="0123456789., a", max_size=30))
+def test_it_finds_digit_separators_as_the_regular_expression_does(text: str) -> None:
+    assert _has_digit_separator(text) == bool(re.search(r"[0-9][.,][0-9]", text))
 
 
 @given(st.one_of(ascii_text, any_text))
