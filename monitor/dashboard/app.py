@@ -254,8 +254,15 @@ def create_app(settings: Settings) -> FastAPI:
         return page(request, "hit.html", {"hit": one_hit(hit_id)})
 
     @app.get("/watchlists", response_class=HTMLResponse, include_in_schema=False)
-    def watchlists_page(request: Request) -> HTMLResponse:
-        return page(request, "watchlists.html", {"rows": read(queries.watchlist_stats)})
+    def watchlists_page(
+        request: Request,
+        after: str | None = None,
+        q: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> HTMLResponse:
+        rows, more = read(queries.watchlist_stats, limit=limit, after=after, search=q)
+        context = {"rows": rows, "next": more, "paged": after is not None, "q": q or ""}
+        return page(request, "watchlists.html", context)
 
     @app.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
     def feeds_page(request: Request, sort: str = "status") -> HTMLResponse:
@@ -321,12 +328,24 @@ def create_app(settings: Settings) -> FastAPI:
         return one_hit(hit_id)
 
     @app.get("/api/watchlists")
-    def api_watchlists() -> dict[str, Any]:
-        return {"items": read(queries.watchlist_stats)}
+    def api_watchlists(
+        after: str | None = Query(None, description="the last id of the previous page"),
+        q: str | None = Query(None, description="ids and names containing this text"),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        rows, more = read(queries.watchlist_stats, limit=limit, after=after, search=q)
+        return {"items": rows, "next": more}
 
     @app.get("/api/feeds")
-    def api_feeds(sort: str = "status") -> dict[str, Any]:
-        return {"items": read(queries.feed_health, sort)}
+    def api_feeds(
+        sort: str = "status",
+        offset: int = Query(0, ge=0, description="the 'next' of the previous page"),
+        limit: int = Query(1000, ge=1, le=5000),
+    ) -> dict[str, Any]:
+        # Sorted by health, which is computed per feed: paged by position in that order.
+        rows = read(queries.feed_health, sort)
+        more = offset + limit if len(rows) > offset + limit else None
+        return {"items": rows[offset : offset + limit], "next": more}
 
     @app.get("/api/deliveries")
     def api_deliveries(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
-from monitor.models import Delivery, Feed, Hit
+from monitor.models import Delivery, Feed, Hit, Watchlist
 from tests.conftest import make_settings
 from tests.dashboard.conftest import NOW, seeded
 
@@ -300,3 +301,86 @@ def test_it_sorts_the_feed_health_table(settings: Settings, sort: str, first: st
     assert first in (rows[0]["status"], rows[0]["name"])
     page = TestClient(create_app(settings)).get(f"/feeds?sort={sort}").text
     assert f'href="/feeds?sort={sort}" class="sorted"' in page
+
+
+def _add_watchlists(session: Session, count: int) -> None:
+    for n in range(count):
+        session.add(Watchlist(id=f"w-{n:03d}", name=f"Desk {n} 100%", query="x", definition={}))
+    session.commit()
+
+
+def test_it_pages_watchlists_by_id_and_finds_them_by_id_or_name(
+    client: TestClient, session: Session
+) -> None:
+    _add_watchlists(session, 12)
+    seen: list[str] = []
+    after = None
+    while True:
+        body = client.get("/api/watchlists", params={"limit": 5, "after": after}).json()
+        assert len(body["items"]) <= 5
+        seen += [w["id"] for w in body["items"]]
+        after = body["next"]
+        if after is None:
+            break
+    everything = client.get("/api/watchlists?limit=1000").json()
+    assert everything["next"] is None
+    assert seen == sorted(seen) == [w["id"] for w in everything["items"]]
+    assert {"acme", "energy", "w-000", "w-011"} <= set(seen) and len(seen) == 14
+    # Case-insensitive, in ids and names, with LIKE's wildcards taken literally.
+    assert [w["id"] for w in client.get("/api/watchlists?q=ACM").json()["items"]] == ["acme"]
+    assert len(client.get("/api/watchlists?q=desk 1").json()["items"]) == 3  # 1, 10, 11
+    assert len(client.get("/api/watchlists?q=0%25").json()["items"]) == 12  # '0%' in names
+    assert client.get("/api/watchlists?q=_").json()["items"] == []
+    page = client.get("/watchlists?q=desk&limit=5").text
+    assert 'href="/watchlists?after=w-004&amp;q=desk"' in page and "w-005" not in page
+    assert "w-011" in client.get("/watchlists?q=desk&after=w-009").text
+
+
+def test_it_counts_a_page_of_watchlists_in_a_fixed_number_of_queries(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    from sqlalchemy import event
+
+    from monitor import db
+    from monitor.dashboard.queries import watchlist_stats
+
+    def statements(limit: int) -> int:
+        engine = db.get_engine(settings)
+        count = 0
+
+        def seen(*_: Any) -> None:
+            nonlocal count
+            count += 1
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with db.sessionmaker_for(settings)() as s:
+                rows, _ = watchlist_stats(s, NOW, limit=limit)
+                assert len(rows) == min(limit, 32)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        return count
+
+    _add_watchlists(session, 30)
+    assert statements(2) == statements(32)
+
+
+def test_it_pages_feed_health(client: TestClient) -> None:
+    every = client.get("/api/feeds?sort=name").json()
+    assert every["next"] is None and len(every["items"]) == 2
+    first = client.get("/api/feeds?sort=name&limit=1").json()
+    assert first["next"] == 1 and first["items"] == every["items"][:1]
+    second = client.get("/api/feeds?sort=name&limit=1&offset=1").json()
+    assert second["next"] is None and second["items"] == every["items"][1:]
+
+
+def test_it_asks_for_a_watchlist_id_when_there_are_too_many_to_list(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.dashboard import queries
+
+    assert '<select name="watchlist"' in client.get("/").text
+    monkeypatch.setattr(queries, "MENU_MAX", 1)
+    page = client.get("/?watchlist=acme").text
+    assert '<select name="watchlist"' not in page
+    assert '<input type="search" name="watchlist" value="acme"' in page
