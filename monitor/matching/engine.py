@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Protocol
 
 from monitor.matching.pairs import PairTable
@@ -92,9 +93,9 @@ class _Doc:
 
     __slots__ = (
         "_beginnings",
+        "_joined",
         "_offsets",
         "_prefix_cache",
-        "_sorted",
         "body",
         "every",
         "fields",
@@ -111,7 +112,7 @@ class _Doc:
         self.body: set[str] = self.sets["title"] | self.sets["summary"] | self.sets["content"]
         url, source = self.sets["url"], self.sets["source"]
         self.every: set[str] = self.body | url | source if url or source else self.body
-        self._sorted: list[str] | None = None
+        self._joined: str | None = None
         self._beginnings: dict[int, set[str]] = {}
         self._prefix_cache: dict[str, list[str]] = {}
         self._offsets: dict[str, _FieldOffsets] = {}
@@ -138,68 +139,53 @@ class _Doc:
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether some token (any field) starts with *prefix*."""
-        return self.have_prefixes([prefix])[0]
+        return (" " + prefix) in self._spaced()
 
     def have_prefixes(self, prefixes: list[str]) -> list[bool]:
         """For each of *prefixes* (none empty), whether some token (any field) starts with
         it.
 
-        Nearly every prefix asked about begins no word of the article (with 100,000
-        watchlists, one in a hundred does). The set of the words' first few characters
-        turns those away; the few left are looked for word by word, or, when there are
-        many, in the sorted words (sorting costs as much as a few such scans)."""
-        if self._sorted is None:
-            if len(prefixes) <= _SCANS:
-                return [self._scan(p) for p in prefixes]
-            starts = self.starts(_START)
-            held = [
-                p[:_START] in starts if len(p) >= _START else p in self.starts(len(p))
-                for p in prefixes
-            ]
-            if held.count(True) <= _SCANS:
-                return [h and self._scan(p) for p, h in zip(prefixes, held, strict=True)]
-        ordered = self._ordered()
-        size = len(ordered) - 1
-        at = map(
-            bisect.bisect_left,
-            itertools.repeat(ordered),
-            prefixes,
-            itertools.repeat(0),
-            itertools.repeat(size),
-        )
-        return list(map(str.startswith, map(ordered.__getitem__, at), prefixes))
+        Each is looked for in the article's tokens joined by spaces (a scan in C, a few
+        times cheaper than testing each token in Python). Nearly every prefix asked about
+        begins no word of the article (with 100,000 watchlists, one in a hundred does), so
+        when there are many, the set of the tokens' first few characters turns most away
+        first."""
+        spaced = self._spaced()
+        if len(prefixes) <= _SCANS:
+            return [(" " + p) in spaced for p in prefixes]
+        starts = self.starts(_START)
+        return [
+            (p[:_START] in starts if len(p) >= _START else p in self.starts(len(p)))
+            and (" " + p) in spaced
+            for p in prefixes
+        ]
 
-    def _scan(self, prefix: str) -> bool:
-        return any(map(str.startswith, self.every, itertools.repeat(prefix)))
+    def _spaced(self) -> str:
+        """The article's distinct tokens, each after a space, then a closing space."""
+        if self._joined is None:
+            self._joined = " " + " ".join(self.every) + " "
+        return self._joined
 
     def starts(self, size: int) -> set[str]:
         """The first *size* characters of every token (all of a shorter one)."""
         found = self._beginnings.get(size)
         if found is None:
-            found = self._beginnings[size] = {token[:size] for token in self.every}
+            found = self._beginnings[size] = set(map(itemgetter(slice(0, size)), self.every))
         return found
 
     def prefix_tokens(self, prefix: str) -> list[str]:
         """The article's distinct tokens that start with *prefix* (any field)."""
         found = self._prefix_cache.get(prefix)
         if found is None:
-            ordered = self._ordered()
-            i = bisect.bisect_left(ordered, prefix, 0, len(ordered) - 1)
+            spaced, needle = self._spaced(), " " + prefix
             found = []
-            while ordered[i].startswith(prefix):  # the sentinel ends the loop
-                found.append(ordered[i])
-                i += 1
+            at = spaced.find(needle)
+            while at != -1:
+                end = spaced.index(" ", at + 1)  # the closing space ends the last token
+                found.append(spaced[at + 1 : end])
+                at = spaced.find(needle, end)
             self._prefix_cache[prefix] = found
         return found
-
-    def _ordered(self) -> list[str]:
-        """The article's distinct tokens, sorted, then "" as a sentinel. Sorting them once
-        (in C) costs less than building the set of their beginnings for each prefix length
-        asked about."""
-        if self._sorted is None:
-            self._sorted = sorted(self.every)
-            self._sorted.append("")
-        return self._sorted
 
 
 Spans = list[tuple[int, int]]
@@ -207,8 +193,10 @@ Spans = list[tuple[int, int]]
 # How many first characters of each token _Doc.have_prefixes sets apart (a wildcard has at
 # least 3 before the '*'): 4 tells nearly all absent prefixes apart.
 _START = 4
-# Up to how many prefixes _Doc.have_prefixes looks for word by word, rather than sorting.
-_SCANS = 2
+# Up to how many prefixes _Doc.have_prefixes looks for in the joined tokens straight away,
+# rather than building the set of first characters first. On a 400-word article each search
+# costs about 0.9 µs and the set about 15 µs, with 0.1 µs per prefix after it.
+_SCANS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +280,6 @@ def compile_query(node: Node) -> Predicate:
         prefix, names = node.prefix, node.fields
 
         def prefix_match(d: _Doc) -> bool:
-            if not d.has_prefix(prefix):
-                return False
             found = d.prefix_tokens(prefix)
             return bool(found) and any(t in d.sets[n] for n in names for t in found)
 

@@ -21,6 +21,7 @@ that built the table, like the rest of a compiled matcher.)
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import operator
 from collections.abc import Callable, Iterable
@@ -144,19 +145,22 @@ class _Arrays:
     among the few rows that survive."""
 
     def __init__(self, entries: list[tuple[str, str | None, bool, int]]) -> None:
-        self.prefixes: list[tuple[str, int]] = []  # (prefix, watchlist) of wildcard entries
+        prefixes: list[tuple[str, int]] = []  # (prefix, watchlist) of wildcard entries
         rows: list[tuple[int, int, int]] = []
         for word, second, prefix, number in entries:
             if second is None:
                 rows.append((hash(word), _ALONE, number))
             elif prefix:
-                rows.append((hash(word), _PREFIX, -1 - len(self.prefixes)))
-                self.prefixes.append((second, number))
+                rows.append((hash(word), _PREFIX, -1 - len(prefixes)))
+                prefixes.append((second, number))
             elif hash(second) in (_ALONE, _PREFIX, _LAST):  # 1 in 2**62, but not a crash
                 rows.append((hash(word), _ALONE, number))
             else:
                 rows.append((hash(word), hash(second), number))
         rows.sort()
+        # Wildcard entry k is row target -1 - k, which indexes these reversed lists.
+        self.prefix_texts = [prefix for prefix, _ in reversed(prefixes)]
+        self.prefix_targets = [number for _, number in reversed(prefixes)]
         table = np.array(rows, dtype=np.int64).reshape(-1, 3)
         self.seconds: Int64s = np.ascontiguousarray(table[:, 1])
         self.targets: Int64s = np.ascontiguousarray(table[:, 2])
@@ -183,11 +187,14 @@ class _Arrays:
         rows = np.arange(int(ends[-1])) + np.repeat(self.starts[firsts] - ends + sizes, sizes)
         seconds = self.seconds[rows]
         complete = rows[held[np.searchsorted(held, seconds)] == seconds]
-        found: list[int] = self.targets[complete].tolist()
-        if not found or min(found) >= 0:
+        # Sorted, the wildcard entries (negative) come first, and they index the reversed
+        # lists of prefixes directly: both sides are split off without a loop in Python.
+        found: list[int] = np.sort(self.targets[complete]).tolist()
+        if not found or found[0] >= 0:
             return found
-        out = [n for n in found if n >= 0]
-        wildcards = [self.prefixes[-1 - n] for n in found if n < 0]
-        begun = have_prefixes([prefix for prefix, _ in wildcards])
-        out.extend(n for (_, n), present in zip(wildcards, begun, strict=True) if present)
+        split = bisect.bisect_left(found, 0)
+        wildcards = found[:split]
+        begun = have_prefixes(list(map(self.prefix_texts.__getitem__, wildcards)))
+        out = found[split:]
+        out.extend(itertools.compress(map(self.prefix_targets.__getitem__, wildcards), begun))
         return out

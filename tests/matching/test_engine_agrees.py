@@ -113,6 +113,33 @@ def test_it_explains_a_hit_the_same_alone_or_beside_other_hits(
     assert together == alone
 
 
+@LAYOUTS
+def test_it_tells_many_wildcards_on_one_article_apart(threshold: int | None) -> None:
+    # Past engine._SCANS prefixes, the article's tokens' first characters turn most away
+    # before the joined tokens are searched: short prefixes, ones that begin a word only
+    # inside another word, ones that begin a hyphen part, and ones that begin nothing.
+    stems = ["nat", "natx", "ecox", "econ", "indop", "pacif", "offic", "offi", "mark", "japx"]
+    stems += [f"zz{i:02d}" for i in range(25)] + ["conom", "rket", "acific"]
+    assert len(stems) > engine._SCANS
+    specs = [Spec(f"w{i}", f"{stem}* naira") for i, stem in enumerate(stems)]
+    matcher = Matcher(specs, array_threshold=threshold)
+    doc = Document(
+        id="d", title="Naira news", content="NATO’s economy and the Indo-Pacific office market"
+    )
+    expected = [s.id for s in specs if reference_match(parse_query(s.query).root, doc)]
+    assert [stems[int(w[1:])] for w in expected] == [
+        "nat",
+        "econ",
+        "indop",
+        "pacif",
+        "offic",
+        "offi",
+        "mark",
+    ]
+    assert matcher.match_ids(doc) == expected
+    assert [r.watchlist_id for r in matcher.match(doc)] == expected
+
+
 def test_it_shares_offsets_between_hits_deep_in_a_long_article() -> None:
     filler = " ".join(f"word{i}" for i in range(300))
     doc = Document(id="d", content=f"{filler}. The naira fell. Later the Indo-Pacific NATO office.")
