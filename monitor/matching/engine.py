@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
@@ -109,7 +109,11 @@ class _Doc:
             for name in FIELDS
         }
         self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
-        self.body: set[str] = self.sets["title"] | self.sets["summary"] | self.sets["content"]
+        # Copying the largest set and adding the small ones in place makes no intermediate
+        # set: measurably cheaper than title | summary | content.
+        self.body: set[str] = self.sets["content"].copy()
+        self.body |= self.sets["title"]
+        self.body |= self.sets["summary"]
         url, source = self.sets["url"], self.sets["source"]
         self.every: set[str] = self.body | url | source if url or source else self.body
         self._joined: str | None = None
@@ -268,6 +272,10 @@ def _node_fields(node: Node) -> set[str]:
 Predicate = Callable[[_Doc], bool]
 
 
+def _body_word(node: Node) -> TypeGuard[Term]:
+    return isinstance(node, Term) and node.fields == BODY_FIELDS
+
+
 def compile_query(node: Node) -> Predicate:
     """A closure that says whether a tokenised article satisfies *node*."""
     if isinstance(node, Term):
@@ -296,7 +304,15 @@ def compile_query(node: Node) -> Predicate:
 
         return phrase_match
     if isinstance(node, And):
-        parts = [compile_query(child) for child in node.children]
+        # Plain words in the body are tested together, in one call into C and first; with
+        # 100,000 watchlists a candidate's closures are out of the CPU's caches, and each
+        # one called costs more than the test it makes.
+        required = frozenset(child.token for child in node.children if _body_word(child))
+        parts = [compile_query(child) for child in node.children if not _body_word(child)]
+        if required:
+            parts.insert(0, lambda d: required <= d.body)
+        if len(parts) == 1:
+            return parts[0]
 
         def all_match(d: _Doc) -> bool:
             # A plain loop: measurably faster than all() over a generator on the hot path.
@@ -307,7 +323,12 @@ def compile_query(node: Node) -> Predicate:
 
         return all_match
     if isinstance(node, Or):
-        parts = [compile_query(child) for child in node.children]
+        options = frozenset(child.token for child in node.children if _body_word(child))
+        parts = [compile_query(child) for child in node.children if not _body_word(child)]
+        if options:
+            parts.insert(0, lambda d: not options.isdisjoint(d.body))
+        if len(parts) == 1:
+            return parts[0]
 
         def any_match(d: _Doc) -> bool:
             for part in parts:  # noqa: SIM110 (as above)

@@ -91,7 +91,8 @@ class PairTable:
         if self._arrays is not None:
             return self._arrays.lookup(every, have_prefixes)
         found: list[int] = []
-        anchors = [anchor for anchor in map(self._words.get, every) if anchor is not None]
+        # The intersection runs in C over the article's words, probing the dict's keys.
+        anchors = list(map(self._words.__getitem__, self._words.keys() & every))
         wildcards: list[tuple[str, list[int]]] = []
         for anchor in anchors:
             if anchor.alone:
