@@ -939,12 +939,18 @@ def _sentence_start(text: str, low: int, anchor: int) -> int:
     of a snippet."""
     high = anchor
     while True:
-        last = max(map(text.rfind, _ENDERS, itertools.repeat(low), itertools.repeat(high)))
-        if last == -1:
+        ender = max(map(text.rfind, _ENDERS, itertools.repeat(low), itertools.repeat(high)))
+        if ender == -1:
             return low
+        last = ender
         while last > low and (text[last - 1] in _CLOSERS or text[last - 1].isspace()):
             last -= 1
-        matches = list(_SENTENCE_END.finditer(text, last, anchor))
+        # ... and the run ends at the first other character after it: no match reaches
+        # past that, so the sentence itself is not scanned.
+        stop = ender + 1
+        while stop < anchor and (text[stop] in _CLOSERS or text[stop].isspace()):
+            stop += 1
+        matches = list(_SENTENCE_END.finditer(text, last, stop))
         if matches:
             return matches[-1].end()
         high = last
