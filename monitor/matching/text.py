@@ -83,13 +83,30 @@ class _FoldTable(dict[int, str]):
 
 
 _TABLE = _FoldTable()
+# fold() goes run by run through a text whose characters beyond ASCII are few: when the
+# extra bytes they take in UTF-8 are fewer than one per this many characters. (On the
+# masakhanews articles that are not all ASCII, 8 to 16 did alike: 66 -> 39 µs per article.)
+_FEW_BEYOND_ASCII = 12
+_BEYOND_ASCII = re.compile(r"([^\x00-\x7f]+)")
 
 
 def fold(text: str) -> str:
     """Case-, accent- and quote-folded text (see the module docstring)."""
     if text.isascii():
         return text.lower().replace("`", "'")
-    return text.translate(_TABLE)
+    # str.translate with a mapping costs per character once a text is not all ASCII. Most
+    # such news text is ASCII but for a few curly quotes or accented names: only the runs
+    # beyond ASCII go through the table then, and the ASCII between them is lowered in C
+    # (only there: beyond ASCII, lower() and the table disagree). No character's folding
+    # holds a backtick, so replacing them at the end changes nothing in the runs. Where
+    # such characters are many (Yorùbá with its tone marks), the pieces cost more than
+    # they save.
+    if (len(text.encode()) - len(text)) * _FEW_BEYOND_ASCII > len(text):
+        return text.translate(_TABLE)
+    parts = _BEYOND_ASCII.split(text)
+    parts[0::2] = map(str.lower, parts[0::2])
+    parts[1::2] = map(str.translate, parts[1::2], itertools.repeat(_TABLE))
+    return "".join(parts).replace("`", "'")
 
 
 _BLOCK = 64  # see FieldTokens.to_text
@@ -135,6 +152,23 @@ def _has_digit_separator(folded: str) -> bool:
     return "0.0" in marked or "0,0" in marked
 
 
+# The same tables for the UTF-8 bytes of folded text that is not all ASCII, for which
+# str.translate has no fast path (it makes objects per character) and bytes.translate is a
+# table lookup per byte. Folding leaves no character beyond ASCII that is not a word
+# character (see _fold_char), so every byte of one stays as it is.
+def _byte_table(ascii_table: Mapping[int, str], beyond: bytes = bytes(range(128, 256))) -> bytes:
+    return bytes(ord(ascii_table[code]) for code in range(128)) + beyond
+
+
+_BYTE_SPACES = _byte_table(_ASCII_SPACES)
+_BYTE_SEPARATORS = _byte_table(_ASCII_SEPARATORS)
+_BYTE_WORD_SEPARATORS = _byte_table(_ASCII_WORD_SEPARATORS)
+# Every byte of a character beyond ASCII counts as a digit too (some such characters are
+# digits): a digit-separator-digit is then at worst suspected where there is none, which
+# only sends more chunks through the regular expression.
+_BYTE_DIGITS_AS_ZERO = _byte_table(_DIGITS_AS_ZERO, b"0" * 128)
+
+
 def _raw_tokens(folded: str) -> list[str]:
     """What ``_TOKEN.findall(folded)`` returns, faster."""
     return _cut(folded)[0]
@@ -144,26 +178,34 @@ def _cut(folded: str) -> tuple[list[str], list[int]]:
     """What ``_TOKEN.findall(folded)`` returns, and the indexes of the tokens in it that hold
     an apostrophe or a hyphen.
 
-    For ASCII text, every character that can't be part of a token becomes a space, so
-    str.translate and str.split (both in C) cut the text into chunks. A chunk that is all
-    letters and digits is one token, which is nearly every chunk; the rest ("N1,572",
-    "NATO's", "Indo-Pacific") go through the regular expression, with the same result as
-    running it over the whole text since no token spans a separator. This is several times
-    faster than the regular expression over the whole text, whose word-character test costs
-    per character. (For other text, str.translate has no fast path and that is not so.)"""
-    if not folded.isascii():
-        raw = _TOKEN.findall(folded)
-        if "'" not in folded and "-" not in folded:
-            return raw, []
-        return raw, [index for index, token in enumerate(raw) if "'" in token or "-" in token]
-    digits = _has_digit_separator(folded)
-    if "'" not in folded and "-" not in folded and not digits:
-        # Nothing can join two runs of word characters: the tokens are exactly those runs.
-        return folded.translate(_ASCII_SPACES).split(), []
+    Every character that can't be part of a token becomes a space, so a translation and
+    str.split (both in C) cut the text into chunks. A chunk that is all letters and digits
+    is one token, which is nearly every chunk; the rest ("N1,572", "NATO's",
+    "Indo-Pacific") go through the regular expression, with the same result as running it
+    over the whole text since no token spans a separator. This is several times faster than
+    the regular expression over the whole text, whose word-character test costs per
+    character. (Text that is not all ASCII is translated as UTF-8 bytes.)"""
+    marks = "'" in folded or "-" in folded
+    if folded.isascii():
+        digits = _has_digit_separator(folded)
+        if not marks and not digits:
+            # Nothing can join two runs of word characters: the tokens are exactly those runs.
+            return folded.translate(_ASCII_SPACES).split(), []
+        table = _ASCII_SEPARATORS if digits else _ASCII_WORD_SEPARATORS
+        chunks = folded.translate(table).split()
+        findall = _ASCII_TOKEN.findall
+    else:
+        encoded = folded.encode()
+        marked = encoded.translate(_BYTE_DIGITS_AS_ZERO)
+        digits = b"0.0" in marked or b"0,0" in marked
+        if not marks and not digits:
+            return encoded.translate(_BYTE_SPACES).decode().split(), []
+        spaced = encoded.translate(_BYTE_SEPARATORS if digits else _BYTE_WORD_SEPARATORS)
+        chunks = spaced.decode().split()
+        findall = _TOKEN.findall
     out: list[str] = []
     odd: list[int] = []
-    findall = _ASCII_TOKEN.findall
-    for chunk in folded.translate(_ASCII_SEPARATORS if digits else _ASCII_WORD_SEPARATORS).split():
+    for chunk in chunks:
         if chunk.isalnum():
             out.append(chunk)
             continue

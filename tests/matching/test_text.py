@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from monitor.matching.text import (
     _QUOTES,
     _TOKEN,
+    _fold_char,
     _has_digit_separator,
     _raw_tokens,
     fold,
@@ -23,9 +25,35 @@ from monitor.matching.text import (
 # punctuation, ASCII control characters that str.split treats as spaces, and accented letters.
 ascii_text = st.text(alphabet="ab1 9.,'-_`\"()!?\t\n\x1c\x1fXYZ", max_size=60)
 any_text = st.text(max_size=40)
+# Text that is not all ASCII takes the UTF-8 byte path: letters beyond ASCII, digits that are
+# not ASCII (Arabic-Indic, Devanagari, fullwidth), a title-case digraph, and spaces and
+# separators that are not ASCII either, beside the separators that join tokens.
+mixed_text = st.text(
+    alphabet="aé ọ\u0323ß\u01c5\u0663\u096b\uff151.,'-_\u00a0\u2028\u2019–", max_size=60
+)
 
 
-@given(st.one_of(ascii_text, any_text))
+# Mostly ASCII with a character beyond it here and there, as most news text is: fold() takes
+# those runs one by one.
+mostly_ascii = st.lists(
+    st.one_of(
+        st.text(alphabet=string.printable, min_size=1, max_size=40),
+        st.characters(min_codepoint=128),
+    ),
+    max_size=20,
+).map("".join)
+
+
+@given(st.one_of(ascii_text, mixed_text, mostly_ascii, any_text))
+@example("NATO’s “office” – Yorùbá")
+@example("Cherokee \u13a0\uab70 and \u0130stanbul, \u03a3\u0391\u03a3 \ufb03 \uff40 A" + "x" * 400)
+def test_folding_a_text_folds_each_of_its_characters(text: str) -> None:
+    # Offsets into folded text are traced back one character at a time (FieldTokens.to_text),
+    # so fold() must be exactly the characters' foldings, whichever way it computes them.
+    assert fold(text) == "".join(map(_fold_char, text))
+
+
+@given(st.one_of(ascii_text, mixed_text, any_text))
 def test_it_cuts_text_into_the_same_tokens_as_the_regular_expression(text: str) -> None:
     folded = fold(text)
     assert _raw_tokens(folded) == _TOKEN.findall(folded)
@@ -36,7 +64,7 @@ def test_it_finds_digit_separators_as_the_regular_expression_does(text: str) -> 
     assert _has_digit_separator(text) == bool(re.search(r"[0-9][.,][0-9]", text))
 
 
-@given(st.one_of(ascii_text, any_text))
+@given(st.one_of(ascii_text, mixed_text, any_text))
 def test_it_indexes_the_same_words_as_the_offset_tokeniser(text: str) -> None:
     fast = tokenise(text)
     spans = offset_spans(text)
