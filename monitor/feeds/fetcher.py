@@ -40,6 +40,7 @@ __all__ = [
     "PrivateAddressError",
     "TooLargeError",
     "check_public_address",
+    "close_pools",
     "fetch",
     "user_agent",
 ]
@@ -119,6 +120,21 @@ def _pool(settings: Settings) -> _Pool:
             )
             pool = _pools[key] = _Pool(transport, timeout.as_dict())
     return pool
+
+
+def close_pools() -> None:
+    """Close every pooled connection (in tests, and whenever the pools must not outlive a
+    caller).
+
+    The pools live as long as the process and are otherwise never closed: their kept-alive
+    sockets would stay open until the interpreter exits, where each one is reported as an
+    unclosed socket (ResourceWarning) and holds the server's end open until then.
+    """
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.transport.close()
 
 
 def fetch(
