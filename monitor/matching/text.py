@@ -101,7 +101,9 @@ def fold(text: str) -> str:
     # holds a backtick, so replacing them at the end changes nothing in the runs. Where
     # such characters are many (Yorùbá with its tone marks), the pieces cost more than
     # they save.
-    if (len(text.encode()) - len(text)) * _FEW_BEYOND_ASCII > len(text):
+    # ("surrogatepass": a lone surrogate, which a feed's JSON or numeric entity can carry,
+    # must not stop the count; its folding is a space like any other non-word character.)
+    if (len(text.encode("utf-8", "surrogatepass")) - len(text)) * _FEW_BEYOND_ASCII > len(text):
         return text.translate(_TABLE)
     parts = _BEYOND_ASCII.split(text)
     parts[0::2] = map(str.lower, parts[0::2])

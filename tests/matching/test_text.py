@@ -46,6 +46,8 @@ mostly_ascii = st.lists(
 
 @given(st.one_of(ascii_text, mixed_text, mostly_ascii, any_text))
 @example("NATO’s “office” – Yorùbá")
+@example("a lone surrogate \ud800 in otherwise plain text" + "x" * 40)
+@example("\udfff")
 @example("Cherokee \u13a0\uab70 and \u0130stanbul, \u03a3\u0391\u03a3 \ufb03 \uff40 A" + "x" * 400)
 def test_folding_a_text_folds_each_of_its_characters(text: str) -> None:
     # Offsets into folded text are traced back one character at a time (FieldTokens.to_text),
