@@ -17,6 +17,7 @@ Three outcomes a caller must tell apart:
 from __future__ import annotations
 
 import json
+import re
 import time
 import zlib
 from collections.abc import Mapping
@@ -61,6 +62,7 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
     # would make feedparser try to decompress it again.
     response_headers.pop("content-encoding", None)
     response_headers.setdefault("content-location", "")
+    body = _valid_character_references(body)
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True)
     feed: Mapping[str, Any] = parsed.get("feed", {}) or {}
     entries = list(parsed.get("entries", []) or [])
@@ -86,6 +88,33 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
         is_feed=is_feed,
         feed=feed,
     )
+
+
+# A numeric character reference (decimal or hex; the entity-encoded form too, as feeds
+# escape HTML inside XML) that names no character: a surrogate half or a number past
+# U+10FFFF. feedparser raises on these (UnicodeEncodeError, ValueError, OverflowError), and
+# one in one entry would fail the whole feed on every poll.
+_CHARACTER_REFERENCE = re.compile(rb"&(?:amp;)?#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_REPLACEMENT = b"&#xFFFD;"
+
+
+def _valid_character_references(body: bytes) -> bytes:
+    """*body* with every character reference that names no character made U+FFFD (as an
+    HTML parser does)."""
+    if b"&#" not in body and b"&amp;#" not in body:
+        return body
+    return _CHARACTER_REFERENCE.sub(_checked_reference, body)
+
+
+def _checked_reference(match: re.Match[bytes]) -> bytes:
+    hexadecimal = match.group(1)
+    value = (hexadecimal or match.group(2)).lstrip(b"0")
+    if len(value) > 8:  # past U+10FFFF in either base (and never a huge int() to parse)
+        return _REPLACEMENT
+    code = int(value or b"0", 16 if hexadecimal else 10)
+    if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return _REPLACEMENT
+    return match.group(0)
 
 
 # A gzip file served without 'Content-Encoding: gzip' (a .xml.gz behind a misconfigured

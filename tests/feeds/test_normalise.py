@@ -173,3 +173,29 @@ def test_it_reads_a_gzip_body_served_without_its_header() -> None:
 
 def test_it_removes_control_characters() -> None:
     assert clean_text("ab\x08cd\x00e") == "abcde"
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "&#xD800;",
+        "&#55296;",
+        "&#xdfff;",
+        "&#x110000;",
+        "&#99999999999;",
+        "&#x" + "0" * 20 + "D800;",
+    ],
+    ids=["surrogate-hex", "surrogate-decimal", "low-surrogate", "past-unicode", "huge", "padded"],
+)
+def test_a_character_reference_to_no_character_spoils_only_itself(reference: str) -> None:
+    # feedparser raises on these; one in one entry must not fail the whole feed.
+    escaped = reference.replace("&", "&amp;")  # as HTML inside the XML carries it
+    body = doc(
+        f"<item><guid>g1</guid><title>NATO {reference} office</title>"
+        f"<description>&lt;p&gt;naira {escaped} market&lt;/p&gt;</description></item>"
+        "<item><guid>g2</guid><title>Naira &#8217;s fall &#x1F600;</title></item>"
+    )
+    first, second = articles_from_bytes(body, url="https://feed.example.org/rss")
+    assert first.title == "NATO \ufffd office"
+    assert "naira \ufffd market" in first.summary
+    assert second.title == "Naira \u2019s fall \U0001f600"
