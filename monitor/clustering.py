@@ -51,7 +51,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import html
 import re
 import threading
 import time
@@ -82,6 +81,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.db import get_engine
+from monitor.entities import unescape
 from monitor.errors import DatabaseUnavailable
 from monitor.logs import get_logger
 from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS, STORY_INDEX_LOADS
@@ -162,7 +162,7 @@ TITLE_BAND = -1
 def normalise_words(text: str, *, limit: int | None = None) -> list[str]:
     """The words of *text*, folded so that typography and accents do not count (the first
     *limit* of them, if given)."""
-    text = html.unescape(_TAG.sub(" ", text))
+    text = unescape(_TAG.sub(" ", text))
     if limit is not None:
         # Folding is per character: only fold what can hold the opening (a long article
         # is thousands of words and only the first few hundred are used).

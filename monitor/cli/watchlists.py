@@ -6,7 +6,6 @@ query against saved pages on a laptop; ``test`` backtests a watchlist over store
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from monitor.cli.main import settings_from
+from monitor.entities import unescape
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
 from monitor.watchlists import LoadResult, load_watchlists
@@ -215,7 +215,7 @@ def _documents(path: Path) -> Iterator[Document]:
         title = re.search(r"<title[^>]*>(.*?)</title>", page, re.IGNORECASE | re.DOTALL)
         yield Document(
             id=str(path),
-            title=html.unescape(" ".join(title.group(1).split())) if title else "",
+            title=unescape(" ".join(title.group(1).split())) if title else "",
             content=extract_main_text(page),
         )
     elif suffix in (".xml", ".rss", ".atom"):

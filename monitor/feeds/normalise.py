@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import html
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from monitor import entities
 from monitor.feeds.parser import ParsedFeed, parse_feed
 
 __all__ = [
@@ -279,7 +279,7 @@ def _strip_markup(text: str, *, unescape: bool = True) -> str:
         text = _BLOCK_TAG.sub(" ", text)
         text = _TAG.sub("", text)
     if unescape and "&" in text:
-        text = html.unescape(text)
+        text = entities.unescape(text)
     return text
 
 

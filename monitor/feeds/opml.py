@@ -13,7 +13,6 @@ Categories come from the enclosing outlines (folders) and from the ``category`` 
 
 from __future__ import annotations
 
-import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from monitor.entities import unescape
 from monitor.feeds.config import FeedSpec
 
 __all__ = ["OpmlFeed", "OpmlImport", "export_opml", "parse_opml"]
@@ -162,7 +162,7 @@ def _text(data: bytes) -> str:
 
 
 def _attributes(raw: str) -> dict[str, str]:
-    return {_local(name).lower(): html.unescape(value[1:-1]) for name, value in _ATTR.findall(raw)}
+    return {_local(name).lower(): unescape(value[1:-1]) for name, value in _ATTR.findall(raw)}
 
 
 def _local(tag: str) -> str:

@@ -62,8 +62,7 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
     # would make feedparser try to decompress it again.
     response_headers.pop("content-encoding", None)
     response_headers.setdefault("content-location", "")
-    body = _valid_character_references(body)
-    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=True)
+    parsed = _read(_valid_character_references(body), response_headers)
     feed: Mapping[str, Any] = parsed.get("feed", {}) or {}
     entries = list(parsed.get("entries", []) or [])
     version = str(parsed.get("version", "") or "")
@@ -90,31 +89,57 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
     )
 
 
-# A numeric character reference (decimal or hex; the entity-encoded form too, as feeds
-# escape HTML inside XML) that names no character: a surrogate half or a number past
-# U+10FFFF. feedparser raises on these (UnicodeEncodeError, ValueError, OverflowError), and
+# A numeric character reference (decimal or hex, with or without its ';'; the entity-encoded
+# form too, as feeds escape HTML inside XML) that names no character (a surrogate half or a
+# number past U+10FFFF), or whose digits are too many for int() (over 4,300, leading zeros
+# included). feedparser raises on these (UnicodeEncodeError, ValueError, OverflowError), and
 # one in one entry would fail the whole feed on every poll.
-_CHARACTER_REFERENCE = re.compile(rb"&(?:amp;)?#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_CHARACTER_REFERENCE = re.compile(rb"&(amp;)?#(?:([xX])([0-9a-fA-F]+)|([0-9]+));?")
 _REPLACEMENT = b"&#xFFFD;"
 
 
 def _valid_character_references(body: bytes) -> bytes:
     """*body* with every character reference that names no character made U+FFFD (as an
-    HTML parser does)."""
+    HTML parser does), and every overlong one cut down to its value."""
     if b"&#" not in body and b"&amp;#" not in body:
         return body
     return _CHARACTER_REFERENCE.sub(_checked_reference, body)
 
 
 def _checked_reference(match: re.Match[bytes]) -> bytes:
-    hexadecimal = match.group(1)
-    value = (hexadecimal or match.group(2)).lstrip(b"0")
-    if len(value) > 8:  # past U+10FFFF in either base (and never a huge int() to parse)
+    amp, marker = match.group(1) or b"", match.group(2) or b""
+    digits = match.group(3) if marker else match.group(4)
+    value = digits.lstrip(b"0") or b"0"
+    if len(value) > 8:  # past U+10FFFF in either base
         return _REPLACEMENT
-    code = int(value or b"0", 16 if hexadecimal else 10)
+    code = int(value, 16 if marker else 10)
     if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
         return _REPLACEMENT
+    if len(digits) > 8:
+        return b"&" + amp + b"#" + marker + value + b";"
     return match.group(0)
+
+
+def _read(body: bytes, headers: dict[str, str]) -> Any:
+    try:
+        return feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    except (ValueError, UnicodeError, LookupError, KeyError, OverflowError) as error:
+        # feedparser fails outright on some broken documents: an XML declaration whose
+        # encoding name is not text, or holds a NUL, and the like. Read such a document once
+        # more as UTF-8 text, NULs and the declared encoding taken out, rather than lose the
+        # whole feed; if that fails too, the first error stands.
+        text = body.decode("utf-8", "replace").replace("\x00", "")
+        text = _ENCODING_ATTRIBUTE.sub("", text[:1024], count=1) + text[1024:]
+        plain = {**headers, "content-type": "application/xml; charset=utf-8"}
+        try:
+            parsed = feedparser.parse(text.encode(), response_headers=plain, sanitize_html=True)
+        except (ValueError, UnicodeError, LookupError, KeyError, OverflowError):
+            raise error from None
+        parsed["bozo"], parsed["bozo_exception"] = 1, error
+        return parsed
+
+
+_ENCODING_ATTRIBUTE = re.compile(r"""\sencoding\s*=\s*(['"]).*?\1""", re.S)
 
 
 # A gzip file served without 'Content-Encoding: gzip' (a .xml.gz behind a misconfigured

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.feeds.normalise import articles_from_bytes, canonical_url, clean_text
+from monitor.feeds.parser import parse_feed
 from tests.feeds.conftest import NOW
 
 
@@ -184,8 +185,19 @@ def test_it_removes_control_characters() -> None:
         "&#x110000;",
         "&#99999999999;",
         "&#x" + "0" * 20 + "D800;",
+        "&#" + "9" * 5000 + ";",  # more digits than int() reads
+        "&#" + "9" * 5000,  # ... and no ';'
     ],
-    ids=["surrogate-hex", "surrogate-decimal", "low-surrogate", "past-unicode", "huge", "padded"],
+    ids=[
+        "surrogate-hex",
+        "surrogate-decimal",
+        "low-surrogate",
+        "past-unicode",
+        "huge",
+        "padded",
+        "too-many-digits",
+        "unterminated",
+    ],
 )
 def test_a_character_reference_to_no_character_spoils_only_itself(reference: str) -> None:
     # feedparser raises on these; one in one entry must not fail the whole feed.
@@ -199,3 +211,22 @@ def test_a_character_reference_to_no_character_spoils_only_itself(reference: str
     assert first.title == "NATO \ufffd office"
     assert "naira \ufffd market" in first.summary
     assert second.title == "Naira \u2019s fall \U0001f600"
+
+
+def test_a_long_but_valid_reference_is_read() -> None:
+    body = doc(f"<item><guid>g1</guid><title>NATO &#{'0' * 5000}65; office</title></item>")
+    (article,) = articles_from_bytes(body, url="https://feed.example.org/rss")
+    assert article.title == "NATO A office"
+
+
+@pytest.mark.parametrize(
+    "name", [b"utf-8\x00", b"\xff\xfe", b"\xed\xa0\x80"], ids=["nul", "bom", "surrogate"]
+)
+def test_a_declared_encoding_that_names_nothing_is_read_as_utf8(name: bytes) -> None:
+    body = doc("<item><guid>g1</guid><title>Naira’s fall</title></item>").replace(
+        b"encoding='utf-8'", b"encoding='" + name + b"'"
+    )
+    (article,) = articles_from_bytes(body, url="https://feed.example.org/rss")
+    assert article.title == "Naira’s fall"
+    # ... and the feed's health says what was wrong with it.
+    assert (parse_feed(body).problem or "").startswith("malformed feed: ")
