@@ -141,10 +141,6 @@ class _Doc:
         self._offsets[name] = found
         return found
 
-    def has_prefix(self, prefix: str) -> bool:
-        """Whether some token (any field) starts with *prefix*."""
-        return (" " + prefix) in self._spaced()
-
     def have_prefixes(self, prefixes: list[str]) -> list[bool]:
         """For each of *prefixes* (none empty), whether some token (any field) starts with
         it.
