@@ -27,6 +27,8 @@ from typing import Any
 
 import feedparser
 
+from monitor.feeds.repair import read_repaired
+
 __all__ = ["ParsedFeed", "parse_feed"]
 
 # Charset disagreements between HTTP and the XML declaration are normal on the web; feedparser
@@ -122,24 +124,14 @@ def _checked_reference(match: re.Match[bytes]) -> bytes:
 
 def _read(body: bytes, headers: dict[str, str]) -> Any:
     try:
-        return feedparser.parse(body, response_headers=headers, sanitize_html=True)
-    except (ValueError, UnicodeError, LookupError, KeyError, OverflowError) as error:
-        # feedparser fails outright on some broken documents: an XML declaration whose
-        # encoding name is not text, or holds a NUL, and the like. Read such a document once
-        # more as UTF-8 text, NULs and the declared encoding taken out, rather than lose the
-        # whole feed; if that fails too, the first error stands.
-        text = body.decode("utf-8", "replace").replace("\x00", "")
-        text = _ENCODING_ATTRIBUTE.sub("", text[:1024], count=1) + text[1024:]
+        return _feedparser(body, headers)
+    except Exception as error:  # feedparser's bugs raise anything; see repair
         plain = {**headers, "content-type": "application/xml; charset=utf-8"}
-        try:
-            parsed = feedparser.parse(text.encode(), response_headers=plain, sanitize_html=True)
-        except (ValueError, UnicodeError, LookupError, KeyError, OverflowError):
-            raise error from None
-        parsed["bozo"], parsed["bozo_exception"] = 1, error
-        return parsed
+        return read_repaired(body, lambda repaired: _feedparser(repaired, plain), error)
 
 
-_ENCODING_ATTRIBUTE = re.compile(r"""\sencoding\s*=\s*(['"]).*?\1""", re.S)
+def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
+    return feedparser.parse(body, response_headers=headers, sanitize_html=True)
 
 
 # A gzip file served without 'Content-Encoding: gzip' (a .xml.gz behind a misconfigured
