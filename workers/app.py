@@ -85,6 +85,16 @@ def _warm_story_index() -> None:
 
 
 @worker_process_shutdown.connect
+def _close_connections(**_: Any) -> None:
+    # Pooled feed connections and the host limiter's Redis connections would otherwise stay
+    # open until the interpreter exits.
+    from monitor.feeds import fetcher, hostlimit
+
+    fetcher.close_pools()
+    hostlimit.close_clients()
+
+
+@worker_process_shutdown.connect
 def _mark_process_dead(pid: int | None = None, **_: Any) -> None:
     import os
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from monitor.config import Settings
 
-__all__ = ["HostBusy", "host_slot"]
+__all__ = ["HostBusy", "close_clients", "host_slot"]
 
 SLOT_TTL = 120.0
 WAIT_SECONDS = 30.0
@@ -85,6 +85,17 @@ def _redis(url: str) -> Any:
             client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
             _redis_clients[url] = client
     return client
+
+
+def close_clients() -> None:
+    """Disconnect the Redis clients (a worker process that shuts down, tests): otherwise their
+    connections stay open until the interpreter exits. A later slot connects again."""
+    with _redis_lock:
+        clients = list(_redis_clients.values())
+        _redis_clients.clear()
+    for client in clients:
+        client.close()
+        client.connection_pool.disconnect()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Settings
+from monitor.feeds import hostlimit
 from monitor.feeds.fetcher import fetch
 from monitor.feeds.hostlimit import HostBusy, host_slot
 from tests.conftest import REDIS_URL, make_settings, need
@@ -90,3 +91,29 @@ def test_it_gives_up_in_process_when_the_host_stays_busy(tmp_path: Path) -> None
         host_slot("busy.example.org", settings=settings, wait=0.05),
     ):
         pass
+
+
+@pytest.mark.redis
+def test_its_redis_connections_close_at_worker_shutdown_and_reconnect_after(tmp_path: Path) -> None:
+    import redis
+
+    settings = redis_settings(tmp_path, limit=1)
+    host = f"close-{time.time_ns()}.example.org"
+    name = f"monitor-hostlimit-{time.time_ns()}"
+    with host_slot(host, settings=settings):
+        # Name the limiter's connection, so that the server can tell it apart.
+        hostlimit._redis(REDIS_URL).client_setname(name)
+    observer = redis.Redis.from_url(REDIS_URL)
+    names = lambda: {c.get("name") for c in observer.client_list()}  # noqa: E731
+    assert name in names()
+    # A worker process that shuts down closes it (and the fetcher's pools).
+    from celery.signals import worker_process_shutdown
+
+    import workers.app  # noqa: F401 - connects the shutdown handlers
+
+    worker_process_shutdown.send(sender=None, pid=None, exitcode=0)
+    assert name not in names()
+    assert hostlimit._redis_clients == {}
+    with host_slot(host, settings=settings, wait=0.1):  # connects again when next needed
+        pass
+    observer.close()
