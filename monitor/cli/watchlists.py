@@ -219,9 +219,15 @@ def _documents(path: Path) -> Iterator[Document]:
             content=extract_main_text(page),
         )
     elif suffix in (".xml", ".rss", ".atom"):
-        from monitor.feeds.normalise import articles_from_bytes
+        from monitor.feeds.normalise import articles_from_parsed
+        from monitor.feeds.parser import parse_feed
 
-        for item in articles_from_bytes(raw, url=path.resolve().as_uri()):
+        parsed = parse_feed(raw)
+        if not parsed.is_feed:
+            raise UserError(
+                f"{path}: not a feed" + (f": {parsed.problem}" if parsed.problem else "")
+            )
+        for item in articles_from_parsed(parsed, url=path.resolve().as_uri()):
             yield Document(
                 id=str(item.identity),
                 title=item.title or "",

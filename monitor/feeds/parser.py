@@ -64,7 +64,10 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
     # would make feedparser try to decompress it again.
     response_headers.pop("content-encoding", None)
     response_headers.setdefault("content-location", "")
-    parsed = _read(_valid_character_references(body), response_headers)
+    try:
+        parsed = _read(_valid_character_references(body), response_headers)
+    except UnreadableFeed as unreadable:
+        return ParsedFeed(entries=[], problem=str(unreadable), is_feed=False)
     feed: Mapping[str, Any] = parsed.get("feed", {}) or {}
     entries = list(parsed.get("entries", []) or [])
     version = str(parsed.get("version", "") or "")
@@ -85,7 +88,8 @@ def parse_feed(body: bytes, *, headers: Mapping[str, str] | None = None) -> Pars
         language=_language(feed.get("language")),
         ttl_seconds=_ttl_seconds(feed.get("ttl")),
         version=version,
-        problem=problem,
+        # An HTML page's syntax error says nothing useful: it is simply not a feed.
+        problem=problem if is_feed else None,
         is_feed=is_feed,
         feed=feed,
     )
@@ -127,7 +131,17 @@ def _read(body: bytes, headers: dict[str, str]) -> Any:
         return _feedparser(body, headers)
     except Exception as error:  # feedparser's bugs raise anything; see repair
         plain = {**headers, "content-type": "application/xml; charset=utf-8"}
-        return read_repaired(body, lambda repaired: _feedparser(repaired, plain), error)
+        try:
+            return read_repaired(body, lambda repaired: _feedparser(repaired, plain), error)
+        except Exception:
+            reason = _one_line(f"{type(error).__name__}: {error}")
+            raise UnreadableFeed(
+                f"feedparser raised {reason}, and no repair of it could be read"
+            ) from error
+
+
+class UnreadableFeed(ValueError):
+    """feedparser raised on the document, and on every repair of it."""
 
 
 def _feedparser(body: bytes, headers: dict[str, str]) -> Any:

@@ -318,6 +318,8 @@ def _poll(
     if not parsed.is_feed:
         content_type = result.headers.get("content-type", "no Content-Type")
         message = f"not a feed ({content_type.split(';')[0].strip()})"
+        if parsed.problem:
+            message += f": {parsed.problem}"
         _record_error(claim, values, settings=settings, now=now, status=200, message=message)
         return PollOutcome(feed_id, "not_a_feed", http_status=200, error=message)
 

@@ -6,12 +6,13 @@ raise instead, and one such feed would then lose every entry on every poll:
 - an XML declaration whose encoding name is not text, or holds a NUL (UnicodeDecodeError,
   LookupError, ValueError);
 - some nestings of ``<link>``, ``<image>``, ``<source>`` and ``<guid>``, badly nested or even
-  well-formed, on which it indexes lists that are not there (KeyError, IndexError).
+  well-formed, on which it indexes lists that are not there (KeyError, IndexError), or a
+  mistyped tag in an ``<image>`` (TypeError).
 
 :func:`read_repaired` tries the document in three steps, the lightest first, and says what it
 had to do in the problem it returns (which the feed's health shows):
 
-1. as UTF-8 text, with NULs and the declared encoding taken out;
+1. as UTF-8 text, with control characters (NUL included) and the declared encoding taken out;
 2. rebuilt by libxml2's recovering parser (lxml), which closes and drops tags as a browser
    does, and serialised well-formed;
 3. that tree read one entry at a time: an entry feedparser still cannot read is left out on
@@ -33,6 +34,8 @@ __all__ = ["read_repaired"]
 Parse = Callable[[bytes], Any]
 
 _ENCODING_ATTRIBUTE = re.compile(r"""\sencoding\s*=\s*(['"]).*?\1""", re.S)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_ROOT = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:rss|feed|RDF)[\s>/]")
 _ENTRY_NAMES = frozenset({"item", "entry"})
 
 
@@ -47,7 +50,7 @@ def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
         return _flagged(parse(text), error)
     except Exception:  # noqa: S110 - feedparser's bugs raise anything; go on mending
         pass
-    for source in (body, text):
+    for source in (body, text, _from_root(text)):
         root, mended = _rebuilt(source)
         if root is None:
             continue
@@ -63,8 +66,17 @@ def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
 
 
 def _as_utf8(body: bytes) -> bytes:
-    text = body.decode("utf-8", "replace").replace("\x00", "")
+    # Control characters are not XML (libxml2 gives up on the whole document at one in a
+    # comment), and nothing in a feed needs them.
+    text = _CONTROL.sub("", body.decode("utf-8", "replace"))
     return (_ENCODING_ATTRIBUTE.sub("", text[:1024], count=1) + text[1024:]).encode()
+
+
+def _from_root(text: bytes) -> bytes:
+    """*text* from its feed's root element on: libxml2 finds no tree at all in a document
+    that starts with stray text (a fragment, or bytes before the markup)."""
+    found = _ROOT.search(text)
+    return text[found.start() :] if found else text
 
 
 def _flagged(parsed: Any, problem: Exception) -> Any:
@@ -133,10 +145,16 @@ def _one_entry(root: Any, entry: Any, parse: Parse) -> list[Any]:
 def _entries(root: Any) -> Iterator[Any]:
     """The outermost ``<item>`` and ``<entry>`` elements, in document order."""
     for element in root.iter(tag=etree.Element):
-        if etree.QName(element).localname in _ENTRY_NAMES and not any(
-            etree.QName(above).localname in _ENTRY_NAMES for above in element.iterancestors()
+        if _local(element.tag) in _ENTRY_NAMES and not any(
+            _local(above.tag) in _ENTRY_NAMES for above in element.iterancestors()
         ):
             yield element
+
+
+def _local(tag: str) -> str:
+    # Not etree.QName: a recovered tree can hold names it rejects (a 'content:encoded' whose
+    # prefix was never declared).
+    return tag.rpartition("}")[2].rpartition(":")[2]
 
 
 def _shell(root: Any, parse: Parse, parents: set[Any]) -> Any | None:

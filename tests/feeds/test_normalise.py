@@ -279,6 +279,31 @@ def test_a_feed_unreadable_as_a_whole_is_read_entry_by_entry() -> None:
     )
 
 
+_HEIGHT = "<image><url>https://e.org/i.png</url><heiht>1</height></image>"
+
+
+@pytest.mark.parametrize(
+    ("prologue", "channel"),
+    [
+        # feedparser: TypeError (an <image> height it finds no value for)
+        ("", _HEIGHT),
+        # ... and a control character before the root, on which libxml2 gives up
+        ("<!-- \x1a -->", _HEIGHT),
+        # KeyError, read entry by entry, with a prefix no one declared in the entry
+        ("", "<image><link><guid>g</guid></link></image>"),
+    ],
+    ids=["image-height", "control-character", "undeclared-prefix"],
+)
+def test_other_documents_feedparser_raises_on_are_read(prologue: str, channel: str) -> None:
+    body = bare(
+        f"{channel}<item><guid>g1</guid><title>Naira falls</title>"
+        "<content:encoded>&lt;p&gt;Naira falls&lt;/p&gt;</content:encoded></item>"
+    ).replace(b"?><rss", f"?>{prologue}<rss".encode())
+    parsed = parse_feed(body)
+    assert [entry.title for entry in parsed.entries] == ["Naira falls"]
+    assert (parsed.problem or "").startswith("malformed feed: ")
+
+
 def test_an_entry_still_unreadable_is_left_out_alone_and_counted() -> None:
     body = bare(
         "<item><guid>g1</guid><title>Naira falls</title></item>"

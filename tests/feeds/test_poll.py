@@ -340,21 +340,42 @@ def test_it_uses_the_feeds_own_interval(
     assert due_in(reload(db, feed)) == 300
 
 
-def test_it_reports_a_page_that_is_not_a_feed(
-    server: FeedServer, db: Session, poll_settings: Settings
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        (
+            b"<!doctype html><html><body><h1>Welcome</h1></body></html>",
+            "text/html; charset=utf-8",
+            "not a feed (text/html)",
+        ),
+        # No root element, and a tag feedparser raises on (TypeError): neither it nor any
+        # repair reads it. The feed's health says why in one line, not a bare exception.
+        (
+            b"stray <title>T</title><image><url>u</url><heiht>1</height></image>",
+            "application/rss+xml",
+            "not a feed (application/rss+xml): feedparser raised TypeError: int() argument must"
+            " be a string, a bytes-like object or a real number, not 'NoneType', and no repair"
+            " of it could be read",
+        ),
+    ],
+    ids=["html-page", "unreadable"],
+)
+def test_it_reports_a_document_that_is_not_a_feed(
+    server: FeedServer,
+    db: Session,
+    poll_settings: Settings,
+    body: bytes,
+    content_type: str,
+    error: str,
 ) -> None:
-    server.set(
-        "/page",
-        b"<!doctype html><html><body><h1>Welcome</h1></body></html>",
-        content_type="text/html; charset=utf-8",
-    )
+    server.set("/page", body, content_type=content_type)
     feed = add_feed(db, server.url("/page"))
 
     outcome = poll_feed(db, feed.id, settings=poll_settings, now=NOW)
 
     assert outcome.outcome == "not_a_feed"
     feed = reload(db, feed)
-    assert feed.last_error == "not a feed (text/html)" and feed.error_streak == 1
+    assert feed.last_error == error and feed.error_streak == 1
     assert db.execute(select(func.count(Article.id))).scalar_one() == 0
 
 

@@ -121,6 +121,15 @@ def test_it_exits_0_when_nothing_matches_and_1_on_a_bad_file(
     assert code == 1 and err.startswith(f"monitor: {broken}:1: not a JSON object")
     code, _, err = run("match", "--watchlists", str(watchlist_dir), str(tmp_path / "x.pdf"))
     assert code == 1 and "no such file" in err
+    # A .xml file that is no feed (or one nothing can read) is an error, not zero articles.
+    page = tmp_path / "page.xml"
+    page.write_text("<html><body><p>Naira</p></body></html>", encoding="utf-8")
+    code, _, err = run("match", "--watchlists", str(watchlist_dir), str(page))
+    assert code == 1 and err.strip() == f"monitor: {page}: not a feed"
+    unreadable = tmp_path / "unreadable.rss"
+    unreadable.write_bytes(b"stray <title>T</title><image><url>u</url><heiht>1</height></image>")
+    code, _, err = run("match", "--watchlists", str(watchlist_dir), str(unreadable))
+    assert code == 1 and err.startswith(f"monitor: {unreadable}: not a feed: feedparser raised")
 
 
 def test_it_matches_html_pages_and_feeds(watchlist_dir: Path, tmp_path: Path) -> None:
