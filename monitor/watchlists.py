@@ -391,8 +391,16 @@ def load_file(
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a control character): no mark, only a position.
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"unacceptable character #x{code:04x}: {exc.reason}"
+        return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids
     except yaml.YAMLError as exc:
-        return [], [WatchlistError(shown, 1, 1, f"invalid YAML: {exc}")], stem_ids
+        problem = " ".join(str(exc).split())
+        return [], [WatchlistError(shown, 1, 1, f"invalid YAML: {problem}")], stem_ids
     if root is None:
         return [], [WatchlistError(shown, 1, 1, "the file is empty: it needs a query")], stem_ids
 

@@ -67,7 +67,9 @@ class DigestSchedule:
         tz = zone or "UTC"
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: an area alone ('Africa') is a directory of the zone database, and
+            # ZoneInfo raises IsADirectoryError for it (or 'File name too long').
             raise ValueError(
                 f"unknown time zone {tz!r} (use an IANA name like Africa/Lagos)"
             ) from None

@@ -148,7 +148,7 @@ def _xml(data: bytes, *, strip_declaration: bool = False) -> ET.Element | None:
         data = re.sub(rb"^\s*<\?xml[^>]*\?>", b"", data)
     try:
         return ET.fromstring(data)  # noqa: S314 (no DTD reaches here, see parse_opml)
-    except ET.ParseError:
+    except (ET.ParseError, LookupError):  # LookupError: a declared encoding Python lacks
         return None
 
 

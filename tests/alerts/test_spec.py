@@ -43,6 +43,11 @@ MISTAKES = [
         "- slack: '#desk'\n  digest: daily 08:00 Mars/Olympus",
         "4:13: alerts.0.digest: unknown time zone 'Mars/Olympus'",
     ),
+    (
+        "time-zone-area",  # a directory of the zone database: ZoneInfo raised OSError
+        "- slack: '#desk'\n  digest: daily 08:00 Africa",
+        "4:13: alerts.0.digest: unknown time zone 'Africa'",
+    ),
 ]
 
 

@@ -58,8 +58,10 @@ def test_it_reads_outline_by_outline_when_nothing_else_works() -> None:
         b"<opml><head/></opml>",
         b"\xff\xfe\x00<",
         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><opml><body><outline text="&a;" xmlUrl="https://e.org/"/></body></opml>',
+        b'<?xml version="1.0" encoding="U9F-8"?><opml><body>'
+        b'<outline text="e" xmlUrl="https://e.org/"/></body></opml>',
     ],
-    ids=["empty", "text", "other-xml", "no-body", "binary", "dtd"],
+    ids=["empty", "text", "other-xml", "no-body", "binary", "dtd", "unknown-encoding"],
 )
 def test_it_reports_files_it_cannot_use(data: bytes) -> None:
     result = parse_opml(data)

@@ -62,6 +62,11 @@ BROKEN = [
     ("bad-id", "id: Bad_Id\nquery: naira\n", ["1:5: id: 'Bad_Id' is not a valid id"]),
     ("duplicate-key", "query: naira\nquery: cedi\n", ["2:1: duplicate key 'query'"]),
     ("yaml-syntax", "query: [naira\n", ["invalid YAML"]),
+    (
+        "control-character",
+        "name: x\nquery: naira\x0b\n",
+        ["2:13: invalid YAML: unacceptable character #x000b: special characters are not allowed"],
+    ),
     ("not-a-mapping", "- - naira\n", ["1:3: expected a watchlist"]),
     ("list-without-id", "- query: naira\n", ["1:3: each watchlist in a list needs an id"]),
     ("empty", "", ["1:1: the file is empty"]),
