@@ -17,7 +17,7 @@ import gc
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from monitor.logs import get_logger
 from monitor.matching import Document, Matcher, QuerySyntaxError, parse_query
 from monitor.matching.rarity import Rarity
 from monitor.models import Watchlist
+from monitor.yamltext import duplicate_keys, error_position
 
 __all__ = [
     "AlertSpec",
@@ -308,21 +309,6 @@ def _position_in_scalar(node: yaml.Node, lines: list[str], offset: int) -> tuple
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _duplicate_keys(node: yaml.Node, path: str) -> Iterator[WatchlistError]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode):
-                if k.value in seen:
-                    line, col = _mark(k)
-                    yield WatchlistError(path, line, col, f"duplicate key {k.value!r}")
-                seen.add(k.value)
-            yield from _duplicate_keys(v, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from _duplicate_keys(item, path)
-
-
 def _describe_error(error: Any) -> tuple[str, bool]:
     """A one-line message for a pydantic error, and whether it points at a key."""
     loc = [str(p) for p in error["loc"]]
@@ -386,25 +372,16 @@ def load_file(
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids
-    except yaml.reader.ReaderError as exc:
-        # A character YAML does not allow (a control character): no mark, only a position.
-        before = text[: exc.position]
-        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        problem = f"unacceptable character #x{code:04x}: {exc.reason}"
-        return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids
     except yaml.YAMLError as exc:
-        problem = " ".join(str(exc).split())
-        return [], [WatchlistError(shown, 1, 1, f"invalid YAML: {problem}")], stem_ids
+        line, col, problem = error_position(exc, text)
+        return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids
     if root is None:
         return [], [WatchlistError(shown, 1, 1, "the file is empty: it needs a query")], stem_ids
 
-    errors = list(_duplicate_keys(root, shown))
+    errors = [
+        WatchlistError(shown, *_mark(key), f"duplicate key {key.value!r}")
+        for key in duplicate_keys(root)
+    ]
     if isinstance(document, list) and isinstance(root, yaml.SequenceNode):
         items = list(zip(document, root.value, strict=True))
         in_list = True

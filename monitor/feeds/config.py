@@ -35,6 +35,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.logs import get_logger
 from monitor.models import Feed
+from monitor.yamltext import duplicate_keys, error_position
 
 __all__ = [
     "REMOVED_REASON",
@@ -139,12 +140,12 @@ def parse_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        line, _col, problem = error_position(exc, text)
+        raise ConfigError(f"{path}:{line}: {problem}") from None
+    repeated = next(duplicate_keys(root), None)
+    if repeated is not None:
+        raise ConfigError(f"{path}:{_line(repeated)}: duplicate key {repeated.value!r}")
     if data is None:
         return LoadedFeeds([], frozenset())
     items_node: Any = root
@@ -165,7 +166,10 @@ def parse_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
     enabled: set[str] = set()
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
-        node = items_node.value[index] if items_node is not None else None
+        # Aliases and merge keys can give the data a shape the nodes do not have; the list's
+        # own line is then the best place to point at.
+        in_list = isinstance(items_node, yaml.SequenceNode) and index < len(items_node.value)
+        node = items_node.value[index] if in_list else items_node
         line = _line(node)
         if isinstance(item, str):
             item = {"url": item}
@@ -295,7 +299,8 @@ def _apply(session: Session, loaded: LoadedFeeds) -> None:
 
 
 def _line(node: Any) -> int:
-    return int(node.start_mark.line) + 1 if node is not None else 1
+    mark = getattr(node, "start_mark", None)
+    return int(mark.line) + 1 if mark is not None else 1
 
 
 def _value_node(mapping: Any, key: str) -> Any:

@@ -133,6 +133,16 @@ def test_it_leaves_the_table_alone_without_a_file(session: Session, settings: Se
         ("feeds: [\n", ":2: "),
         ("sources: []\n", ":1: unknown key 'sources'"),
         ("feeds: 3\n", ":1: 'feeds' must be a list"),
+        # PyYAML would keep the second list alone, and the first list's feeds would go off.
+        (
+            "feeds:\n  - https://a.example.org/rss\nfeeds:\n  - https://b.example.org/rss\n",
+            ":3: duplicate key 'feeds'",
+        ),
+        (
+            "feeds:\n  - url: https://a.example.org/rss\n    url: https://b.example.org/rss\n",
+            ":3: duplicate key 'url'",
+        ),
+        ("feeds:\n  - https://a.example.org/rss\x0b\n", ":2: unacceptable character #x000b"),
     ],
     ids=[
         "unknown-key",
@@ -144,6 +154,9 @@ def test_it_leaves_the_table_alone_without_a_file(session: Session, settings: Se
         "yaml-syntax",
         "unknown-top-key",
         "not-a-list",
+        "duplicate-top-key",
+        "duplicate-feed-key",
+        "control-character",
     ],
 )
 def test_it_names_file_and_line_of_a_broken_file(tmp_path: Path, text: str, message: str) -> None:
