@@ -358,6 +358,21 @@ def load_file(
     path: Path, data: bytes | None = None, *, display: str | None = None
 ) -> tuple[list[WatchlistSpec], list[WatchlistError], list[str]]:
     """Load one file: its watchlists, its errors, and the ids it names (even when broken)."""
+    try:
+        return _load_file(path, data, display=display)
+    except Exception as exc:
+        # A bug in validation (ours or a library's: ZoneInfo once raised IsADirectoryError on
+        # a time zone) must cost this file alone, as any other error in it does: the last
+        # valid version of its watchlists stays in force, and the others are unaffected.
+        log.exception("watchlist file could not be loaded", path=str(path))
+        problem = " ".join(f"{type(exc).__name__}: {exc}".split())
+        shown = display or str(path)
+        return [], [WatchlistError(shown, 1, 1, f"cannot load: {problem}")], [path.stem]
+
+
+def _load_file(
+    path: Path, data: bytes | None, *, display: str | None
+) -> tuple[list[WatchlistSpec], list[WatchlistError], list[str]]:
     shown = display or str(path)
     stem_ids = [path.stem]
     try:

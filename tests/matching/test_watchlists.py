@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -15,6 +16,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor import watchlists
 from monitor.matching import Document
 from monitor.models import Watchlist
 from monitor.watchlists import (
@@ -217,6 +219,29 @@ def test_it_hot_reloads_a_changed_file_and_keeps_the_last_valid_version(tmp_path
     _touch_later(naira, "query: zloty\n")  # fixed again
     registry.refresh()
     assert registry.errors == [] and registry.get("naira").query == "zloty"
+
+
+def test_a_file_that_fails_to_load_unexpectedly_costs_that_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naira = write(tmp_path, "naira.yaml", "query: naira\n")
+    write(tmp_path, "cedi.yaml", "query: cedi\n")
+    registry = WatchlistRegistry(tmp_path)
+    checked = watchlists._check_examples
+
+    def with_a_bug(spec: WatchlistSpec, *args: Any) -> Any:
+        if spec.id == "naira":  # a bug in validation, as ZoneInfo's IsADirectoryError was
+            raise RuntimeError("validator bug\non two lines")
+        return checked(spec, *args)
+
+    monkeypatch.setattr(watchlists, "_check_examples", with_a_bug)
+    _touch_later(naira, "query: rand\n")
+    registry.refresh()
+    assert [str(e) for e in registry.errors] == [
+        f"{naira}:1:1: cannot load: RuntimeError: validator bug on two lines"
+    ]
+    assert registry.get("naira").query == "naira"  # the last valid version stays
+    assert registry.get("cedi") is not None
 
 
 def test_it_drops_removed_files_and_picks_up_new_ones(tmp_path: Path) -> None:
