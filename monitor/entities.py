@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
-__all__ = ["unescape"]
+__all__ = ["unescape", "whole_characters"]
 
 # A numeric reference with more digits than any character needs (leading zeros included).
 _LONG_REFERENCE = re.compile(r"&#(?:([xX])([0-9a-fA-F]{9,})|([0-9]{9,}));?")
@@ -31,3 +32,23 @@ def _shortened(match: re.Match[str]) -> str:
     if len(digits) > 8:  # past U+10FFFF in either base
         return "\ufffd"
     return f"&#{marker}{digits};"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def whole_characters(value: Any) -> Any:
+    """*value* (a string, or JSON's lists and objects of strings) with every lone surrogate
+    made U+FFFD.
+
+    JSON's ``\\ud800`` escape decodes to half a character (``json`` joins only whole pairs),
+    which no UTF-8 encoder takes: SQLite, PostgreSQL and standard output would all raise on
+    an article that carried one.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value) if _LONE_SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [whole_characters(item) for item in value]
+    if isinstance(value, dict):
+        return {whole_characters(k): whole_characters(v) for k, v in value.items()}
+    return value

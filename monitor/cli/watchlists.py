@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from monitor.cli.main import settings_from
-from monitor.entities import unescape
+from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
 from monitor.watchlists import LoadResult, load_watchlists
@@ -194,7 +194,7 @@ def _documents(path: Path) -> Iterator[Document]:
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = whole_characters(json.loads(line))
                 if not isinstance(item, dict):
                     raise ValueError("not an object")
             except ValueError as exc:

@@ -27,6 +27,7 @@ from typing import Any
 
 import feedparser
 
+from monitor.entities import whole_characters
 from monitor.feeds.repair import read_repaired
 
 __all__ = ["ParsedFeed", "parse_feed"]
@@ -176,7 +177,7 @@ def _parse_json_feed(body: bytes) -> ParsedFeed | None:
     treats both alike. Anything that is JSON but not a JSON Feed is 'not a feed'.
     """
     try:
-        data = json.loads(body.decode("utf-8-sig"))
+        data = whole_characters(json.loads(body.decode("utf-8-sig")))
     except (UnicodeDecodeError, ValueError):
         return ParsedFeed(entries=[], is_feed=False, problem="malformed JSON")
     # Lenient: some publishers write "version": "1.1" instead of the jsonfeed.org URL.

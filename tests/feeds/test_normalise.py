@@ -166,6 +166,18 @@ def test_it_reads_json_feed() -> None:
     assert articles_from_bytes(b'{"error": "not found"}') == []
 
 
+def test_half_a_character_in_a_json_feed_becomes_u_fffd() -> None:
+    # JSON's \\ud800 escape decodes to a lone surrogate, which neither database (nor any
+    # UTF-8 encoder) takes: storing the feed's articles would fail on every poll.
+    document = rb"""{"version": "https://jsonfeed.org/version/1.1", "title": "J",
+      "items": [{"id": "1", "url": "https://e.org/\ud800", "title": "Naira \ud800 falls",
+                 "content_text": "x \udfff y \ud83d\ude00"}]}"""
+    (article,) = articles_from_bytes(document, url="https://e.org/feed.json", now=NOW)
+    assert article.title == "Naira \ufffd falls"
+    assert article.content == "x \ufffd y \U0001f600"  # a whole pair stays one character
+    assert article.url.encode("utf-8")  # no half characters left anywhere
+
+
 def test_it_reads_a_gzip_body_served_without_its_header() -> None:
     import gzip
 

@@ -121,6 +121,12 @@ def test_it_exits_0_when_nothing_matches_and_1_on_a_bad_file(
     assert code == 1 and err.startswith(f"monitor: {broken}:1: not a JSON object")
     code, _, err = run("match", "--watchlists", str(watchlist_dir), str(tmp_path / "x.pdf"))
     assert code == 1 and "no such file" in err
+    # Half a character in a JSON string is printed as U+FFFD, not a crash on output.
+    half = tmp_path / "half.jsonl"
+    half.write_text('{"id": "h1", "title": "naira \\ud800", "content": "black market"}\n')
+    code, out, err = run("match", "--watchlists", str(watchlist_dir), str(half))
+    assert code == 0, err
+    assert json.loads(out)["article"]["title"] == "naira \ufffd"
     # A .xml file that is no feed (or one nothing can read) is an error, not zero articles.
     page = tmp_path / "page.xml"
     page.write_text("<html><body><p>Naira</p></body></html>", encoding="utf-8")
