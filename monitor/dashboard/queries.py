@@ -60,7 +60,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         created = datetime.fromisoformat(when)
         if created.tzinfo is None:
             raise ValueError("naive cursor time")
-        return created, int(ident)
+        key = int(ident)
+        if not 0 <= key < 2**63:  # past the database's integer: an overflow, not a page
+            raise ValueError("cursor id out of range")
+        return created, key
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError("invalid cursor") from exc
 

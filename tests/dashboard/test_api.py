@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import timedelta
@@ -86,11 +87,34 @@ def test_it_returns_only_newer_hits_after_a_cursor(client: TestClient) -> None:
     assert [r["id"] for r in newer] == [r["id"] for r in rows[:3]]
 
 
+_HUGE_CURSOR = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|" + b"9" * 30).decode()
+
+
 @pytest.mark.parametrize(
-    "query", ["cursor=garbage!", "range=2y", "from=yesterday"], ids=["cursor", "range", "from"]
+    "query",
+    [
+        "cursor=garbage!",
+        f"cursor={_HUGE_CURSOR}",
+        "range=2y",
+        "from=yesterday",
+        "feed=" + "9" * 30,
+        "feed=%C2%B2",  # '²': a digit to isdigit(), not to int()
+        "feed=" + "9" * 5000,  # more digits than int() reads
+    ],
+    ids=[
+        "cursor",
+        "cursor-past-64-bits",
+        "range",
+        "from",
+        "feed-past-64-bits",
+        "feed-superscript",
+        "feed-too-long-for-int",
+    ],
 )
 def test_it_refuses_bad_parameters_with_400(client: TestClient, query: str) -> None:
     assert client.get(f"/api/hits?{query}").status_code == 400
+    if not query.startswith("cursor="):  # the export takes the filters, not a cursor
+        assert client.get(f"/api/hits/export?{query}").status_code == 400
 
 
 def test_it_shows_hit_detail_with_deliveries(client: TestClient) -> None:
