@@ -50,7 +50,9 @@ def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
         return _flagged(parse(text), error)
     except Exception:  # noqa: S110 - feedparser's bugs raise anything; go on mending
         pass
-    for source in (body, text, _from_root(text)):
+    # dict.fromkeys: each distinct version once (the text often equals the body, and starts
+    # at its root already).
+    for source in dict.fromkeys((body, text, _from_root(text))):
         root, mended = _rebuilt(source)
         if root is None:
             continue
