@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor import db as storage  # noqa: E402
-from monitor.alerts import deliver, record_hits  # noqa: E402
 from monitor.alerts.formatting import email_bodies, slack_payload  # noqa: E402
 from monitor.alerts.message import AlertItem, Message  # noqa: E402
+from monitor.alerts.record import record_hits  # noqa: E402
+from monitor.alerts.send import deliver  # noqa: E402
 from monitor.alerts.spec import AlertSpec, parse_destination  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
 from monitor.logs import configure_logging  # noqa: E402

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.alerts.spec import parse_destinations
 from monitor.errors import ConfigError, first_problem
 
 __all__ = ["Settings", "get_settings", "load_settings", "redact_url"]
@@ -93,6 +94,22 @@ class Settings(BaseSettings):
     delivery_max_attempts: Annotated[int, Field(ge=1)] = 8
     delivery_backoff_base: Annotated[float, Field(gt=0)] = 30.0
     delivery_backoff_cap: Annotated[float, Field(gt=0)] = 3600.0
+
+    # -- workers and the beat -----------------------------------------------------------
+    # How often the beat sends each periodic task (workers/beat.py).
+    beat_schedule_seconds: Annotated[float, Field(gt=0)] = 5.0
+    beat_sweep_seconds: Annotated[float, Field(gt=0)] = 15.0
+    beat_digest_seconds: Annotated[float, Field(gt=0)] = 60.0
+    beat_prune_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    # A beat lease not renewed for this long is free for a standby beat; it is renewed every
+    # third of it, so the margin covers a slow database and a busy machine.
+    beat_lease_ttl: Annotated[float, Field(ge=3)] = 30.0
+    # An article still unmatched, or a pending delivery still unsent, this long after its
+    # message was sent is presumed to have lost it, and the sweep sends it again.
+    sweep_grace_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Redis hands an unacknowledged message to another worker after this long: longer than
+    # the slowest task's time limit (300 s), short enough to retry a lost task within minutes.
+    broker_visibility_timeout: Annotated[int, Field(ge=1)] = 360
 
     # -- clustering -------------------------------------------------------------------
     story_window_hours: Annotated[float, Field(gt=0)] = 72.0
@@ -168,9 +185,6 @@ class Settings(BaseSettings):
     def _check_default_alerts(cls, value: str) -> str:
         if not value.strip():
             return value
-        # Imported here because monitor.alerts imports this module.
-        from monitor.alerts.outbox import parse_destinations
-
         try:
             parse_destinations(value)
         except ValidationError as exc:

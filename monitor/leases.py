@@ -17,10 +17,11 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor.cas import compare_and_set
 from monitor.models import Lease, utcnow
 
 __all__ = ["acquire", "holder_id", "lease_holder", "release", "renew"]
@@ -46,14 +47,15 @@ def acquire(
     """
     now = now or utcnow()
     expires_at = now + ttl
-    taken = session.execute(
-        update(Lease)
-        .where(Lease.name == name)
-        .where((Lease.holder == holder) | (Lease.expires_at < now))
-        .values(holder=holder, expires_at=expires_at)
-        .execution_options(synchronize_session=False)
+    taken = compare_and_set(
+        session,
+        Lease,
+        Lease.name == name,
+        (Lease.holder == holder) | (Lease.expires_at < now),
+        holder=holder,
+        expires_at=expires_at,
     )
-    if taken.rowcount == 1:  # type: ignore[attr-defined]
+    if taken:
         return True
     exists = session.execute(select(Lease.name).where(Lease.name == name)).first()
     if exists is not None:
@@ -72,13 +74,9 @@ def renew(
 ) -> bool:
     """Extend a lease we hold; False if it ran out and someone else took it meanwhile."""
     now = now or utcnow()
-    renewed = session.execute(
-        update(Lease)
-        .where(Lease.name == name, Lease.holder == holder)
-        .values(expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
-    )
-    if renewed.rowcount == 1:  # type: ignore[attr-defined]
+    if compare_and_set(
+        session, Lease, Lease.name == name, Lease.holder == holder, expires_at=now + ttl
+    ):
         return True
     # Nobody holds it at all (a fresh database, or it was released): take it.
     return acquire(session, name, holder, ttl=ttl, now=now)

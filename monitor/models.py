@@ -33,6 +33,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from monitor.states import DeliveryKind, DeliveryStatus
+
 __all__ = [
     "Article",
     "ArticleFeed",
@@ -322,15 +324,15 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
-    kind: Mapped[str] = mapped_column(String(20), default="instant")
+    kind: Mapped[str] = mapped_column(String(20), default=DeliveryKind.INSTANT)
     hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"))
     watchlist_id: Mapped[str | None] = mapped_column(
         ForeignKey("watchlists.id", ondelete="CASCADE")
     )
     destination: Mapped[str] = mapped_column(ForeignKey("destinations.key", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
-    # pending -> sending -> sent | retrying -> ... | failed; 'scheduled' waits for a digest time.
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    # A DeliveryStatus (see there for its life).
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None]

@@ -19,17 +19,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import CursorResult, delete, exists, func, select, update
+from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.record import record_hits
+from monitor.alerts.send import deliver
+from monitor.alerts.sweep import due_delivery_ids, open_due_digests
+from monitor.cas import compare_and_set
+from monitor.clustering import assign_story
 from monitor.config import Settings
+from monitor.db import session_scope
+from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
+from monitor.matching import Document
 from monitor.metrics import QUEUE_LAG
 from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, Story, utcnow
+from monitor.states import READY_TO_SEND, DeliveryStatus
+from monitor.watchlists import WatchlistRegistry, sync_watchlists
 
 __all__ = [
     "CycleSummary",
@@ -58,29 +68,25 @@ SWEEP_LIMIT = 1000
 
 def schedule_due_feeds(session: Session, *, settings: Settings, now: datetime) -> list[int]:
     """Bring the feeds table in line with feeds.yaml, then return the ids of the due feeds."""
-    from monitor import feeds
-
-    feeds.sync_feeds(session, settings)
+    sync_feeds(session, settings)
     session.commit()
-    return list(feeds.due_feed_ids(session, now=now, limit=SCHEDULE_BATCH))
+    return list(due_feed_ids(session, now=now, limit=SCHEDULE_BATCH))
 
 
-def new_article_ids(outcome: Any) -> list[int]:
-    """The ids of the articles a poll stored for the first time (from its ``PollOutcome``)."""
-    return [int(i) for i in getattr(outcome, "new_article_ids", None) or []]
+def new_article_ids(outcome: PollOutcome) -> list[int]:
+    """The ids of the articles a poll stored for the first time."""
+    return [int(i) for i in outcome.new_article_ids]
 
 
 # -- match -------------------------------------------------------------------------------
 
 
-def article_document(session: Session, article: Article) -> Any:
+def article_document(session: Session, article: Article) -> Document:
     """The matcher's view of *article*: its text, its source, and the feeds that carried it.
 
     ``source`` is the display name of the first feed that carried it, else the host of its URL,
     so that a watchlist can say ``source:reuters`` whichever way the article arrived.
     """
-    from monitor.matching import Document
-
     links = session.execute(
         select(Feed)
         .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
@@ -109,7 +115,7 @@ def match_articles(
     session: Session,
     article_ids: Iterable[int],
     *,
-    registry: Any,
+    registry: WatchlistRegistry,
     settings: Settings,
     now: datetime,
 ) -> list[int]:
@@ -120,24 +126,19 @@ def match_articles(
     and their deliveries, commit. A worker killed before the commit leaves the article
     unmatched for the sweep; one killed after it leaves nothing to redo.
     """
-    from monitor import alerts, clustering
-
     delivery_ids: list[int] = []
     for article_id in article_ids:
-        claimed = session.execute(
-            update(Article)
-            .where(Article.id == article_id, Article.matched_at.is_(None))
-            .values(matched_at=now)
-            .execution_options(synchronize_session=False)
+        claimed = compare_and_set(
+            session, Article, Article.id == article_id, Article.matched_at.is_(None), matched_at=now
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not claimed:
             session.rollback()
             continue
         try:
             article = session.get_one(Article, article_id)
-            clustering.assign_story(session, article, settings=settings, now=now)
+            assign_story(session, article, settings=settings, now=now)
             results = registry.matcher.match(article_document(session, article))
-            ids = alerts.record_hits(
+            ids = record_hits(
                 session, article, results, watchlists=registry.specs, settings=settings, now=now
             )
             session.commit()
@@ -187,7 +188,7 @@ def deliveries_to_resend(
     if not delivery_ids:
         return []
     became_due = func.coalesce(Delivery.next_attempt_at, Delivery.created_at)
-    has_message = (Delivery.status == "pending") & Delivery.last_error.is_(None)
+    has_message = (Delivery.status == DeliveryStatus.PENDING) & Delivery.last_error.is_(None)
     rows = session.execute(
         select(Delivery.id)
         .where(Delivery.id.in_(list(delivery_ids)))
@@ -264,7 +265,7 @@ def queue_lag(session: Session, *, now: datetime) -> dict[str, float]:
     ).scalar()
     oldest_delivery = session.execute(
         select(func.min(func.coalesce(Delivery.next_attempt_at, Delivery.created_at))).where(
-            Delivery.status.in_(("pending", "retrying")),
+            Delivery.status.in_(READY_TO_SEND),
             func.coalesce(Delivery.next_attempt_at, Delivery.created_at) <= now,
         )
     ).scalar()
@@ -282,8 +283,6 @@ def _age(value: datetime | None, now: datetime) -> float:
     if value is None:
         return 0.0
     if value.tzinfo is None:  # an aggregate bypasses the column type on SQLite
-        from datetime import UTC
-
         value = value.replace(tzinfo=UTC)
     return max(0.0, (now - value).total_seconds())
 
@@ -326,9 +325,6 @@ class CycleSummary:
 
 def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary:
     """One full cycle in this process: watchlists, feeds, poll, match, deliver, digests."""
-    from monitor import alerts, feeds
-    from monitor.db import session_scope
-
     now = now or utcnow()
     summary = CycleSummary()
     registry = load_registry(settings)
@@ -340,7 +336,7 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         summary.feeds_due = len(due)
         for feed_id in due:
             try:
-                outcome = feeds.poll_feed(session, feed_id, settings=settings, now=now)
+                outcome = poll_feed(session, feed_id, settings=settings, now=now)
                 session.commit()
             except Exception as exc:
                 session.rollback()
@@ -362,12 +358,12 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         hits_after = session.execute(select(func.count(Hit.id))).scalar_one()
         summary.hits = hits_after - hits_before
 
-        digest_ids = [int(i) for i in (alerts.open_due_digests(session, now=now) or [])]
+        digest_ids = [int(i) for i in (open_due_digests(session, now=now) or [])]
         session.commit()
         summary.digests = len(digest_ids)
-        to_send = list(dict.fromkeys([*alerts.due_delivery_ids(session, now=now), *digest_ids]))
+        to_send = list(dict.fromkeys([*due_delivery_ids(session, now=now), *digest_ids]))
         for delivery_id in to_send:
-            sent = alerts.deliver(session, int(delivery_id), settings=settings, now=now)
+            sent = deliver(session, int(delivery_id), settings=settings, now=now)
             session.commit()
             if sent.sent:
                 summary.deliveries_sent += 1
@@ -379,19 +375,15 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
 # -- watchlists ----------------------------------------------------------------------------
 
 
-def load_registry(settings: Settings) -> Any:
+def load_registry(settings: Settings) -> WatchlistRegistry:
     """The watchlists from ``settings.watchlists``, compiled (a broken file keeps its last
     valid version in force and is reported by the watchlists module)."""
-    from monitor.watchlists import WatchlistRegistry
-
     return WatchlistRegistry(settings.watchlists)
 
 
-def recent_documents(session: Session, limit: int = 1_000) -> list[Any]:
+def recent_documents(session: Session, limit: int = 1_000) -> list[Document]:
     """The text of the *limit* latest stored articles, as the matcher reads it: the sample
     from which the watchlist index learns which words are rare."""
-    from monitor.matching import Document
-
     rows = session.execute(
         select(Article.title, Article.summary, Article.content)
         .order_by(Article.id.desc())
@@ -403,12 +395,10 @@ def recent_documents(session: Session, limit: int = 1_000) -> list[Any]:
     ]
 
 
-def sync_registry(session: Session, registry: Any, *, force: bool = False) -> bool:
+def sync_registry(session: Session, registry: WatchlistRegistry, *, force: bool = False) -> bool:
     """Re-read changed watchlist files; when something changed (or *force*), write them to
     the ``watchlists`` table, so a hit's watchlist row exists before the hit does. The caller
     commits. Returns whether the table was written."""
-    from monitor.watchlists import sync_watchlists
-
     changed = bool(registry.refresh(sample=lambda: recent_documents(session)))
     if changed or force:
         sync_watchlists(session, registry)

@@ -50,6 +50,10 @@ def run_monitor(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
         ("default_alerts", "pager:duty", "MONITOR_DEFAULT_ALERTS: unknown destination 'pager"),
         ("default_alerts", "slack:#a b", "MONITOR_DEFAULT_ALERTS: slack: '#a b' is not a Slack"),
         ("default_alerts", "email:desk", "MONITOR_DEFAULT_ALERTS: email: 'desk' is not an email"),
+        ("beat_sweep_seconds", "often", "MONITOR_BEAT_SWEEP_SECONDS: "),
+        ("beat_lease_ttl", "1", "MONITOR_BEAT_LEASE_TTL: Input should be greater than or equal"),
+        ("sweep_grace_seconds", "-5", "MONITOR_SWEEP_GRACE_SECONDS: Input should be greater"),
+        ("broker_visibility_timeout", "6m", "MONITOR_BROKER_VISIBILITY_TIMEOUT: "),
     ],
     ids=[
         "bad-db-scheme",
@@ -64,6 +68,10 @@ def run_monitor(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
         "default-alerts-kind",
         "default-alerts-channel",
         "default-alerts-address",
+        "beat-interval",
+        "lease-too-short",
+        "negative-grace",
+        "visibility-timeout",
     ],
 )
 def test_it_names_the_variable_in_one_sentence(variable: str, value: str, expected: str) -> None:
@@ -98,6 +106,44 @@ def test_it_reads_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     (tmp_path / ".env").write_text("MONITOR_POLL_INTERVAL=120\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings().poll_interval == 120
+
+
+def test_it_reads_the_worker_settings_from_a_dotenv_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # These were once read with os.environ at import time, so .env did not set them.
+    (tmp_path / ".env").write_text(
+        "MONITOR_BEAT_SWEEP_SECONDS=45\nMONITOR_BEAT_LEASE_TTL=12\n"
+        "MONITOR_SWEEP_GRACE_SECONDS=7\nMONITOR_BROKER_VISIBILITY_TIMEOUT=400\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.beat_sweep_seconds == 45
+    assert settings.beat_lease_ttl == 12
+    assert settings.sweep_grace_seconds == 7
+    assert settings.broker_visibility_timeout == 400
+
+
+def test_it_stops_a_worker_with_a_bad_beat_setting_in_one_line(tmp_path: Path) -> None:
+    result = run_monitor(
+        "db", "upgrade", env={"MONITOR_BEAT_SCHEDULE_SECONDS": "soon"}, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("monitor: MONITOR_BEAT_SCHEDULE_SECONDS: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_it_loads_the_alert_spec_without_the_outbox() -> None:
+    # The settings validate MONITOR_DEFAULT_ALERTS and the watchlist schema is built with
+    # monitor.alerts.spec: neither may pull in the database layer or the Slack SDK.
+    code = (
+        "import sys, monitor.config, monitor.alerts.spec\n"
+        "print(sorted(m for m in ('sqlalchemy', 'slack_sdk', 'monitor.models') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_it_redacts_passwords() -> None:

@@ -1,17 +1,15 @@
-"""Alerting: the outbox, one module per channel, formatting, digests and throttling.
+"""Alerting: hits become deliveries in an outbox table, and each delivery is sent once.
 
-The pipeline calls :func:`record_hits` inside its transaction and queues the ids it returns;
-a delivery task calls :func:`deliver`; the beat calls :func:`open_due_digests` and the sweep
-:func:`due_delivery_ids`; ``monitor alerts retry`` calls :func:`retry_deliveries`.
+One module per idea, imported directly (this package re-exports nothing, so importing
+:mod:`monitor.alerts.spec` for a watchlist's schema loads neither SQLAlchemy nor slack_sdk):
+
+- :mod:`~monitor.alerts.spec`: where a watchlist's alerts go (destinations, digests, throttle);
+- :mod:`~monitor.alerts.record`: hits and the deliveries they owe, in the matching transaction;
+- :mod:`~monitor.alerts.compose`: the message a delivery carries, from the rows;
+- :mod:`~monitor.alerts.send`: claim, send through a channel, record the outcome;
+- :mod:`~monitor.alerts.sweep`: what is due, lost claims, digests whose time has come, retries;
+- :mod:`~monitor.alerts.message`: the channel contract; :mod:`~monitor.alerts.channels`: one
+  module per channel; :mod:`~monitor.alerts.formatting`: escaping, per output format.
+
 See docs/alerts.md.
 """
-
-from monitor.alerts import outbox
-from monitor.alerts.channels import CHANNELS
-from monitor.alerts.message import AlertItem, DeliveryError, Message, SendResult
-
-# The outbox's public API is this package's: its __all__ is the one list of those names.
-from monitor.alerts.outbox import *  # noqa: F403
-
-__all__ = ["CHANNELS", "AlertItem", "DeliveryError", "Message", "SendResult"]
-__all__ += outbox.__all__

@@ -30,6 +30,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from monitor.alerts.message import AlertItem, Message
+from monitor.states import DeliveryKind
 
 __all__ = [
     "email_bodies",
@@ -269,12 +270,12 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
                 "text": {"type": "mrkdwn", "text": f"*{slack_escape(one_line(message.heading))}*"},
             }
         )
-    many = message.kind in ("digest", "throttle")
+    many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
     candidates = message.items[:SLACK_MAX_ITEMS] if many else message.items[:1]
     shown = 0
     # Slack refuses more than 50 blocks: keep two for the group header and the 'more' line.
     budget = 48 - len(blocks)
-    if message.kind == "digest":
+    if message.kind == DeliveryKind.DIGEST:
         for name, items in _grouped(candidates):
             group = [{"type": "header", "text": _plain_text_object(name, 150)}]
             for item in items:
@@ -312,9 +313,9 @@ def _plain_text_object(text: str, limit: int) -> dict[str, Any]:
 
 def plain_summary(message: Message, *, escape_for: Callable[[str], str] = lambda t: t) -> str:
     """One line or a few: what a notification or the console log shows."""
-    if message.kind == "test":
+    if message.kind == DeliveryKind.TEST:
         return escape_for(one_line(message.heading or "Test alert from monitor"))
-    if message.kind in ("digest", "throttle"):
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
         count = len(message.items) + message.omitted
         head = one_line(message.heading) or f"{count} hits"
         return _truncate(escape_for(head), SLACK_TEXT_LIMIT)
@@ -337,9 +338,9 @@ def plain_text(message: Message) -> str:
 
 def email_subject(message: Message) -> str:
     """``[monitor] <watchlist>: <headline>``, one line whatever the feed put in it."""
-    if message.kind == "test":
+    if message.kind == DeliveryKind.TEST:
         return header_text(f"[monitor] {message.heading or 'Test alert'}")
-    if message.kind in ("digest", "throttle"):
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
         return header_text(f"[monitor] {message.heading}")
     item = message.items[0]
     prefix = f"{message.heading}: " if message.heading else ""
@@ -393,6 +394,6 @@ def _context(message: Message) -> dict[str, Any]:
         "kind": message.kind,
         "heading": one_line(message.heading),
         "groups": list(groups.items()),
-        "grouped": message.kind == "digest",
+        "grouped": message.kind == DeliveryKind.DIGEST,
         "omitted": message.omitted + (len(message.items) - len(shown)),
     }

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-__all__ = ["AlertItem", "DeliveryError", "Message", "MessageKind", "SendResult"]
+from monitor.states import DeliveryKind
 
-MessageKind = Literal["instant", "digest", "throttle", "escalation", "followup", "test"]
+__all__ = ["AlertItem", "DeliveryError", "Message", "SendResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ class AlertItem:
 class Message:
     """One alert to one destination: a single hit, a digest, a summary or a follow-up."""
 
-    kind: MessageKind
+    kind: DeliveryKind
     items: tuple[AlertItem, ...]
     # A line above the items: 'Digest 08:00-09:00', '12 more hits for X', ...
     heading: str = ""

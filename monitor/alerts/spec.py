@@ -1,16 +1,21 @@
-"""The shape of a watchlist's ``alerts:`` entries, ``throttle:`` and digest schedules.
+"""Where a watchlist's alerts go: its ``alerts:`` entries, ``throttle:`` and digest schedules.
 
 Watchlist files are validated against these models (and ``watchlists/schema.json`` is
 generated from them), so an analyst's typo is reported with its file and line before any alert
-is due. Secrets never appear here: a webhook is named by the environment variable that holds it.
+is due. The short forms of the command line and ``MONITOR_DEFAULT_ALERTS`` are parsed here too.
+Secrets never appear here: a webhook is named by the environment variable that holds it.
+
+This module needs nothing but pydantic: the settings validate ``MONITOR_DEFAULT_ALERTS`` with
+it, and the watchlist schema is built from it, without loading the outbox.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import time
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,7 +34,10 @@ __all__ = [
     "DigestSchedule",
     "SlackWebhook",
     "Throttle",
+    "WatchlistAlerts",
+    "destinations_for",
     "parse_destination",
+    "parse_destinations",
     "parse_throttle",
 ]
 
@@ -239,3 +247,50 @@ def parse_destination(text: str) -> AlertSpec:
     raise ValueError(
         f"unknown destination {text!r}: use slack:#channel, webhook:ENV_VAR, email:addr or console"
     )
+
+
+def parse_destinations(text: str) -> list[AlertSpec]:
+    """``MONITOR_DEFAULT_ALERTS``: ``slack:#news,email:a@x.org,b@y.org,console``.
+
+    Commas separate destinations, except that the addresses after ``email:`` run on until the
+    next ``slack:``/``webhook:``/``email:``/``console``."""
+    groups: list[str] = []
+    for part in (t.strip() for t in text.split(",")):
+        if not part:
+            continue
+        if part.startswith(("slack:", "webhook:", "email:")) or part == "console":
+            groups.append(part)
+        elif groups and groups[-1].startswith("email:"):
+            groups[-1] += "," + part
+        else:
+            raise ValueError(f"unknown destination {part!r} in MONITOR_DEFAULT_ALERTS")
+    return [parse_destination(group) for group in groups]
+
+
+class WatchlistAlerts(Protocol):
+    """What alerting reads of a watchlist (``monitor.watchlists.WatchlistSpec`` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def alerts(self) -> Sequence[AlertSpec]: ...
+    @property
+    def throttle(self) -> str | None: ...
+    @property
+    def escalate_at(self) -> int | None: ...
+
+
+def destinations_for(watchlist: WatchlistAlerts | None, default_alerts: str) -> list[AlertSpec]:
+    """The watchlist's own ``alerts:``, else *default_alerts* (``MONITOR_DEFAULT_ALERTS``),
+    else the console; each destination once per schedule."""
+    alerts = list(watchlist.alerts) if watchlist is not None and watchlist.alerts else []
+    if not alerts and default_alerts.strip():
+        alerts = parse_destinations(default_alerts)
+    if not alerts:
+        alerts = [AlertSpec(console=True)]
+    unique: dict[tuple[str, str | None], AlertSpec] = {}
+    for alert in alerts:
+        unique.setdefault((alert.key, alert.digest), alert)
+    return list(unique.values())

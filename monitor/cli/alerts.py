@@ -8,11 +8,14 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import db as storage
-from monitor.alerts import DeliveryError, deliver, retry_deliveries, send_test
+from monitor.alerts.message import DeliveryError
+from monitor.alerts.send import deliver, send_test
+from monitor.alerts.sweep import retry_deliveries
 from monitor.cli.main import pass_settings
 from monitor.config import Settings
 from monitor.errors import UserError
 from monitor.models import Delivery, Destination, utcnow
+from monitor.states import DeliveryStatus
 
 __all__ = ["alerts", "commands"]
 
@@ -31,7 +34,7 @@ def list_(settings: Settings, failed: bool, limit: int) -> None:
     with storage.session_scope(settings) as session:
         query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc())
         if failed:
-            query = query.where(Delivery.status == "failed")
+            query = query.where(Delivery.status == DeliveryStatus.FAILED)
         rows = session.scalars(query.limit(limit)).all()
         if not rows:
             click.echo("no failed deliveries" if failed else "no deliveries yet")
@@ -41,9 +44,9 @@ def list_(settings: Settings, failed: bool, limit: int) -> None:
                 f"{row.id:>6}  {when}  {row.kind:<10} {row.status:<9} "
                 f"{row.attempts:>2}x  {row.destination}"
             )
-            if row.status in ("retrying", "failed") and row.last_error:
+            if row.status in (DeliveryStatus.RETRYING, DeliveryStatus.FAILED) and row.last_error:
                 line += f"  ({row.last_error})"
-            if row.status == "scheduled" and row.due_at:
+            if row.status == DeliveryStatus.SCHEDULED and row.due_at:
                 line += f"  (due {row.due_at:%Y-%m-%d %H:%M} UTC)"
             click.echo(line)
         flagged = session.scalars(
@@ -78,14 +81,14 @@ def retry(settings: Settings, ids: tuple[int, ...], failed: bool, send: bool) ->
         queued_ids = list(
             session.scalars(
                 select(Delivery.id).where(
-                    Delivery.id.in_(ids) if ids else Delivery.status == "failed",
-                    Delivery.status.in_(("failed", "retrying")),
+                    Delivery.id.in_(ids) if ids else Delivery.status == DeliveryStatus.FAILED,
+                    Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.RETRYING)),
                 )
             )
         )
         if failed and ids:
             queued_ids += list(
-                session.scalars(select(Delivery.id).where(Delivery.status == "failed"))
+                session.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.FAILED))
             )
         count = retry_deliveries(session, list(ids) or None, failed=failed, now=now)
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again")

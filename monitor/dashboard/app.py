@@ -285,7 +285,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(403, "the dashboard is read-only (MONITOR_DASHBOARD_WRITES)")
         if not security.check_csrf(request, csrf):
             raise HTTPException(403, "CSRF check failed: reload the page and try again")
-        from monitor.alerts import retry_deliveries
+        from monitor.alerts.sweep import retry_deliveries
 
         with factory() as session:
             count = retry_deliveries(session, ids=[delivery_id])

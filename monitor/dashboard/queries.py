@@ -29,6 +29,7 @@ from monitor.models import (
     Watchlist,
     utcnow,
 )
+from monitor.states import DeliveryStatus
 
 __all__ = [
     "RANGES",
@@ -165,7 +166,14 @@ def _status_by_hit(session: Session, hit_ids: list[int]) -> dict[int, str]:
     """One summary status per hit: the worst of its deliveries."""
     if not hit_ids:
         return {}
-    rank = {"failed": 5, "retrying": 4, "sending": 3, "pending": 2, "scheduled": 1, "sent": 0}
+    rank: dict[str, int] = {
+        DeliveryStatus.FAILED: 5,
+        DeliveryStatus.RETRYING: 4,
+        DeliveryStatus.SENDING: 3,
+        DeliveryStatus.PENDING: 2,
+        DeliveryStatus.SCHEDULED: 1,
+        DeliveryStatus.SENT: 0,
+    }
     out: dict[int, str] = {}
     rows = session.execute(
         select(DeliveryHit.hit_id, Delivery.status)
@@ -454,7 +462,7 @@ def _delivery_row(d: Delivery) -> dict[str, Any]:
 
 def deliveries(
     session: Session,
-    statuses: tuple[str, ...] = ("failed", "retrying"),
+    statuses: tuple[str, ...] = (DeliveryStatus.FAILED, DeliveryStatus.RETRYING),
     *,
     watchlist: str | None = None,
     limit: int = 200,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from monitor.alerts import record_hits
+from monitor.alerts.record import record_hits
 from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
 from monitor.models import Article, Feed, Watchlist

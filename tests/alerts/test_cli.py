@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor import db as storage
-from monitor.alerts import deliver
+from monitor.alerts.send import deliver
 from monitor.cli.main import cli
 from monitor.config import Settings, get_settings
 from monitor.models import Delivery

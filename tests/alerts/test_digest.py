@@ -9,8 +9,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import deliver, digest_period, open_due_digests
+from monitor.alerts.record import digest_period
+from monitor.alerts.send import deliver
 from monitor.alerts.spec import DigestSchedule
+from monitor.alerts.sweep import open_due_digests
 from monitor.config import Settings
 from monitor.models import Delivery, DeliveryHit
 from tests.alerts.conftest import NOW, World, alerts

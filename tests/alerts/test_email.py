@@ -13,8 +13,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from monitor.alerts import DeliveryError, deliver
 from monitor.alerts.channels import email
+from monitor.alerts.message import DeliveryError
+from monitor.alerts.send import deliver
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from monitor.models import Delivery, Destination

@@ -9,17 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import (
-    CHANNELS,
-    SEND_TIMEOUT,
-    DeliveryError,
-    backoff_seconds,
-    deliver,
-    due_delivery_ids,
-    parse_destinations,
-    record_hits,
-    retry_deliveries,
-)
+from monitor.alerts.channels import CHANNELS
+from monitor.alerts.message import DeliveryError
+from monitor.alerts.record import record_hits
+from monitor.alerts.send import backoff_seconds, deliver
+from monitor.alerts.spec import parse_destinations
+from monitor.alerts.sweep import SEND_TIMEOUT, due_delivery_ids, retry_deliveries
 from monitor.config import Settings
 from monitor.models import Delivery, DeliveryHit, Destination, Hit
 from tests.alerts.conftest import NOW, Result, World, alerts
@@ -39,7 +34,7 @@ class Script:
         self.calls = 0
 
     def __call__(self, message: object, destination: object, *, settings: Settings) -> object:
-        from monitor.alerts import SendResult
+        from monitor.alerts.message import SendResult
 
         self.calls += 1
         answer = self.answers.pop(0) if self.answers else "ok"

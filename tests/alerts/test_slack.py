@@ -16,15 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import (
-    SEND_TIMEOUT,
-    DeliveryError,
-    Message,
-    deliver,
-    due_delivery_ids,
-)
 from monitor.alerts.channels import slack as slack_channel
+from monitor.alerts.message import DeliveryError, Message
+from monitor.alerts.send import deliver
 from monitor.alerts.spec import parse_destination
+from monitor.alerts.sweep import SEND_TIMEOUT, due_delivery_ids
 from monitor.config import Settings
 from monitor.models import Delivery, Destination, utcnow
 from tests.alerts.conftest import NOW, World, alerts
@@ -190,13 +186,14 @@ KILLED_WORKER = textwrap.dedent(
     """
     import sys
     from datetime import datetime
-    from monitor import alerts, db
+    from monitor import db
+    from monitor.alerts.send import deliver
     from monitor.config import load_settings
     settings = load_settings(database_url=sys.argv[1], slack_base_url=sys.argv[2],
                              slack_bot_token=sys.argv[3])
     with db.sessionmaker_for(settings)() as session:
-        alerts.deliver(session, int(sys.argv[4]), settings=settings,
-                       now=datetime.fromisoformat(sys.argv[5]))
+        deliver(session, int(sys.argv[4]), settings=settings,
+                now=datetime.fromisoformat(sys.argv[5]))
     """
 )
 

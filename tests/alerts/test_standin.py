@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft4Validator
 from slack_sdk import WebClient
 
-from monitor.alerts import DeliveryError
 from monitor.alerts.channels import slack as slack_channel
+from monitor.alerts.message import DeliveryError
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from tests.alerts.test_formatting import instant

@@ -10,7 +10,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import deliver, record_hits
+from monitor.alerts.record import record_hits
+from monitor.alerts.send import deliver
 from monitor.config import Settings
 from monitor.models import Delivery, Hit, HitArticle
 from tests.alerts.conftest import NOW, Result, Spec, World, alerts

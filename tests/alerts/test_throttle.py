@@ -8,7 +8,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import deliver, open_due_digests, record_hits
+from monitor.alerts.record import record_hits
+from monitor.alerts.send import deliver
+from monitor.alerts.sweep import open_due_digests
 from monitor.config import Settings
 from monitor.models import Delivery, Hit
 from tests.alerts.conftest import NOW, Result, World, alerts

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts import DeliveryError, deliver
 from monitor.alerts.channels import webhook
+from monitor.alerts.message import DeliveryError
+from monitor.alerts.send import deliver
 from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
 from monitor.models import Delivery, Destination

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import monitor.alerts
 from monitor import pipeline
 from monitor.config import Settings
 from monitor.matching import Matcher
@@ -56,7 +55,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str]]]:
         calls.append((article.id, [r.watchlist_id for r in results]))
         return [1000 + article.id] if results else []
 
-    monkeypatch.setattr(monitor.alerts, "record_hits", record_hits, raising=False)
+    monkeypatch.setattr(pipeline, "record_hits", record_hits)
     return calls
 
 
@@ -109,7 +108,7 @@ def test_it_leaves_an_article_for_the_sweep_when_recording_fails(
     def broken(*args: Any, **kwargs: Any) -> list[int]:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(monitor.alerts, "record_hits", broken, raising=False)
+    monkeypatch.setattr(pipeline, "record_hits", broken)
     a = _article(session, 1, "Oil price jumps")
     b = _article(session, 2, "Weather today")
     ids = pipeline.match_articles(

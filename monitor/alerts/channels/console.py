@@ -10,6 +10,7 @@ from monitor.alerts.message import Message, SendResult
 from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
 from monitor.logs import get_logger
+from monitor.states import DeliveryKind
 
 __all__ = ["send"]
 
@@ -25,7 +26,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
         "kind": message.kind,
         "watchlist": ",".join(sorted({item.watchlist_id for item in message.items})) or None,
     }
-    if message.kind in ("digest", "throttle"):
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
         fields["hits"] = [
             f"[{one_line(item.watchlist_name)}] {one_line(item.title)}"
             for item in message.items[:50]

@@ -1,0 +1,185 @@
+"""Composing messages: the message a delivery carries, built from the rows as they are now.
+
+A digest is composed when it is sent, so it holds every hit attached up to that moment; a
+follow-up and an escalation go into the thread of the first alert where Slack has one. The
+message is plain data, escaped by each channel's renderer (:mod:`monitor.alerts.formatting`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.alerts.message import AlertItem, Message
+from monitor.alerts.record import thread_parent
+from monitor.models import Article, Delivery, DeliveryHit, Hit, HitArticle, Watchlist
+from monitor.states import DeliveryKind
+
+__all__ = ["build_message", "with_lost_attempt"]
+
+
+def _source_name(article: Article) -> str:
+    if article.source_feed is not None:
+        return article.source_feed.display_name
+    return urlsplit(article.url or "").hostname or ""
+
+
+def _item(session: Session, hit: Hit, *, article: Article | None = None) -> AlertItem:
+    shown = article or hit.article
+    also: list[str] = []
+    if article is None:
+        rows = session.scalars(
+            select(Article)
+            .join(HitArticle, HitArticle.article_id == Article.id)
+            .where(HitArticle.hit_id == hit.id)
+            .order_by(HitArticle.attached_at)
+            .limit(10)
+        ).all()
+        also = list(dict.fromkeys(name for name in map(_source_name, rows) if name))
+    watchlist = session.get(Watchlist, hit.watchlist_id)
+    return AlertItem(
+        watchlist_id=hit.watchlist_id,
+        watchlist_name=(watchlist.name if watchlist and watchlist.name else hit.watchlist_id),
+        title=shown.title or shown.url or "(untitled)",
+        url=shown.url or "",
+        source=_source_name(shown),
+        published_at=shown.published_at,
+        snippet="" if article is not None else hit.snippet,
+        highlights=() if article is not None else _highlights(hit.highlights),
+        matched=tuple(str(t) for t in hit.matched),
+        fields=tuple(str(f) for f in hit.fields),
+        source_count=hit.source_count,
+        also_reported_by=tuple(also),
+        hit_id=hit.id,
+    )
+
+
+def _highlights(raw: Sequence[Any]) -> tuple[tuple[int, int], ...]:
+    spans: list[tuple[int, int]] = []
+    for span in raw or ():
+        try:
+            spans.append((int(span[0]), int(span[1])))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return tuple(spans)
+
+
+def build_message(session: Session, delivery: Delivery) -> Message:
+    """The message a delivery carries, from the rows as they are now."""
+    hits = list(
+        session.scalars(
+            select(Hit)
+            .join(DeliveryHit, DeliveryHit.hit_id == Hit.id)
+            .where(DeliveryHit.delivery_id == delivery.id)
+            .order_by(Hit.created_at, Hit.id)
+        )
+    )
+    if not hits and delivery.hit_id is not None:
+        single = session.get(Hit, delivery.hit_id)
+        hits = [single] if single is not None else []
+    if not hits:
+        raise LookupError("its hits were deleted")
+    payload = delivery.payload or {}
+    if delivery.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+        items = tuple(_item(session, hit) for hit in hits)
+        return Message(
+            kind=DeliveryKind(delivery.kind),
+            items=items,
+            heading=_group_heading(delivery, items, payload),
+            delivery_id=delivery.id,
+            period=_period(payload),
+        )
+    hit = hits[0]
+    thread = thread_parent(session, hit.id, delivery.destination)
+    if delivery.kind == DeliveryKind.FOLLOWUP:
+        article = session.get(Article, int(payload.get("article_id", 0)))
+        if article is None:
+            raise LookupError("the article it reports was deleted")
+        item = _item(session, hit, article=article)
+        source = item.source or "another outlet"
+        return Message(
+            kind=DeliveryKind.FOLLOWUP,
+            items=(item,),
+            heading=f"Also reported by {source} ({hit.source_count} sources)",
+            delivery_id=delivery.id,
+            thread_ts=thread.provider_message_id if thread else None,
+            thread_channel=thread.provider_channel if thread else None,
+        )
+    item = _item(session, hit)
+    if delivery.kind == DeliveryKind.ESCALATION:
+        count = int(payload.get("source_count", hit.source_count))
+        return Message(
+            kind=DeliveryKind.ESCALATION,
+            items=(item,),
+            heading=f"Now reported by {count} sources",
+            delivery_id=delivery.id,
+            thread_ts=thread.provider_message_id if thread else None,
+            thread_channel=thread.provider_channel if thread else None,
+            # An escalation is news: shown in the channel too, not only in the thread.
+            broadcast=True,
+        )
+    return Message(kind=DeliveryKind.INSTANT, items=(item,), delivery_id=delivery.id)
+
+
+def with_lost_attempt(session: Session, delivery: Delivery, message: Message) -> Message:
+    """*message*, marked when an earlier attempt may have reached the provider unrecorded
+    (its worker died while sending), with the channel id this destination's messages went
+    to before, so a channel that can look for it there does so before sending again."""
+    since = (delivery.payload or {}).get("unconfirmed_since")
+    if not since:
+        return message
+    known = session.scalar(
+        select(Delivery.provider_channel)
+        .where(
+            Delivery.destination == delivery.destination,
+            Delivery.provider_channel.is_not(None),
+        )
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+    return replace(
+        message, unconfirmed_since=datetime.fromisoformat(str(since)), known_channel=known
+    )
+
+
+def _period(payload: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    try:
+        return datetime.fromisoformat(payload["start"]), datetime.fromisoformat(payload["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _group_heading(
+    delivery: Delivery, items: Sequence[AlertItem], payload: Mapping[str, Any]
+) -> str:
+    period = _period(payload)
+    count = len(items)
+    hits = "1 hit" if count == 1 else f"{count} hits"
+    if delivery.kind == DeliveryKind.THROTTLE:
+        name = items[0].watchlist_name if items else delivery.watchlist_id or ""
+        limit = payload.get("throttle", "")
+        span = ""
+        if period:
+            span = f" between {period[0]:%H:%M} and {period[1]:%H:%M} UTC"
+        return (
+            f"{count} more hit{'s' if count != 1 else ''} for {name}{span} (throttled at {limit})"
+        )
+    watchlists = len({item.watchlist_id for item in items})
+    spread = f" in {watchlists} watchlists" if watchlists > 1 else f" for {items[0].watchlist_name}"
+    schedule = str(payload.get("schedule", "digest"))
+    if period is None:
+        return f"Digest: {hits}{spread}"
+    zone = ZoneInfo(str(payload.get("tz") or "UTC"))
+    start, end = period[0].astimezone(zone), period[1].astimezone(zone)
+    if schedule == "hourly":
+        when = f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+        return f"Hourly digest {when}: {hits}{spread}"
+    when = f"{start:%d %b %H:%M} – {end:%d %b %H:%M} ({zone.key})"
+    return f"Daily digest {when}: {hits}{spread}"

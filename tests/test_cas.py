@@ -1,0 +1,30 @@
+"""Compare-and-set: of two contenders for one row, exactly one wins, on both databases."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from monitor.cas import compare_and_set, update_where
+from monitor.models import Lease, utcnow
+
+
+def test_it_lets_one_contender_win_a_row(session: Session) -> None:
+    session.add(Lease(name="beat", holder="nobody", expires_at=utcnow()))
+    session.commit()
+    first = compare_and_set(
+        session, Lease, Lease.name == "beat", Lease.holder == "nobody", holder="a"
+    )
+    second = compare_and_set(
+        session, Lease, Lease.name == "beat", Lease.holder == "nobody", holder="b"
+    )
+    session.commit()
+    assert (first, second) == (True, False)
+    assert session.get(Lease, "beat", populate_existing=True).holder == "a"
+
+
+def test_it_counts_the_rows_an_update_changed(session: Session) -> None:
+    now = utcnow()
+    session.add_all([Lease(name=n, holder="x", expires_at=now) for n in ("a", "b", "c")])
+    session.commit()
+    assert update_where(session, Lease, Lease.name.in_(["a", "b"]), holder="y") == 2
+    assert update_where(session, Lease, Lease.name == "zzz", holder="y") == 0
