@@ -7,7 +7,6 @@ reliability rules of docs/architecture.md turned into Celery settings; each says
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from kombu import Queue  # type: ignore[attr-defined]
@@ -70,11 +69,10 @@ task_routes = {
 # With Redis, an unacknowledged message comes back after the visibility timeout when a whole
 # worker machine dies. It must be longer than the slowest task (the time limit above), and it
 # is short enough that a lost task is retried within minutes; the sweeps cover the rest.
-_visibility_timeout = int(os.environ.get("MONITOR_BROKER_VISIBILITY_TIMEOUT", "360"))
 broker_transport_options: dict[str, Any] = {}
 if _settings.broker_is_redis:
     broker_transport_options = {
-        "visibility_timeout": _visibility_timeout,
+        "visibility_timeout": _settings.broker_visibility_timeout,
         "socket_timeout": 10,
         "socket_connect_timeout": 5,
         "health_check_interval": 10,

@@ -8,18 +8,23 @@ Only one beat may send at a time: two would double every message. ``celery beat`
 worker's embedded ``-B``) runs :class:`LeasedScheduler`, which sends only while it holds the
 ``beat`` lease in the database (:mod:`monitor.leases`). A second beat started by mistake, or
 as a hot standby, idles and logs that it is standing by; it takes over within
-``LEASE_TTL`` seconds of the first one dying, and at once when the first stops cleanly.
+``MONITOR_BEAT_LEASE_TTL`` seconds of the first one dying, and at once when the first stops
+cleanly.
 """
 
 from __future__ import annotations
 
-import os
+import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from celery.beat import Scheduler
 
+from monitor import leases
+from monitor.config import get_settings
+from monitor.db import session_scope
 from monitor.logs import get_logger
 
 __all__ = ["LEASE_NAME", "SCHEDULE", "LeasedScheduler", "beat_schedule"]
@@ -27,11 +32,6 @@ __all__ = ["LEASE_NAME", "SCHEDULE", "LeasedScheduler", "beat_schedule"]
 log = get_logger(__name__)
 
 LEASE_NAME = "beat"
-# The holder renews every LEASE_RENEW seconds; a lease not renewed for LEASE_TTL seconds is
-# free for a standby. The margin covers a slow database and a busy machine.
-LEASE_TTL = float(os.environ.get("MONITOR_BEAT_LEASE_TTL", "30"))
-LEASE_RENEW = LEASE_TTL / 3
-
 
 # Seconds a tick may wait in the broker whatever its interval (see Entry.expires).
 TICK_MIN_LIFE = 10.0
@@ -40,13 +40,18 @@ TICK_MIN_LIFE = 10.0
 @dataclass(frozen=True, slots=True)
 class Entry:
     name: str
-    env: str
+    # The Settings field that holds the interval, in seconds.
+    setting: str
     task: str
-    every: float
+
+    @property
+    def env(self) -> str:
+        """The environment variable (or ``.env`` line) that sets the interval."""
+        return f"MONITOR_{self.setting.upper()}"
 
     @property
     def interval(self) -> float:
-        return float(os.environ.get(self.env, self.every))
+        return float(getattr(get_settings(), self.setting))
 
     @property
     def expires(self) -> float:
@@ -59,13 +64,13 @@ class Entry:
 
 SCHEDULE = [
     # Ask the feeds table which feeds are due and send one poll message each.
-    Entry("schedule-due-feeds", "MONITOR_BEAT_SCHEDULE_SECONDS", "monitor.schedule_due_feeds", 5),
+    Entry("schedule-due-feeds", "beat_schedule_seconds", "monitor.schedule_due_feeds"),
     # Re-send what a dead worker dropped: due deliveries, unmatched articles; queue lag gauge.
-    Entry("sweep", "MONITOR_BEAT_SWEEP_SECONDS", "monitor.sweep", 15),
+    Entry("sweep", "beat_sweep_seconds", "monitor.sweep"),
     # Open the digests whose time has come and send them.
-    Entry("send-due-digests", "MONITOR_BEAT_DIGEST_SECONDS", "monitor.send_due_digests", 60),
+    Entry("send-due-digests", "beat_digest_seconds", "monitor.send_due_digests"),
     # Delete articles without hits past the retention period.
-    Entry("prune", "MONITOR_BEAT_PRUNE_SECONDS", "monitor.prune", 86_400),
+    Entry("prune", "beat_prune_seconds", "monitor.prune"),
 ]
 
 
@@ -89,9 +94,11 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from monitor.leases import holder_id
-
-        self.holder = holder_id("beat")
+        self.holder = leases.holder_id("beat")
+        # A lease not renewed for lease_ttl seconds is free for a standby; the holder renews
+        # it every third of that.
+        self.lease_ttl = get_settings().beat_lease_ttl
+        self.renew_every = self.lease_ttl / 3
         self.holding = False
         self._announced: bool | None = None
         self._checked_at = float("-inf")
@@ -99,23 +106,17 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self._hold_lease():
-            return LEASE_RENEW
-        return float(min(super().tick(*args, **kwargs), LEASE_RENEW))
+            return self.renew_every
+        return float(min(super().tick(*args, **kwargs), self.renew_every))
 
     def _hold_lease(self) -> bool:
-        import time
-
-        if time.monotonic() - self._checked_at < LEASE_RENEW:
+        if time.monotonic() - self._checked_at < self.renew_every:
             return self.holding
         self._checked_at = time.monotonic()
-        from monitor import leases
-        from monitor.config import get_settings
-        from monitor.db import session_scope
-
         try:
             with session_scope(get_settings()) as session:
                 held = leases.renew(
-                    session, LEASE_NAME, self.holder, ttl=timedelta(seconds=LEASE_TTL)
+                    session, LEASE_NAME, self.holder, ttl=timedelta(seconds=self.lease_ttl)
                 )
         except Exception as exc:
             # Without the database we cannot know whether we still hold it: stop sending.
@@ -132,10 +133,6 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]
 
     def close(self) -> None:
         if self.holding:
-            from monitor import leases
-            from monitor.config import get_settings
-            from monitor.db import session_scope
-
             try:
                 with session_scope(get_settings()) as session:
                     leases.release(session, LEASE_NAME, self.holder)
@@ -148,10 +145,6 @@ class LeasedScheduler(Scheduler):  # type: ignore[misc]
 
 def check() -> int:
     """Exit status for a healthcheck: 0 while some beat holds the lease, 1 otherwise."""
-    from monitor import leases
-    from monitor.config import get_settings
-    from monitor.db import session_scope
-
     try:
         with session_scope(get_settings()) as session:
             holder = leases.lease_holder(session, LEASE_NAME)
@@ -166,8 +159,6 @@ def check() -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     if sys.argv[1:] != ["--check"]:
         sys.exit("usage: python -m workers.beat --check")
     sys.exit(check())

@@ -12,11 +12,13 @@ poll, an unmatched article and a delivery's ``next_attempt_at`` live in the data
 
 from __future__ import annotations
 
-import os
 import time
+from datetime import timedelta
 from typing import Any
 
-from monitor import pipeline
+from monitor import feeds, pipeline
+from monitor.alerts import send as alerts_send
+from monitor.alerts import sweep as alerts_sweep
 from monitor.config import Settings, get_settings
 from monitor.db import session_scope
 from monitor.logs import get_logger
@@ -37,9 +39,6 @@ log = get_logger(__name__)
 
 # A poll message older than this is dropped: by then the next scheduling tick has asked again.
 POLL_EXPIRES = 120.0
-# An article still unmatched, or a pending delivery still unsent, this long after its message
-# was sent is presumed to have lost it.
-SWEEP_GRACE = float(os.environ.get("MONITOR_SWEEP_GRACE_SECONDS", "60"))
 # How often a worker process re-reads the watchlist files (hot reload) before matching.
 WATCHLIST_REFRESH = 5.0
 
@@ -74,8 +73,6 @@ def schedule_due_feeds() -> str:
 
 @app.task(name="monitor.poll_feed", ignore_result=True)
 def poll_feed(feed_id: int) -> str:
-    from monitor import feeds
-
     settings = get_settings()
     with session_scope(settings) as session:
         outcome = feeds.poll_feed(session, feed_id, settings=settings, now=utcnow())
@@ -100,21 +97,17 @@ def match_articles(article_ids: list[int]) -> str:
 
 @app.task(name="monitor.deliver", ignore_result=True)
 def deliver(delivery_id: int) -> str:
-    from monitor import alerts
-
     settings = get_settings()
     with session_scope(settings) as session:
-        outcome = alerts.deliver(session, delivery_id, settings=settings, now=utcnow())
+        outcome = alerts_send.deliver(session, delivery_id, settings=settings, now=utcnow())
     return f"delivery {delivery_id}: {outcome}"
 
 
 @app.task(name="monitor.send_due_digests", ignore_result=True)
 def send_due_digests() -> str:
-    from monitor import alerts
-
     settings = get_settings()
     with session_scope(settings) as session:
-        delivery_ids = [int(i) for i in alerts.open_due_digests(session, now=utcnow()) or []]
+        delivery_ids = [int(i) for i in alerts_sweep.open_due_digests(session, now=utcnow()) or []]
     for delivery_id in delivery_ids:
         deliver.delay(delivery_id)
     return f"{len(delivery_ids)} digests due"
@@ -124,16 +117,13 @@ def send_due_digests() -> str:
 def sweep() -> str:
     """Re-send the work whose message was lost (a worker killed, a broker restarted), and
     measure how far behind each queue is."""
-    from datetime import timedelta
-
-    from monitor import alerts
-
     settings = get_settings()
     now = utcnow()
     with session_scope(settings) as session:
         _watchlists(settings, session)
-        grace = timedelta(seconds=SWEEP_GRACE)
-        due = [int(i) for i in alerts.due_delivery_ids(session, now=now)]
+        # Work this much older than its message is presumed to have lost it.
+        grace = timedelta(seconds=settings.sweep_grace_seconds)
+        due = [int(i) for i in alerts_sweep.due_delivery_ids(session, now=now)]
         delivery_ids = pipeline.deliveries_to_resend(session, due, now=now, grace=grace)
         article_ids = pipeline.pending_article_ids(session, older_than=now - grace)
         lag = pipeline.queue_lag(session, now=now)

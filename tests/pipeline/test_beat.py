@@ -28,6 +28,18 @@ def test_it_lets_the_environment_override_an_interval(monkeypatch: pytest.Monkey
     assert schedule["sweep"]["options"]["expires"] == pytest.approx(54)
 
 
+def test_it_reads_intervals_and_the_lease_from_a_dotenv_file(
+    monkeypatch: pytest.MonkeyPatch, sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("MONITOR_BEAT_DIGEST_SECONDS=90\nMONITOR_BEAT_LEASE_TTL=9\n")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    assert beat.beat_schedule()["send-due-digests"]["schedule"].total_seconds() == 90
+    scheduler = _scheduler(monkeypatch, sqlite_settings)
+    assert scheduler.lease_ttl == 9
+    assert scheduler.renew_every == 3
+
+
 def test_it_gives_short_ticks_time_to_cross_a_polling_broker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -86,7 +98,7 @@ def test_it_lets_only_the_lease_holder_send(
     second = _scheduler(monkeypatch, sqlite_settings)
 
     assert first.tick() == 1.0
-    assert second.tick() == beat.LEASE_RENEW
+    assert second.tick() == second.renew_every
     assert sent == [first.holder]
 
     # A clean stop hands over at once, without waiting for the lease to expire.
@@ -106,7 +118,7 @@ def test_it_stops_sending_when_the_database_is_gone(
     get_settings.cache_clear()
     scheduler = beat.LeasedScheduler(app=workers.app, lazy=True)
     monkeypatch.setattr(beat.Scheduler, "tick", lambda self, *a, **k: pytest.fail("sent"))
-    assert scheduler.tick() == beat.LEASE_RENEW
+    assert scheduler.tick() == scheduler.renew_every
     assert not scheduler.holding
 
 
