@@ -6,8 +6,9 @@ in :mod:`monitor.matching.text`; the index in :mod:`monitor.matching.engine`.
 
 from __future__ import annotations
 
-from monitor.matching.engine import Document, Matcher, MatchResult, WatchlistLike, explain
+from monitor.matching.engine import Matcher, explain
 from monitor.matching.query import FIELDS, Query, QuerySyntaxError, parse_query
+from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = [
     "FIELDS",

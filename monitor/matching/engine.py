@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Protocol, TypeGuard
+from typing import TypeGuard
 
 from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
@@ -43,46 +43,9 @@ from monitor.matching.query import (
 )
 from monitor.matching.rarity import Rarity
 from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans, tokenise
+from monitor.matching.types import Document, MatchResult, WatchlistLike
 
-__all__ = ["Document", "MatchResult", "Matcher", "WatchlistLike", "compile_query"]
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    id: str
-    title: str = ""
-    summary: str = ""
-    content: str = ""
-    url: str = ""
-    source: str = ""  # the feed's name, else the article's host
-    language: str | None = None
-    feeds: frozenset[str] = frozenset()  # names of the feeds that carried it
-    tags: frozenset[str] = frozenset()  # tags of those feeds
-
-
-@dataclass(frozen=True, slots=True)
-class MatchResult:
-    watchlist_id: str
-    matched: tuple[str, ...]  # terms and phrases that matched, as the query wrote them
-    fields: tuple[str, ...]  # fields they matched in: title, summary, content, url, source
-    explanation: dict[str, list[str]]  # field -> matched terms
-    snippet: str  # plain text: the sentence(s) around the first match
-    highlights: tuple[tuple[int, int], ...]  # [start, end) character spans in snippet
-
-
-class WatchlistLike(Protocol):
-    """What the matcher reads from a watchlist (``monitor.watchlists.WatchlistSpec``)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def query(self) -> str: ...
-    @property
-    def enabled(self) -> bool: ...
-    @property
-    def feeds(self) -> list[str]: ...
-    @property
-    def languages(self) -> list[str]: ...
+__all__ = ["Matcher", "compile_query"]
 
 
 # -- the article, tokenised once ---------------------------------------------------------
