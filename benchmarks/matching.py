@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from monitor.matching import Document, Matcher, parse_query  # noqa: E402
-from monitor.matching.engine import _Doc  # noqa: E402
+from monitor.matching.document import TokenisedDocument  # noqa: E402
 from monitor.matching.query import And, Near, Node, Not, Or, Phrase, Prefix, Term, leaves  # noqa: E402
 from monitor.matching.rarity import Rarity  # noqa: E402
 from monitor.matching.text import tokenise, tokens_with_offsets  # noqa: E402
@@ -424,7 +424,7 @@ def measure(
     for _ in range(REPEAT):
         t0 = time.perf_counter()
         for doc in docs:
-            _Doc(doc, matcher._fields)  # the fields the engine tokenises
+            TokenisedDocument(doc, matcher._fields)  # the fields the engine tokenises
         tokenise_time = min(tokenise_time, time.perf_counter() - t0)
         t0 = time.perf_counter()
         for doc in docs:

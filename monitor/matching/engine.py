@@ -23,9 +23,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import TypeGuard
 
+from monitor.matching.document import TokenisedDocument
 from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
     BODY_FIELDS,
@@ -42,136 +42,13 @@ from monitor.matching.query import (
     parse_query,
 )
 from monitor.matching.rarity import Rarity
-from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans, tokenise
+from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = ["Matcher", "compile_query"]
 
 
-# -- the article, tokenised once ---------------------------------------------------------
-
-
-class _Doc:
-    """An article's tokens per field, plus the sets used for candidate lookup."""
-
-    __slots__ = (
-        "_beginnings",
-        "_joined",
-        "_offsets",
-        "_prefix_cache",
-        "body",
-        "every",
-        "fields",
-        "sets",
-    )
-
-    def __init__(self, doc: Document, fields: tuple[str, ...] = FIELDS) -> None:
-        # Fields no watchlist searches (often url and source) are not tokenised at all.
-        self.fields: dict[str, FieldTokens] = {
-            name: tokenise(getattr(doc, name)) if name in fields else FieldTokens()
-            for name in FIELDS
-        }
-        self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
-        # Copying the largest set and adding the small ones in place makes no intermediate
-        # set: measurably cheaper than title | summary | content.
-        self.body: set[str] = self.sets["content"].copy()
-        self.body |= self.sets["title"]
-        self.body |= self.sets["summary"]
-        url, source = self.sets["url"], self.sets["source"]
-        self.every: set[str] = self.body | url | source if url or source else self.body
-        self._joined: str | None = None
-        self._beginnings: dict[int, set[str]] = {}
-        self._prefix_cache: dict[str, list[str]] = {}
-        self._offsets: dict[str, _FieldOffsets] = {}
-
-    def offsets(self, name: str, text: str, since: int, until: int | None) -> _FieldOffsets:
-        """A field's tokens with character offsets, at least for the words from position
-        *since* to *until* (None: to the end). The last window is kept, so hits whose
-        snippets fall in it share the work (only snippets that :func:`_quick_snippet` could
-        not place come here)."""
-        found = self._offsets.get(name)
-        if (
-            found is not None
-            and found.since <= since
-            and (found.until is None or (until is not None and until <= found.until))
-        ):
-            return found
-        tuples = offset_spans(text, since=since, until=until)
-        exact: dict[tuple[int, int], tuple[int, int]] = {}
-        for _, position, start, end, last in tuples:
-            exact.setdefault((position, last), (start, end))
-        found = _FieldOffsets(FieldTokens.from_spans(tuples), exact, since, until)
-        self._offsets[name] = found
-        return found
-
-    def have_prefixes(self, prefixes: list[str]) -> list[bool]:
-        """For each of *prefixes* (none empty), whether some token (any field) starts with
-        it.
-
-        Each is looked for in the article's tokens joined by spaces (a scan in C, a few
-        times cheaper than testing each token in Python). Nearly every prefix asked about
-        begins no word of the article (with 100,000 watchlists, one in a hundred does), so
-        when there are many, the set of the tokens' first few characters turns most away
-        first."""
-        if len(prefixes) <= _SCANS:
-            spaced = self._spaced()
-            return [(" " + p) in spaced for p in prefixes]
-        starts = self.starts(_START)
-        held = [
-            p[:_START] in starts if len(p) >= _START else p in self.starts(len(p)) for p in prefixes
-        ]
-        if not any(held):  # most articles, with 100,000 watchlists: no need to join
-            return held
-        spaced = self._spaced()
-        return [h and (" " + p) in spaced for p, h in zip(prefixes, held, strict=True)]
-
-    def _spaced(self) -> str:
-        """The article's distinct tokens, each after a space, then a closing space."""
-        if self._joined is None:
-            self._joined = " " + " ".join(self.every) + " "
-        return self._joined
-
-    def starts(self, size: int) -> set[str]:
-        """The first *size* characters of every token (all of a shorter one)."""
-        found = self._beginnings.get(size)
-        if found is None:
-            found = self._beginnings[size] = set(map(itemgetter(slice(0, size)), self.every))
-        return found
-
-    def prefix_tokens(self, prefix: str) -> list[str]:
-        """The article's distinct tokens that start with *prefix* (any field)."""
-        found = self._prefix_cache.get(prefix)
-        if found is None:
-            spaced, needle = self._spaced(), " " + prefix
-            found = []
-            at = spaced.find(needle)
-            while at != -1:
-                end = spaced.index(" ", at + 1)  # the closing space ends the last token
-                found.append(spaced[at + 1 : end])
-                at = spaced.find(needle, end)
-            self._prefix_cache[prefix] = found
-        return found
-
-
 Spans = list[tuple[int, int]]
-
-# How many first characters of each token _Doc.have_prefixes sets apart (a wildcard has at
-# least 3 before the '*'): 4 tells nearly all absent prefixes apart.
-_START = 4
-# Up to how many prefixes _Doc.have_prefixes looks for in the joined tokens straight away,
-# rather than building the set of first characters first. On a 400-word article joining
-# costs about 6 µs and each search 0.8 µs; the set costs about 15 µs, then 0.1 µs per prefix,
-# and with 100,000 watchlists two articles in three need no search after it.
-_SCANS = 14
-
-
-@dataclass(frozen=True, slots=True)
-class _FieldOffsets:
-    tokens: FieldTokens
-    # (first word position, last word position) -> [start, end) characters in the text
-    exact: dict[tuple[int, int], tuple[int, int]]
-    since: int  # the word positions covered
-    until: int | None
 
 
 def _phrase_spans(tokens: FieldTokens, words: Sequence[str]) -> Spans:
@@ -186,7 +63,7 @@ def _phrase_spans(tokens: FieldTokens, words: Sequence[str]) -> Spans:
     return current
 
 
-def _occurrences(node: Node, doc: _Doc, name: str) -> Spans:
+def _occurrences(node: Node, doc: TokenisedDocument, name: str) -> Spans:
     """Word spans of a positional node (word, wildcard, phrase, OR of those) in one field."""
     if isinstance(node, Term):
         return doc.fields[name].spans(node.token) if name in node.fields else []
@@ -231,7 +108,7 @@ def _node_fields(node: Node) -> set[str]:
     return {name for leaf in leaves(node, positive=False) for name in leaf.fields}
 
 
-Predicate = Callable[[_Doc], bool]
+Predicate = Callable[[TokenisedDocument], bool]
 
 
 def _body_word(node: Node) -> TypeGuard[Term]:
@@ -249,7 +126,7 @@ def compile_query(node: Node) -> Predicate:
     if isinstance(node, Prefix):
         prefix, names = node.prefix, node.fields
 
-        def prefix_match(d: _Doc) -> bool:
+        def prefix_match(d: TokenisedDocument) -> bool:
             found = d.prefix_tokens(prefix)
             return bool(found) and any(t in d.sets[n] for n in names for t in found)
 
@@ -257,7 +134,7 @@ def compile_query(node: Node) -> Predicate:
     if isinstance(node, Phrase):
         words, names = node.tokens, node.fields
 
-        def phrase_match(d: _Doc) -> bool:
+        def phrase_match(d: TokenisedDocument) -> bool:
             for n in names:
                 present = d.sets[n]
                 if all(w in present for w in words) and _phrase_spans(d.fields[n], words):
@@ -276,7 +153,7 @@ def compile_query(node: Node) -> Predicate:
         if len(parts) == 1:
             return parts[0]
 
-        def all_match(d: _Doc) -> bool:
+        def all_match(d: TokenisedDocument) -> bool:
             # A plain loop: measurably faster than all() over a generator on the hot path.
             for part in parts:  # noqa: SIM110
                 if not part(d):
@@ -292,7 +169,7 @@ def compile_query(node: Node) -> Predicate:
         if len(parts) == 1:
             return parts[0]
 
-        def any_match(d: _Doc) -> bool:
+        def any_match(d: TokenisedDocument) -> bool:
             for part in parts:  # noqa: SIM110 (as above)
                 if part(d):
                     return True
@@ -307,7 +184,7 @@ def compile_query(node: Node) -> Predicate:
     names = tuple(n for n in FIELDS if n in _node_fields(left) and n in _node_fields(right))
     left_quick, right_quick = compile_query(left), compile_query(right)
 
-    def near_match(d: _Doc) -> bool:
+    def near_match(d: TokenisedDocument) -> bool:
         if not (left_quick(d) and right_quick(d)):
             return False
         return any(
@@ -474,7 +351,7 @@ class Matcher:
     def ids(self) -> list[str]:
         return [entry.id for entry in self._entries]
 
-    def _candidates(self, d: _Doc) -> list[int]:
+    def _candidates(self, d: TokenisedDocument) -> list[int]:
         index, every = self._index, d.every
         found: set[int] = set(index.unanchored)
         found.update(index.table.lookup(every, d.have_prefixes))
@@ -498,7 +375,7 @@ class Matcher:
 
     def match_ids(self, doc: Document) -> list[str]:
         """The ids of the watchlists that match, without explanations (the fast path)."""
-        d = _Doc(doc, self._fields)
+        d = TokenisedDocument(doc, self._fields)
         return [
             self._entries[i].id
             for i in self._candidates(d)
@@ -507,7 +384,7 @@ class Matcher:
 
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc*, each with the reasons why."""
-        d = _Doc(doc, self._fields)
+        d = TokenisedDocument(doc, self._fields)
         hits = [
             entry
             for entry in map(self._entries.__getitem__, self._candidates(d))
@@ -527,7 +404,7 @@ _LOOK_BACK = 2 * _MAX_SNIPPET
 _LONG_SPACE = re.compile(r"\s{2,}")
 
 
-def _leaf_in_field(leaf: Node, d: _Doc, name: str) -> bool:
+def _leaf_in_field(leaf: Node, d: TokenisedDocument, name: str) -> bool:
     if name not in getattr(leaf, "fields", ()):
         return False
     present = d.sets[name]
@@ -542,7 +419,7 @@ def explain(
     watchlist_id: str,
     query: Query,
     doc: Document,
-    d: _Doc | None = None,
+    d: TokenisedDocument | None = None,
     *,
     positive: Sequence[Term | Prefix | Phrase] | None = None,
 ) -> MatchResult:
@@ -550,7 +427,7 @@ def explain(
 
     *positive* are the query's positive leaves when the caller has them already (the matcher
     lists them once per watchlist, not once per hit)."""
-    d = d or _Doc(doc)
+    d = d or TokenisedDocument(doc)
     matched: list[str] = []
     per_field: dict[str, list[str]] = {}
     found_leaves: list[tuple[Node, list[str]]] = []
@@ -585,7 +462,7 @@ def explain(
 
 
 def _snippet(
-    doc: Document, d: _Doc, found: list[tuple[Node, list[str]]]
+    doc: Document, d: TokenisedDocument, found: list[tuple[Node, list[str]]]
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
     for name in _SNIPPET_ORDER if found else ():
         leaves_here = [leaf for leaf, names in found if name in names]
@@ -799,7 +676,7 @@ def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
     return [s for word in tokens.vocabulary if word.startswith(prefix) for s in tokens.spans(word)]
 
 
-def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
+def _first_position(leaf: Node, tokens: FieldTokens, d: TokenisedDocument) -> int | None:
     """Where *leaf* first occurs in a field, cheaply (``list.index`` runs in C)."""
     if isinstance(leaf, Phrase):
         spans = _phrase_spans(tokens, leaf.tokens)
@@ -815,7 +692,9 @@ def _first_position(leaf: Node, tokens: FieldTokens, d: _Doc) -> int | None:
     return min(found) if found else None
 
 
-def _char_spans(text: str, d: _Doc, name: str, found: list[Node]) -> list[tuple[int, int]]:
+def _char_spans(
+    text: str, d: TokenisedDocument, name: str, found: list[Node]
+) -> list[tuple[int, int]]:
     """The exact path: character spans of every occurrence of *found* in a field."""
     known = [p for leaf in found if (p := _first_position(leaf, d.fields[name], d)) is not None]
     if not known:

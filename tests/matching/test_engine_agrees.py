@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.matching import Document, Matcher, engine, parse_query
+from monitor.matching import Document, Matcher, document, engine, parse_query
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
 
@@ -115,12 +115,12 @@ def test_it_explains_a_hit_the_same_alone_or_beside_other_hits(
 
 @LAYOUTS
 def test_it_tells_many_wildcards_on_one_article_apart(threshold: int | None) -> None:
-    # Past engine._SCANS prefixes, the article's tokens' first characters turn most away
+    # Past document._SCANS prefixes, the article's tokens' first characters turn most away
     # before the joined tokens are searched: short prefixes, ones that begin a word only
     # inside another word, ones that begin a hyphen part, and ones that begin nothing.
     stems = ["nat", "natx", "ecox", "econ", "indop", "pacif", "offic", "offi", "mark", "japx"]
     stems += [f"zz{i:02d}" for i in range(25)] + ["conom", "rket", "acific"]
-    assert len(stems) > engine._SCANS
+    assert len(stems) > document._SCANS
     specs = [Spec(f"w{i}", f"{stem}* naira") for i, stem in enumerate(stems)]
     matcher = Matcher(specs, array_threshold=threshold)
     doc = Document(
@@ -226,7 +226,7 @@ def test_the_quick_snippet_places_a_match_after_folding_moved_characters() -> No
         + "The NATO office in Ja\u0301pan opened."
     )
     doc = Document(id="d", content=content)
-    d = engine._Doc(doc)
+    d = document.TokenisedDocument(doc)
     leaves = [parse_query("nato").root]
     quick = engine._quick_snippet(content, d.fields["content"], leaves)
     assert quick is not None
