@@ -20,11 +20,18 @@ import bisect
 import contextlib
 import itertools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TypeGuard
 
+from monitor.matching.compile import (
+    Predicate,
+    Spans,
+    compile_query,
+    node_fields,
+    occurrences,
+    phrase_spans,
+)
 from monitor.matching.document import TokenisedDocument
 from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
@@ -45,154 +52,7 @@ from monitor.matching.rarity import Rarity
 from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
-__all__ = ["Matcher", "compile_query"]
-
-
-Spans = list[tuple[int, int]]
-
-
-def _phrase_spans(tokens: FieldTokens, words: Sequence[str]) -> Spans:
-    current = tokens.spans(words[0])
-    for word in words[1:]:
-        if not current:
-            return current
-        by_start: dict[int, list[int]] = {}
-        for start, end in tokens.spans(word):
-            by_start.setdefault(start, []).append(end)
-        current = [(s, e2) for s, e in current for e2 in by_start.get(e + 1, ())]
-    return current
-
-
-def _occurrences(node: Node, doc: TokenisedDocument, name: str) -> Spans:
-    """Word spans of a positional node (word, wildcard, phrase, OR of those) in one field."""
-    if isinstance(node, Term):
-        return doc.fields[name].spans(node.token) if name in node.fields else []
-    if isinstance(node, Phrase):
-        return _phrase_spans(doc.fields[name], node.tokens) if name in node.fields else []
-    if isinstance(node, Prefix):
-        if name not in node.fields:
-            return []
-        tokens = doc.fields[name]
-        spans: Spans = []
-        for token in doc.prefix_tokens(node.prefix):
-            spans.extend(tokens.spans(token))
-        return spans
-    if isinstance(node, Or):
-        spans = []
-        for child in node.children:
-            spans.extend(_occurrences(child, doc, name))
-        return spans
-    raise TypeError(f"not positional: {node!r}")  # the parser refuses these
-
-
-def _near(left: Spans, right: Spans, distance: int, ordered: bool) -> bool:
-    if not left or not right:
-        return False
-    starts = sorted(s for s, _ in right)
-    for _, a_end in left:
-        # a right-hand span starting within `distance` words after the left one ends
-        i = bisect.bisect_right(starts, a_end)
-        if i < len(starts) and starts[i] - a_end <= distance:
-            return True
-    if ordered:
-        return False
-    ends = sorted(e for _, e in right)
-    for a_start, _ in left:
-        i = bisect.bisect_left(ends, a_start) - 1
-        if i >= 0 and a_start - ends[i] <= distance:
-            return True
-    return False
-
-
-def _node_fields(node: Node) -> set[str]:
-    return {name for leaf in leaves(node, positive=False) for name in leaf.fields}
-
-
-Predicate = Callable[[TokenisedDocument], bool]
-
-
-def _body_word(node: Node) -> TypeGuard[Term]:
-    return isinstance(node, Term) and node.fields == BODY_FIELDS
-
-
-def compile_query(node: Node) -> Predicate:
-    """A closure that says whether a tokenised article satisfies *node*."""
-    if isinstance(node, Term):
-        token = node.token
-        if node.fields == BODY_FIELDS:
-            return lambda d: token in d.body
-        names = node.fields
-        return lambda d: any(token in d.sets[n] for n in names)
-    if isinstance(node, Prefix):
-        prefix, names = node.prefix, node.fields
-
-        def prefix_match(d: TokenisedDocument) -> bool:
-            found = d.prefix_tokens(prefix)
-            return bool(found) and any(t in d.sets[n] for n in names for t in found)
-
-        return prefix_match
-    if isinstance(node, Phrase):
-        words, names = node.tokens, node.fields
-
-        def phrase_match(d: TokenisedDocument) -> bool:
-            for n in names:
-                present = d.sets[n]
-                if all(w in present for w in words) and _phrase_spans(d.fields[n], words):
-                    return True
-            return False
-
-        return phrase_match
-    if isinstance(node, And):
-        # Plain words in the body are tested together, in one call into C and first; with
-        # 100,000 watchlists a candidate's closures are out of the CPU's caches, and each
-        # one called costs more than the test it makes.
-        required = frozenset(child.token for child in node.children if _body_word(child))
-        parts = [compile_query(child) for child in node.children if not _body_word(child)]
-        if required:
-            parts.insert(0, lambda d: required <= d.body)
-        if len(parts) == 1:
-            return parts[0]
-
-        def all_match(d: TokenisedDocument) -> bool:
-            # A plain loop: measurably faster than all() over a generator on the hot path.
-            for part in parts:  # noqa: SIM110
-                if not part(d):
-                    return False
-            return True
-
-        return all_match
-    if isinstance(node, Or):
-        options = frozenset(child.token for child in node.children if _body_word(child))
-        parts = [compile_query(child) for child in node.children if not _body_word(child)]
-        if options:
-            parts.insert(0, lambda d: not options.isdisjoint(d.body))
-        if len(parts) == 1:
-            return parts[0]
-
-        def any_match(d: TokenisedDocument) -> bool:
-            for part in parts:  # noqa: SIM110 (as above)
-                if part(d):
-                    return True
-            return False
-
-        return any_match
-    if isinstance(node, Not):
-        inner = compile_query(node.child)
-        return lambda d: not inner(d)
-    left, right = node.left, node.right
-    distance, ordered = node.distance, node.ordered
-    names = tuple(n for n in FIELDS if n in _node_fields(left) and n in _node_fields(right))
-    left_quick, right_quick = compile_query(left), compile_query(right)
-
-    def near_match(d: TokenisedDocument) -> bool:
-        if not (left_quick(d) and right_quick(d)):
-            return False
-        return any(
-            _near(_occurrences(left, d, n), _occurrences(right, d, n), distance, ordered)
-            for n in names
-        )
-
-    return near_match
+__all__ = ["Matcher"]
 
 
 # -- anchors: the words a query requires ------------------------------------------------
@@ -308,7 +168,7 @@ class Matcher:
                 leaves=tuple(leaves(query.root)),
             )
             self._add(entry)
-            self._searched.update(_node_fields(query.root))
+            self._searched.update(node_fields(query.root))
         self._fields = tuple(name for name in FIELDS if name in self._searched)
         self._index.table.seal()
 
@@ -412,7 +272,7 @@ def _leaf_in_field(leaf: Node, d: TokenisedDocument, name: str) -> bool:
         return leaf.token in present
     if isinstance(leaf, Prefix):
         return any(t in present for t in d.prefix_tokens(leaf.prefix))
-    return bool(_occurrences(leaf, d, name))
+    return bool(occurrences(leaf, d, name))
 
 
 def explain(
@@ -671,7 +531,7 @@ def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
     if isinstance(leaf, Term):
         return tokens.spans(leaf.token)
     if isinstance(leaf, Phrase):
-        return _phrase_spans(tokens, leaf.tokens)
+        return phrase_spans(tokens, leaf.tokens)
     prefix = getattr(leaf, "prefix", "")
     return [s for word in tokens.vocabulary if word.startswith(prefix) for s in tokens.spans(word)]
 
@@ -679,7 +539,7 @@ def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
 def _first_position(leaf: Node, tokens: FieldTokens, d: TokenisedDocument) -> int | None:
     """Where *leaf* first occurs in a field, cheaply (``list.index`` runs in C)."""
     if isinstance(leaf, Phrase):
-        spans = _phrase_spans(tokens, leaf.tokens)
+        spans = phrase_spans(tokens, leaf.tokens)
         return min(s for s, _ in spans) if spans else None
     words = [leaf.token] if isinstance(leaf, Term) else d.prefix_tokens(getattr(leaf, "prefix", ""))
     found: list[int] = []
