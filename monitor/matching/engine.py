@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from monitor.matching.anchors import GUESS, cost, requirements
 from monitor.matching.compile import (
     Predicate,
     Spans,
@@ -37,10 +38,7 @@ from monitor.matching.pairs import PairTable
 from monitor.matching.query import (
     BODY_FIELDS,
     FIELDS,
-    And,
     Node,
-    Not,
-    Or,
     Phrase,
     Prefix,
     Query,
@@ -53,53 +51,6 @@ from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_span
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = ["Matcher"]
-
-
-# -- anchors: the words a query requires ------------------------------------------------
-
-Anchor = tuple[str, str]  # ("t", token) or ("p", prefix)
-
-_GUESS = Rarity()  # no sample: word length stands in for rarity
-
-
-def _cost(anchors: AbstractSet[Anchor], rarity: Rarity = _GUESS) -> float:
-    return sum(rarity.cost(kind, text) for kind, text in anchors)
-
-
-def requirements(node: Node, rarity: Rarity = _GUESS) -> list[frozenset[Anchor]] | None:
-    """Clauses that every matching article satisfies, each a set of words (or prefixes) one
-    of which it must contain; None if there are none (a NOT-only query). *rarity* picks the
-    best side of an OR."""
-    if isinstance(node, Term):
-        return [frozenset({("t", node.token)})]
-    if isinstance(node, Prefix):
-        return [frozenset({("p", node.prefix)})]
-    if isinstance(node, Phrase):
-        return [frozenset({("t", token)}) for token in dict.fromkeys(node.tokens)]
-    if isinstance(node, Not):
-        return None
-    if isinstance(node, Or):
-        # Any side may be the one that matched: one clause, the union of each side's best.
-        union: set[Anchor] = set()
-        for child in node.children:
-            found = requirements(child, rarity)
-            if found is None:
-                return None
-            union |= min(found, key=lambda clause: _cost(clause, rarity))
-        return [frozenset(union)]
-    children = node.children if isinstance(node, And) else (node.left, node.right)
-    clauses: list[frozenset[Anchor]] = []
-    for child in children:
-        found = requirements(child, rarity)
-        if found is not None:
-            clauses.extend(c for c in found if c not in clauses)
-    return clauses or None
-
-
-def anchors(node: Node, rarity: Rarity = _GUESS) -> frozenset[Anchor] | None:
-    """The most selective clause of :func:`requirements`."""
-    found = requirements(node, rarity)
-    return None if found is None else min(found, key=lambda clause: _cost(clause, rarity))
 
 
 # -- the matcher -------------------------------------------------------------------------
@@ -148,7 +99,7 @@ class Matcher:
         array_threshold: int | None = None,
     ) -> None:
         self._filters = filters
-        self._rarity = rarity or _GUESS
+        self._rarity = rarity or GUESS
         self._entries: list[_Entry] = []
         self._index = _Index(PairTable(threshold=array_threshold))
         self._searched: set[str] = set(BODY_FIELDS)
@@ -180,7 +131,7 @@ class Matcher:
         if clauses is None:
             self._index.unanchored.append(number)
             return
-        clauses.sort(key=lambda clause: _cost(clause, rarity))
+        clauses.sort(key=lambda clause: cost(clause, rarity))
         index, table = self._index, self._index.table
         words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
         if words:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching import Document, Matcher, parse_query
-from monitor.matching.engine import anchors
+from monitor.matching.anchors import anchors
 from monitor.matching.rarity import MIN_SAMPLE, Rarity
 from tests.matching.conftest import Spec
 from tests.matching.test_engine_agrees import documents, queries
