@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from monitor.matching import Document, Matcher, document, engine, parse_query
+from monitor.matching import Document, Matcher, document, parse_query, snippets
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
 
@@ -186,7 +186,7 @@ def test_the_quick_snippet_is_the_exact_one(texts_: list[str], content: str, tit
     doc = Document(id="d", title=title, content=content)
     matcher = Matcher([Spec(f"w{i}", q) for i, q in enumerate(texts_)])
     quick = matcher.match(doc)
-    with mock.patch.object(engine, "_quick_snippet", return_value=None):
+    with mock.patch.object(snippets, "_quick_snippet", return_value=None):
         exact = matcher.match(doc)
     assert quick == exact
     for hit in quick:
@@ -212,9 +212,9 @@ def test_looking_back_a_little_gives_the_same_sentence(text: str, data: st.DataO
     # scanning from the start of the text must give the same snippet.
     anchor = data.draw(st.integers(0, len(text) - 1))
     anchor_end = data.draw(st.integers(anchor + 1, len(text)))
-    near = engine._bounds(text, anchor, anchor_end)
-    with mock.patch.object(engine, "_LOOK_BACK", len(text) + 1):
-        assert engine._bounds(text, anchor, anchor_end) == near
+    near = snippets._bounds(text, anchor, anchor_end)
+    with mock.patch.object(snippets, "_LOOK_BACK", len(text) + 1):
+        assert snippets._bounds(text, anchor, anchor_end) == near
 
 
 def test_the_quick_snippet_places_a_match_after_folding_moved_characters() -> None:
@@ -228,7 +228,7 @@ def test_the_quick_snippet_places_a_match_after_folding_moved_characters() -> No
     doc = Document(id="d", content=content)
     d = document.TokenisedDocument(doc)
     leaves = [parse_query("nato").root]
-    quick = engine._quick_snippet(content, d.fields["content"], leaves)
+    quick = snippets._quick_snippet(content, d.fields["content"], leaves)
     assert quick is not None
     snippet, highlights = quick
     assert snippet == "The NATO office in Ja\u0301pan opened."
@@ -242,8 +242,8 @@ def test_the_quick_snippet_places_a_match_after_folding_moved_characters() -> No
 def test_the_sentence_start_is_the_one_a_full_scan_finds(text: str, data: st.DataObject) -> None:
     low = data.draw(st.integers(0, len(text)))
     anchor = data.draw(st.integers(low, len(text)))
-    scanned = [m.end() for m in engine._SENTENCE_END.finditer(text, low, anchor)]
-    assert engine._sentence_start(text, low, anchor) == (scanned[-1] if scanned else low)
+    scanned = [m.end() for m in snippets._SENTENCE_END.finditer(text, low, anchor)]
+    assert snippets._sentence_start(text, low, anchor) == (scanned[-1] if scanned else low)
 
 
 @pytest.mark.parametrize(
@@ -251,8 +251,8 @@ def test_the_sentence_start_is_the_one_a_full_scan_finds(text: str, data: st.Dat
 )
 def test_the_sentence_start_survives_punctuation_runs(text: str) -> None:
     for anchor in range(len(text) + 1):
-        scanned = [m.end() for m in engine._SENTENCE_END.finditer(text, 0, anchor)]
-        assert engine._sentence_start(text, 0, anchor) == (scanned[-1] if scanned else 0)
+        scanned = [m.end() for m in snippets._SENTENCE_END.finditer(text, 0, anchor)]
+        assert snippets._sentence_start(text, 0, anchor) == (scanned[-1] if scanned else 0)
 
 
 def _collapse_one_by_one(
@@ -276,7 +276,7 @@ def _collapse_one_by_one(
 def test_tidying_whitespace_keeps_the_marks_on_their_words(parts: list[str]) -> None:
     text = "".join(parts).strip() or "x"
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    tidied, kept = engine._collapse("…", text, "", words)
+    tidied, kept = snippets._collapse("…", text, "", words)
     expected, spans = _collapse_one_by_one(text, words)
     assert tidied == "…" + expected
     assert kept == tuple((a + 1, b + 1) for a, b in spans)
