@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uvicorn
 
 from monitor.config import Settings
+from monitor.dashboard.app import create_app
+from monitor.dashboard.security import auth_configured, is_loopback
 from monitor.errors import ConfigError
 
 __all__ = ["check_exposure", "create_app", "serve"]
@@ -17,8 +19,6 @@ def check_exposure(settings: Settings, host: str) -> None:
     ``serve`` itself, so ``monitor dashboard``, ``monitor run`` and the docker-compose service
     (which binds 0.0.0.0) all refuse alike.
     """
-    from monitor.dashboard.security import auth_configured, is_loopback
-
     if not is_loopback(host) and not auth_configured(settings):
         raise ConfigError(
             f"refusing to serve the dashboard on {host} without MONITOR_DASHBOARD_TOKEN "
@@ -26,16 +26,8 @@ def check_exposure(settings: Settings, host: str) -> None:
         )
 
 
-def create_app(settings: Settings) -> Any:
-    from monitor.dashboard.app import create_app as make
-
-    return make(settings)
-
-
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     """Run the dashboard in this thread until interrupted (uvicorn, one process)."""
-    import uvicorn
-
     host = host or settings.dashboard_host
     check_exposure(settings, host)
     uvicorn.run(

@@ -15,9 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.spec import AlertSpec
 from monitor.models import (
     Article,
     Delivery,
@@ -293,10 +295,6 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
 
 def _destination_key(alert: Any) -> str:
     """The destinations.key of one stored alert spec (the alerting module's rule)."""
-    from pydantic import ValidationError
-
-    from monitor.alerts.spec import AlertSpec
-
     try:
         return AlertSpec.model_validate(alert).key
     except ValidationError:

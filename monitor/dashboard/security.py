@@ -1,8 +1,9 @@
-"""Access control, CSRF and security headers for the dashboard.
+"""Access control, CSRF and security headers for the dashboard, and the guard that applies them.
 
-With neither a token nor users configured the dashboard is open, which is only allowed on a
-loopback address (the CLI refuses otherwise). Tokens are compared in constant time and never
-echoed into pages or logs.
+:class:`AccessGuard` is the middleware that checks every request and adds the headers to every
+response. With neither a token nor users configured the dashboard is open, which is only
+allowed on a loopback address (``monitor.dashboard.serve`` refuses otherwise: see
+``check_exposure``). Tokens are compared in constant time and never echoed into pages or logs.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import binascii
 import hmac
 import ipaddress
 import secrets
+from typing import Any
+from urllib.parse import urlencode
 
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from monitor.config import Settings
 
@@ -21,6 +26,7 @@ __all__ = [
     "CSP",
     "CSRF_COOKIE",
     "SESSION_COOKIE",
+    "AccessGuard",
     "auth_configured",
     "check_csrf",
     "is_authorised",
@@ -115,3 +121,44 @@ def check_csrf(request: Request, form_token: str | None) -> bool:
     """Double-submit: the form field must equal the cookie set when the page was rendered."""
     cookie = request.cookies.get(CSRF_COOKIE)
     return bool(cookie and form_token and hmac.compare_digest(cookie, form_token))
+
+
+class AccessGuard(BaseHTTPMiddleware):
+    """Let a request through only when it is authorised, and add the security headers to
+    every response, refusals included.
+
+    ``/healthz`` (for load balancers) and ``/static/`` are open. A ``?token=`` link logs in:
+    the token moves into an HttpOnly cookie and the browser is sent to the same URL without it.
+    """
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        super().__init__(app)
+        self.settings = settings
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        path = request.url.path
+        given = request.query_params.get("token")
+        response: Response
+        if given is not None and auth_configured(self.settings):
+            # ?token= login: set an HttpOnly cookie and redirect, so the token leaves the URL.
+            if _token_ok(self.settings, given):
+                params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+                target = path + ("?" + urlencode(params) if params else "")
+                response = RedirectResponse(target, status_code=303)
+                response.set_cookie(SESSION_COOKIE, given, httponly=True, samesite="strict")
+            else:
+                response = JSONResponse({"detail": "invalid token"}, status_code=401)
+        elif path == "/healthz" or path.startswith("/static/"):
+            response = await call_next(request)
+        elif not is_authorised(self.settings, request):
+            headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
+            if token(self.settings) and not users(self.settings):
+                headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}
+            response = JSONResponse(
+                {"detail": "authentication required"}, status_code=401, headers=headers
+            )
+        else:
+            response = await call_next(request)
+        for name, value in security_headers().items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,136 @@
+"""What the dashboard's routes depend on: settings, database reads, hit filters and templates.
+
+``create_app`` stores one :class:`Dashboard` in ``app.state``; routes receive it through
+``Depends`` (:data:`DashboardDep`), so the router modules need nothing from ``create_app``'s
+scope and can be read one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor import db as storage
+from monitor.config import Settings
+from monitor.dashboard import queries, rendering
+
+__all__ = [
+    "Dashboard",
+    "DashboardDep",
+    "FiltersDep",
+    "HitFilters",
+    "get_dashboard",
+    "hit_filters",
+    "hit_or_404",
+    "templates",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["highlight"] = rendering.marked_snippet
+templates.env.filters["sparkline"] = rendering.sparkline
+templates.env.filters["short"] = rendering.short_time
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The settings one app was made with, and the sessions of its database."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Dashboard:
+        return cls(settings, storage.sessionmaker_for(settings))
+
+    def read(
+        self, query: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``query(session, ...)`` in a session opened here and closed when it returns: the
+        queries never open one themselves. A ValueError from a query is a cursor we did not
+        make (``queries.decode_cursor``), so the answer is a 400."""
+        with self.sessions() as session:
+            try:
+                return query(session, *args, **kwargs)
+            except ValueError:
+                raise HTTPException(400, "invalid cursor") from None
+
+
+def get_dashboard(request: Request) -> Dashboard:
+    """The :class:`Dashboard` that ``create_app`` stored for the app serving ``request``."""
+    dashboard: Dashboard = request.app.state.dashboard
+    return dashboard
+
+
+DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+
+
+def hit_or_404(dashboard: Dashboard, hit_id: int) -> dict[str, Any]:
+    """One hit as ``queries.hit_detail`` gives it, or a 404."""
+    row = dashboard.read(queries.hit_detail, hit_id)
+    if row is None:
+        raise HTTPException(404, "no such hit")
+    return row
+
+
+@dataclass(frozen=True)
+class HitFilters:
+    """The hit filter of one request, and its non-empty parameters as they came (for links)."""
+
+    hits: queries.HitFilter
+    params: dict[str, str]
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{name}: expected an ISO date or time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def hit_filters(
+    watchlist: str | None = Query(None, description="watchlist id"),
+    feed: str | None = Query(None, description="source feed id"),
+    range_: str | None = Query(None, alias="range", description="1h, 24h, 7d or custom"),
+    since: str | None = Query(None, alias="from", description="custom range start (ISO 8601)"),
+    until: str | None = Query(None, alias="to", description="custom range end (ISO 8601)"),
+    q: str | None = Query(None, description="text in the headline or snippet"),
+) -> HitFilters:
+    """The filter parameters shared by the hits page, ``/api/hits`` and the export."""
+    if range_ and range_ not in queries.RANGES and range_ != "custom":
+        raise HTTPException(400, "range: expected 1h, 24h, 7d or custom")
+    # Empty form fields arrive as '' and mean "any".
+    # isdigit() alone admits '²' (int() refuses it), and a number past 64 bits overflows the
+    # database's integer (past 4,300 digits int() refuses it too): all were a 500. Eighteen
+    # digits always fit.
+    if feed and not (feed.isascii() and feed.isdigit() and len(feed) <= 18):
+        raise HTTPException(400, "feed: expected a feed id")
+    given = {"watchlist": watchlist, "feed": feed, "range": range_, "from": since, "to": until}
+    return HitFilters(
+        queries.HitFilter(
+            watchlist=watchlist or None,
+            feed=int(feed) if feed else None,
+            range=range_ or None,
+            since=_parse_time(since, "from"),
+            until=_parse_time(until, "to"),
+            q=(q or "").strip() or None,
+        ),
+        {k: v for k, v in {**given, "q": q}.items() if v},
+    )
+
+
+FiltersDep = Annotated[HitFilters, Depends(hit_filters)]

@@ -1,0 +1,110 @@
+"""The dashboard's HTML pages: recent hits, one hit, watchlists, feeds and deliveries.
+
+Each page is rendered on the server from ``templates/`` and carries the double-submit CSRF
+cookie that the one form (a delivery's Retry button) sends back. The pages are not part of the
+OpenAPI document; the JSON API in ``api.py`` is.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from monitor.alerts.sweep import retry_deliveries
+from monitor.dashboard import queries, security
+from monitor.dashboard.deps import Dashboard, DashboardDep, FiltersDep, hit_or_404, templates
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(
+    request: Request, dashboard: Dashboard, name: str, context: dict[str, Any]
+) -> HTMLResponse:
+    """Template *name* rendered with *context*, with the request's CSRF cookie or a new one."""
+    csrf = request.cookies.get(security.CSRF_COOKIE) or secrets.token_urlsafe(24)
+    context = {"writes": dashboard.settings.dashboard_writes, "csrf": csrf, **context}
+    response = templates.TemplateResponse(request, name, context)
+    response.set_cookie(security.CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request, dashboard: DashboardDep, f: FiltersDep, cursor: str | None = None
+) -> HTMLResponse:
+    rows, more = dashboard.read(queries.recent_hits, f.hits, limit=50, cursor=cursor)
+    watchlists, feeds = dashboard.read(queries.filter_choices)
+    return _page(
+        request,
+        dashboard,
+        "hits.html",
+        {
+            "rows": rows,
+            "f": f.hits,
+            "query": urlencode(f.params),
+            "next_query": urlencode({**f.params, "cursor": more}) if more else None,
+            "watchlists": watchlists,
+            "feeds": feeds,
+            "since": f.params.get("from", ""),
+            "until": f.params.get("to", ""),
+            "first_cursor": rows[0]["cursor"] if rows else "",
+            "paged": cursor is not None,
+        },
+    )
+
+
+@router.get("/hits/{hit_id}", response_class=HTMLResponse)
+def hit_page(request: Request, dashboard: DashboardDep, hit_id: int) -> HTMLResponse:
+    hit = hit_or_404(dashboard, hit_id)
+    return _page(request, dashboard, "hit.html", {"hit": hit})
+
+
+@router.get("/watchlists", response_class=HTMLResponse)
+def watchlists_page(
+    request: Request,
+    dashboard: DashboardDep,
+    after: str | None = None,
+    q: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> HTMLResponse:
+    rows, more = dashboard.read(queries.watchlist_stats, limit=limit, after=after, search=q)
+    context = {"rows": rows, "next": more, "paged": after is not None, "q": q or ""}
+    return _page(request, dashboard, "watchlists.html", context)
+
+
+@router.get("/feeds", response_class=HTMLResponse)
+def feeds_page(request: Request, dashboard: DashboardDep, sort: str = "status") -> HTMLResponse:
+    context = {"rows": dashboard.read(queries.feed_health, sort), "sort": sort}
+    return _page(request, dashboard, "feeds.html", context)
+
+
+@router.get("/deliveries", response_class=HTMLResponse)
+def deliveries_page(
+    request: Request,
+    dashboard: DashboardDep,
+    done: int | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    rows, more = dashboard.read(queries.deliveries, limit=100, cursor=cursor)
+    context = {"rows": rows, "done": done, "next": more, "paged": cursor is not None}
+    return _page(request, dashboard, "deliveries.html", context)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+def retry(
+    request: Request, dashboard: DashboardDep, delivery_id: int, csrf: str = Form("")
+) -> Response:
+    if not dashboard.settings.dashboard_writes:
+        raise HTTPException(403, "the dashboard is read-only (MONITOR_DASHBOARD_WRITES)")
+    if not security.check_csrf(request, csrf):
+        raise HTTPException(403, "CSRF check failed: reload the page and try again")
+    with dashboard.sessions() as session:
+        count = retry_deliveries(session, ids=[delivery_id])
+        session.commit()
+    return RedirectResponse(f"/deliveries?done={count}", status_code=303)
