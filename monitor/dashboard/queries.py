@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.formatting import safe_url
 from monitor.alerts.spec import AlertSpec
 from monitor.models import (
     Article,
@@ -116,13 +117,6 @@ def _source(feed: Feed | None, url: str | None) -> str:
     return host or ""
 
 
-def _safe_url(url: str | None) -> str | None:
-    """Only http(s) links reach a page: a feed could hand us ``javascript:`` URLs."""
-    if url and urlsplit(url.strip()).scheme.lower() in ("http", "https"):
-        return url.strip()
-    return None
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -195,7 +189,7 @@ def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
         "created_at": hit.created_at.isoformat(),
         "watchlist": hit.watchlist_id,
         "title": article.title,
-        "url": _safe_url(article.url),
+        "url": safe_url(article.url),
         "source": _source(article.source_feed, article.url),
         "feed_id": article.source_feed_id,
         "published_at": _iso(article.published_at),
@@ -287,7 +281,7 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
         ):
             others[other.id] = other
     row["also_reported_by"] = [
-        {"title": o.title, "url": _safe_url(o.url), "source": _source(o.source_feed, o.url)}
+        {"title": o.title, "url": safe_url(o.url), "source": _source(o.source_feed, o.url)}
         for o in others.values()
     ]
     return row

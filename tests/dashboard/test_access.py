@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from monitor import db as storage
+from monitor.alerts.formatting import safe_url
 from monitor.cli.main import cli
 from monitor.config import Settings
 from monitor.dashboard import check_exposure
 from monitor.dashboard.app import create_app
-from monitor.models import Delivery
+from monitor.models import Article, Delivery, Story
 from tests.conftest import make_settings
 from tests.dashboard.conftest import seeded
 
@@ -137,6 +138,63 @@ def test_it_escapes_feed_text_on_the_server(sqlite_settings: Settings) -> None:
     assert "<img src=x" not in page and "&lt;<mark>img</mark> src=x" in page
     assert "javascript:" not in page
     assert "<script>alert" not in client.get(f"/hits/{first}").text
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("https://ex.org/a b", None),
+        ("https://ex.org/\x01", None),
+        ("https://ex.org/a\tb", None),
+        ("https://ex.org/a\x7fb", None),
+        ("javascript:alert(1)", None),
+        (" JavaScript:alert(1)", None),
+        ("javascript://ex.org/%0Aalert(1)", None),
+        ("https:ex.org/no-host", None),
+        ("https://ex.org/a", "https://ex.org/a"),
+        ("https://ex.org/café", "https://ex.org/caf%C3%A9"),
+    ],
+    ids=[
+        "space",
+        "control-character",
+        "tab",
+        "delete",
+        "javascript",
+        "javascript-spaced",
+        "javascript-with-host",
+        "no-host",
+        "plain",
+        "non-ascii-encoded",
+    ],
+)
+def test_it_links_feed_urls_as_alerts_do(
+    sqlite_settings: Settings, url: str, link: str | None
+) -> None:
+    """One rule for links, the alerts' (monitor.alerts.formatting.safe_url): a URL with a
+    space or a control character in it, or not plain http(s), is shown without a link."""
+    assert safe_url(url) == link
+    with seeded(sqlite_settings, hits=1) as made:
+        session = made["session"]
+        hit = made["hits"][0]
+        hit.article.url = url
+        story = Story(title="Acme merger")
+        session.add(story)
+        session.flush()
+        hit.article.story_id = story.id
+        session.add(Article(identity="e" * 64, url=url, title="Elsewhere", story_id=story.id))
+    client = TestClient(create_app(sqlite_settings))
+    assert client.get("/api/hits").json()["items"][0]["url"] == link
+    detail = client.get(f"/api/hits/{hit.id}").json()
+    assert detail["url"] == link and detail["also_reported_by"][0]["url"] == link
+    home = client.get("/").text
+    page = client.get(f"/hits/{hit.id}").text
+    if link is None:
+        assert '<td class="headline">Headline 0 acme merger</td>' in home
+        assert "<dt>URL</dt><dd>—</dd>" in page and ": Elsewhere</li>" in page
+        assert 'href="http' not in home.split("<tbody>")[1] and 'href="http' not in page
+    else:
+        assert f'<td class="headline"><a href="{link}" rel=' in home
+        assert page.count(f'<a href="{link}" rel=') == 2  # the article, and the other source
 
 
 @pytest.mark.parametrize(
