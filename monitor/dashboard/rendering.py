@@ -1,8 +1,8 @@
 """The Jinja2 filters that turn rows into markup: marked snippets, sparklines and short times.
 
 Feed text reaches a page only through autoescaping or through :func:`marked_snippet`, which
-escapes every piece of the snippet before it adds the marks. :func:`sparkline` writes numbers
-only.
+leaves the escaping and the span rules to ``monitor.alerts.formatting.mark_html``, the one
+implementation that alerts use too. :func:`sparkline` writes numbers only.
 """
 
 from __future__ import annotations
@@ -10,26 +10,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from monitor.alerts.formatting import mark_html
 
 __all__ = ["marked_snippet", "short_time", "sparkline"]
 
 
-def marked_snippet(row: Mapping[str, Any]) -> Markup:
-    """A hit's snippet as HTML: escaped, with its [start, end) highlight spans in ``<mark>``;
-    bad spans are ignored."""
-    text, spans = row["snippet"], row.get("highlights") or []
-    out: list[str] = []
-    pos = 0
-    for span in sorted(s for s in spans if isinstance(s, list | tuple) and len(s) == 2):
-        start, end = int(span[0]), int(span[1])
-        if start < pos or end <= start or end > len(text):
+def _pairs(highlights: Any) -> list[tuple[int, int]]:
+    """The ``[start, end]`` pairs of a hit's stored highlights.
+
+    mark_html sorts the spans and skips empty, overlapping and out-of-range ones itself, but
+    raises on an entry that is not a pair of integers; a page shows such an entry (a bug
+    elsewhere) as unmarked text rather than failing.
+    """
+    pairs: list[tuple[int, int]] = []
+    for span in highlights if isinstance(highlights, list | tuple) else ():
+        if not (isinstance(span, list | tuple) and len(span) == 2):
             continue
-        out.append(str(escape(text[pos:start])))
-        out.append(f"<mark>{escape(text[start:end])}</mark>")
-        pos = end
-    out.append(str(escape(text[pos:])))
-    return Markup("".join(out))  # noqa: S704 (every piece was escaped above)
+        try:
+            pairs.append((int(span[0]), int(span[1])))
+        except (TypeError, ValueError):
+            continue
+    return pairs
+
+
+def marked_snippet(row: Mapping[str, Any]) -> Markup:
+    """A hit's snippet as HTML: escaped, with the matched words in ``<mark>``."""
+    html = str(mark_html(row["snippet"], _pairs(row.get("highlights"))))
+    # mark_html wraps matches in <strong>, which email clients render; on a page a search
+    # match is a <mark> (style.css, and what static/app.js adds to live rows). Feed text in
+    # `html` is escaped, so every <strong> in it is one that mark_html wrote.
+    html = html.replace("<strong>", "<mark>").replace("</strong>", "</mark>")
+    return Markup(html)  # noqa: S704 (escaped by mark_html; only its own tags renamed)
 
 
 def sparkline(counts: list[int], width: int = 150, height: int = 28) -> Markup:

@@ -140,6 +140,20 @@ def test_it_escapes_feed_text_on_the_server(sqlite_settings: Settings) -> None:
     assert "<script>alert" not in client.get(f"/hits/{first}").text
 
 
+def test_it_marks_matches_without_trusting_tags_in_the_snippet(sqlite_settings: Settings) -> None:
+    """The marks are added after escaping: tags in the feed's text, even the ones the marking
+    writes, stay text."""
+    snippet = "<strong>x</strong> acme </mark><mark>"
+    with seeded(sqlite_settings, hits=1) as made:
+        made["hits"][0].snippet = snippet
+        made["hits"][0].highlights = [[snippet.index("acme"), snippet.index("acme") + 4]]
+    page = TestClient(create_app(sqlite_settings)).get(f"/hits/{made['hits'][0].id}").text
+    assert (
+        '<p class="snippet big">&lt;strong&gt;x&lt;/strong&gt; <mark>acme</mark> '
+        "&lt;/mark&gt;&lt;mark&gt;</p>"
+    ) in page
+
+
 @pytest.mark.parametrize(
     ("url", "link"),
     [
