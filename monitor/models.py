@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import (
     JSON,
@@ -49,6 +50,7 @@ __all__ = [
     "Story",
     "StoryKey",
     "Watchlist",
+    "source_name",
     "utcnow",
 ]
 
@@ -207,6 +209,28 @@ class Article(Base):
     feeds: Mapped[list[ArticleFeed]] = relationship(
         back_populates="article", cascade="all, delete-orphan"
     )
+
+    @property
+    def source_name(self) -> str:
+        """The source people and queries know this article by: see :func:`source_name`."""
+        return source_name(self.source_feed, self.url)
+
+
+def source_name(feed: Feed | None, url: str | None) -> str:
+    """The one rule for an article's source, shown in alerts and on the dashboard and searched
+    by ``source:``: the name (else the title) of the feed that first brought it, else the host
+    of the article's URL, else the feed's host. Never a feed's whole URL, which may hold a
+    token."""
+    if feed is not None and (feed.name or feed.title):
+        return feed.name or feed.title or ""
+    return _host(url) or _host(feed.url if feed is not None else None)
+
+
+def _host(url: str | None) -> str:
+    try:
+        return urlsplit(url or "").hostname or ""
+    except ValueError:  # a malformed IPv6 literal, from a feed
+        return ""
 
 
 class ArticleFeed(Base):

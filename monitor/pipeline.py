@@ -21,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import Session
@@ -33,9 +32,9 @@ from monitor.cas import compare_and_set
 from monitor.clustering import assign_story
 from monitor.config import Settings
 from monitor.db import session_scope
+from monitor.documents import WITH_FEEDS, recent_documents, stored_document
 from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
-from monitor.matching import Document
 from monitor.metrics import QUEUE_LAG
 from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, Story, utcnow
 from monitor.states import READY_TO_SEND, DeliveryStatus
@@ -43,7 +42,6 @@ from monitor.watchlists import WatchlistRegistry, sync_watchlists
 
 __all__ = [
     "CycleSummary",
-    "article_document",
     "deliveries_to_resend",
     "match_articles",
     "pending_article_ids",
@@ -81,36 +79,6 @@ def new_article_ids(outcome: PollOutcome) -> list[int]:
 # -- match -------------------------------------------------------------------------------
 
 
-def article_document(session: Session, article: Article) -> Document:
-    """The matcher's view of *article*: its text, its source, and the feeds that carried it.
-
-    ``source`` is the display name of the first feed that carried it, else the host of its URL,
-    so that a watchlist can say ``source:reuters`` whichever way the article arrived.
-    """
-    links = session.execute(
-        select(Feed)
-        .join(ArticleFeed, ArticleFeed.feed_id == Feed.id)
-        .where(ArticleFeed.article_id == article.id)
-        .order_by(ArticleFeed.seen_at, ArticleFeed.feed_id)
-    ).scalars()
-    carried = list(links)
-    first = article.source_feed or (carried[0] if carried else None)
-    host = urlsplit(article.url or "").hostname or ""
-    source = first.display_name if first is not None else host
-    tags = {str(tag) for feed in carried for tag in (feed.tags or [])}
-    return Document(
-        id=str(article.id),
-        title=article.title or "",
-        summary=article.summary or "",
-        content=article.content or "",
-        url=article.url or "",
-        source=source,
-        language=article.language,
-        feeds=frozenset(feed.display_name for feed in carried),
-        tags=frozenset(tags),
-    )
-
-
 def match_articles(
     session: Session,
     article_ids: Iterable[int],
@@ -135,9 +103,9 @@ def match_articles(
             session.rollback()
             continue
         try:
-            article = session.get_one(Article, article_id)
+            article = session.get_one(Article, article_id, options=[WITH_FEEDS])
             assign_story(session, article, settings=settings, now=now)
-            results = registry.matcher.match(article_document(session, article))
+            results = registry.matcher.match(stored_document(article))
             ids = record_hits(
                 session, article, results, watchlists=registry.specs, settings=settings, now=now
             )
@@ -379,20 +347,6 @@ def load_registry(settings: Settings) -> WatchlistRegistry:
     """The watchlists from ``settings.watchlists``, compiled (a broken file keeps its last
     valid version in force and is reported by the watchlists module)."""
     return WatchlistRegistry(settings.watchlists)
-
-
-def recent_documents(session: Session, limit: int = 1_000) -> list[Document]:
-    """The text of the *limit* latest stored articles, as the matcher reads it: the sample
-    from which the watchlist index learns which words are rare."""
-    rows = session.execute(
-        select(Article.title, Article.summary, Article.content)
-        .order_by(Article.id.desc())
-        .limit(limit)
-    )
-    return [
-        Document(id="", title=title or "", summary=summary or "", content=content or "")
-        for title, summary, content in rows
-    ]
 
 
 def sync_registry(session: Session, registry: WatchlistRegistry, *, force: bool = False) -> bool:

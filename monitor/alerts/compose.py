@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -25,12 +24,6 @@ from monitor.states import DeliveryKind
 __all__ = ["build_message", "with_lost_attempt"]
 
 
-def _source_name(article: Article) -> str:
-    if article.source_feed is not None:
-        return article.source_feed.display_name
-    return urlsplit(article.url or "").hostname or ""
-
-
 def _item(session: Session, hit: Hit, *, article: Article | None = None) -> AlertItem:
     shown = article or hit.article
     also: list[str] = []
@@ -42,14 +35,14 @@ def _item(session: Session, hit: Hit, *, article: Article | None = None) -> Aler
             .order_by(HitArticle.attached_at)
             .limit(10)
         ).all()
-        also = list(dict.fromkeys(name for name in map(_source_name, rows) if name))
+        also = list(dict.fromkeys(row.source_name for row in rows if row.source_name))
     watchlist = session.get(Watchlist, hit.watchlist_id)
     return AlertItem(
         watchlist_id=hit.watchlist_id,
         watchlist_name=(watchlist.name if watchlist and watchlist.name else hit.watchlist_id),
         title=shown.title or shown.url or "(untitled)",
         url=shown.url or "",
-        source=_source_name(shown),
+        source=shown.source_name,
         published_at=shown.published_at,
         snippet="" if article is not None else hit.snippet,
         highlights=() if article is not None else _highlights(hit.highlights),

@@ -106,9 +106,17 @@ def slack_link(url: str | None, label: str) -> str:
 
 
 def _spans(text: str, highlights: Iterable[Iterable[int]]) -> list[tuple[int, int]]:
-    """Sorted, clipped, non-overlapping spans (bad spans from a bug elsewhere are skipped)."""
+    """Sorted, clipped, non-overlapping spans. An entry that is not a pair of integers (a bug
+    elsewhere, or a stored row edited by hand) is skipped: the text shows unmarked."""
+    pairs: list[tuple[int, int]] = []
+    for entry in highlights if isinstance(highlights, Iterable) else ():
+        try:
+            first, second = entry
+            pairs.append((int(first), int(second)))
+        except (TypeError, ValueError):
+            continue
     spans: list[tuple[int, int]] = []
-    for span in sorted((int(s), int(e)) for s, e in (tuple(h)[:2] for h in highlights)):
+    for span in sorted(pairs):
         start, end = max(0, span[0]), min(len(text), span[1])
         if start >= end or (spans and start < spans[-1][1]):
             continue
@@ -148,22 +156,27 @@ def mark_slack(snippet: str, highlights: Iterable[Iterable[int]]) -> str:
     return _mark(snippet, highlights, slack_escape, _bold_slack)
 
 
-def mark_html(snippet: str, highlights: Iterable[Iterable[int]]) -> Markup:
-    """The snippet as HTML: escaped, matched words in ``<strong>``."""
-    # Safe: every piece of feed text was escaped by _mark before it is wrapped.
+def mark_html(snippet: str, highlights: Iterable[Iterable[int]], *, tag: str = "strong") -> Markup:
+    """The snippet as HTML: escaped, matched words in ``<strong>`` (what email clients
+    render), or in *tag* (``mark`` on the dashboard, where a match is a search result)."""
+    # Safe: every piece of feed text was escaped by _mark before it is wrapped, and the tag
+    # is one of ours.
     return Markup(  # noqa: S704
         _mark(
             snippet,
             highlights,
             lambda t: str(escape(t)),
-            lambda t: f"<strong>{escape(t)}</strong>",
+            lambda t: f"<{tag}>{escape(t)}</{tag}>",
         )
     )
 
 
-def mark_plain(snippet: str, highlights: Iterable[Iterable[int]]) -> str:
-    """The snippet as plain text, matched words between asterisks."""
-    return _mark(snippet, highlights, lambda t: t, lambda t: f"*{t}*")
+def mark_plain(
+    snippet: str, highlights: Iterable[Iterable[int]], *, left: str = "*", right: str = "*"
+) -> str:
+    """The snippet as plain text, matched words between *left* and *right* (asterisks in
+    the console log, brackets in the terminal's ``monitor watchlists test``)."""
+    return _mark(snippet, highlights, lambda t: t, lambda t: f"{left}{t}{right}")
 
 
 def _truncate(text: str, limit: int) -> str:

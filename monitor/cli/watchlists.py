@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from monitor.alerts.formatting import mark_plain
 from monitor.cli.main import settings_from
+from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
@@ -46,16 +47,6 @@ def _load(paths: list[Path]) -> LoadResult:
         if not path.exists():
             raise UserError(f"{path}: no such file or directory")
     return load_watchlists(paths)
-
-
-def _mark(snippet: str, highlights: Any, left: str = "[", right: str = "]") -> str:
-    out: list[str] = []
-    last = 0
-    for start, end in highlights:
-        out.extend((snippet[last:start], left, snippet[start:end], right))
-        last = end
-    out.append(snippet[last:])
-    return "".join(out)
 
 
 @click.group()
@@ -103,25 +94,6 @@ def list_(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
         ctx.exit(1)
 
 
-def _stored_document(article: Any) -> Document:
-    from urllib.parse import urlsplit
-
-    carried = [link.feed for link in article.feeds]
-    first = article.source_feed or (carried[0] if carried else None)
-    source = first.display_name if first is not None else urlsplit(article.url or "").hostname
-    return Document(
-        id=str(article.id),
-        title=article.title or "",
-        summary=article.summary or "",
-        content=article.content or "",
-        url=article.url or "",
-        source=source or "",
-        language=article.language,
-        feeds=frozenset(feed.display_name for feed in carried),
-        tags=frozenset(str(tag) for feed in carried for tag in (feed.tags or [])),
-    )
-
-
 @watchlists.command()
 @click.argument("watchlist_id", metavar="ID")
 @click.option("--since", default="7d", show_default=True, help="How far back: 12h, 7d, 2w.")
@@ -133,7 +105,7 @@ def test(
 ) -> None:
     """Backtest ID over stored articles: how many would have matched, and a sample."""
     from monitor import db as storage
-    from monitor.models import Article, ArticleFeed
+    from monitor.models import Article
 
     window = parse_since(since)
     result = _load([_directory(ctx, directory)])
@@ -153,13 +125,13 @@ def test(
         query = (
             select(Article)
             .where(Article.first_seen_at >= cutoff)
-            .options(selectinload(Article.feeds).joinedload(ArticleFeed.feed))
+            .options(WITH_FEEDS)
             .order_by(Article.first_seen_at.desc(), Article.id.desc())
             .execution_options(yield_per=500)
         )
         for article in session.scalars(query):
             total += 1
-            found = matcher.match(_stored_document(article))
+            found = matcher.match(stored_document(article))
             if found:
                 hit_count += 1
                 if len(hits) < sample:
@@ -172,7 +144,7 @@ def test(
         click.echo(f"- {article.title or '(no title)'}  <{article.url or ''}>")
         click.echo(f"  matched: {', '.join(why.matched) or '(NOT-only query)'}")
         if why.snippet:
-            click.echo(f"  {_mark(why.snippet, why.highlights)}")
+            click.echo(f"  {mark_plain(why.snippet, why.highlights, left='[', right=']')}")
 
 
 # -- monitor match ---------------------------------------------------------------------
@@ -228,14 +200,7 @@ def _documents(path: Path) -> Iterator[Document]:
                 f"{path}: not a feed" + (f": {parsed.problem}" if parsed.problem else "")
             )
         for item in articles_from_parsed(parsed, url=path.resolve().as_uri()):
-            yield Document(
-                id=str(item.identity),
-                title=item.title or "",
-                summary=item.summary or "",
-                content=item.content or "",
-                url=item.url or "",
-                language=item.language,
-            )
+            yield parsed_document(item)
     else:
         raise UserError(
             f"{path}: unsupported file type (use .html, .xml, .rss, .atom, .txt, .jsonl)"

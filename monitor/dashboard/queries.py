@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
@@ -110,13 +109,6 @@ def _feed_label(feed: Feed) -> str:
     return feed.name or feed.title or scrub(feed.url) or ""
 
 
-def _source(feed: Feed | None, url: str | None) -> str:
-    if feed is not None and (feed.name or feed.title):
-        return feed.name or feed.title or ""
-    host = urlsplit(url or (feed.url if feed else "")).hostname
-    return host or ""
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -190,7 +182,7 @@ def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
         "watchlist": hit.watchlist_id,
         "title": article.title,
         "url": safe_url(article.url),
-        "source": _source(article.source_feed, article.url),
+        "source": article.source_name,
         "feed_id": article.source_feed_id,
         "published_at": _iso(article.published_at),
         "snippet": hit.snippet,
@@ -281,8 +273,7 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
         ):
             others[other.id] = other
     row["also_reported_by"] = [
-        {"title": o.title, "url": safe_url(o.url), "source": _source(o.source_feed, o.url)}
-        for o in others.values()
+        {"title": o.title, "url": safe_url(o.url), "source": o.source_name} for o in others.values()
     ]
     return row
 

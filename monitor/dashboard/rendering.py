@@ -17,32 +17,10 @@ from monitor.alerts.formatting import mark_html
 __all__ = ["marked_snippet", "short_time", "sparkline"]
 
 
-def _pairs(highlights: Any) -> list[tuple[int, int]]:
-    """The ``[start, end]`` pairs of a hit's stored highlights.
-
-    mark_html sorts the spans and skips empty, overlapping and out-of-range ones itself, but
-    raises on an entry that is not a pair of integers; a page shows such an entry (a bug
-    elsewhere) as unmarked text rather than failing.
-    """
-    pairs: list[tuple[int, int]] = []
-    for span in highlights if isinstance(highlights, list | tuple) else ():
-        if not (isinstance(span, list | tuple) and len(span) == 2):
-            continue
-        try:
-            pairs.append((int(span[0]), int(span[1])))
-        except (TypeError, ValueError):
-            continue
-    return pairs
-
-
 def marked_snippet(row: Mapping[str, Any]) -> Markup:
-    """A hit's snippet as HTML: escaped, with the matched words in ``<mark>``."""
-    html = str(mark_html(row["snippet"], _pairs(row.get("highlights"))))
-    # mark_html wraps matches in <strong>, which email clients render; on a page a search
-    # match is a <mark> (style.css, and what static/app.js adds to live rows). Feed text in
-    # `html` is escaped, so every <strong> in it is one that mark_html wrote.
-    html = html.replace("<strong>", "<mark>").replace("</strong>", "</mark>")
-    return Markup(html)  # noqa: S704 (escaped by mark_html; only its own tags renamed)
+    """A hit's snippet as HTML: escaped, with the matched words in ``<mark>`` (style.css, and
+    what static/app.js adds to live rows)."""
+    return mark_html(row["snippet"], row.get("highlights") or (), tag="mark")
 
 
 def sparkline(counts: list[int], width: int = 150, height: int = 28) -> Markup:

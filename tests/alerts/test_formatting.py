@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from monitor.alerts.formatting import (
     email_subject,
     header_text,
     mark_html,
+    mark_plain,
     mark_slack,
     safe_url,
     slack_escape,
@@ -244,3 +246,20 @@ def test_it_escapes_every_other_field_a_feed_can_fill(
     assert "<script>" not in html and "&lt;script&gt;" in html
     subject = email_subject(message)
     assert not any(ch in subject for ch in "\r\n\x00")
+
+
+@pytest.mark.parametrize(
+    "highlights",
+    [[[1]], [5], [None], ["ab"], [["x", "y"]], [[0, 2, 9]], "xy", None],
+    ids=["one-number", "bare-int", "null", "string", "words", "triple", "text", "none"],
+)
+def test_it_shows_a_snippet_unmarked_when_its_stored_spans_are_not_pairs(highlights: Any) -> None:
+    # The one highlighter serves alerts, the dashboard and the CLI: a bad stored span (a bug
+    # elsewhere, a row edited by hand) must not fail a message or a page.
+    assert mark_plain("naira falls", highlights or ()) == "naira falls"
+    assert str(mark_html("a <b> c", highlights or ())) == "a &lt;b&gt; c"
+
+
+def test_it_marks_in_the_tag_and_brackets_each_caller_asks_for() -> None:
+    assert str(mark_html("the naira fell", [[4, 9]], tag="mark")) == "the <mark>naira</mark> fell"
+    assert mark_plain("the naira fell", [[4, 9]], left="[", right="]") == "the [naira] fell"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from monitor import pipeline
 from monitor.config import Settings
+from monitor.documents import recent_documents
 from monitor.matching import Matcher
 from monitor.models import Article, ArticleFeed, Feed
 
@@ -128,38 +129,6 @@ def test_it_gives_each_matched_article_a_story(
     assert session.get_one(Article, a.id).story_id is not None
 
 
-@pytest.mark.parametrize(
-    ("feed_name", "expected_source"),
-    [("Premium Times", "Premium Times"), (None, "feeds.example.org")],
-    ids=["feed-name", "feed-title-fallback"],
-)
-def test_it_builds_the_document_from_the_article_and_its_feeds(
-    session: Session, feed_name: str | None, expected_source: str
-) -> None:
-    feed = Feed(
-        url="https://feeds.example.org/rss",
-        name=feed_name,
-        title="feeds.example.org",
-        tags=["nigeria", "business"],
-    )
-    session.add(feed)
-    session.flush()
-    article = _article(session, 1, "Oil price jumps", feed=feed)
-    doc = pipeline.article_document(session, article)
-    assert doc.id == str(article.id)
-    assert doc.title == "Oil price jumps"
-    assert doc.source == expected_source
-    assert doc.feeds == frozenset({feed.display_name})
-    assert doc.tags == frozenset({"nigeria", "business"})
-
-
-def test_it_falls_back_to_the_host_when_no_feed_carried_it(session: Session) -> None:
-    article = _article(session, 1, "Oil price jumps")
-    doc = pipeline.article_document(session, article)
-    assert doc.source == "news.example.org"
-    assert doc.feeds == frozenset()
-
-
 def test_the_registry_learns_word_rarity_from_stored_articles(
     session: Session, tmp_path: Path
 ) -> None:
@@ -175,7 +144,7 @@ def test_the_registry_learns_word_rarity_from_stored_articles(
             )
         )
     session.commit()
-    latest = pipeline.recent_documents(session, limit=3)
+    latest = recent_documents(session, limit=3)
     assert [d.title for d in latest] == [f"Liaison talks, day {n}" for n in (249, 248, 247)]
 
     (tmp_path / "nato.yaml").write_text("query: liaison japan\n", encoding="utf-8")

@@ -1,0 +1,70 @@
+"""The matcher's view of an article, built by one rule wherever articles are matched.
+
+Live matching (:mod:`monitor.pipeline`), the backtest (``monitor watchlists test``) and
+``monitor match`` on local files all hand the matcher a :class:`~monitor.matching.Document`
+made here, so a backtest takes the live path: the same fields, the same source
+(:func:`monitor.models.source_name`), the feeds that carried the article, in the order they
+did, and their tags.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from monitor.feeds.normalise import ArticleData
+from monitor.matching import Document
+from monitor.models import Article, ArticleFeed, source_name
+
+__all__ = ["WITH_FEEDS", "parsed_document", "recent_documents", "stored_document"]
+
+#: A loader option for articles about to be matched: their feed links and feeds in one more
+#: query, instead of one per feed.
+WITH_FEEDS = selectinload(Article.feeds).joinedload(ArticleFeed.feed)
+
+
+def stored_document(article: Article) -> Document:
+    """A stored article as the matcher reads it; load it with :data:`WITH_FEEDS`.
+
+    ``feeds`` holds the names of the feeds that carried it (what a watchlist's ``feeds:``
+    names) and ``tags`` their tags."""
+    links = sorted(article.feeds, key=lambda link: (link.seen_at, link.feed_id))
+    carried = [link.feed for link in links]
+    return Document(
+        id=str(article.id),
+        title=article.title or "",
+        summary=article.summary or "",
+        content=article.content or "",
+        url=article.url or "",
+        source=article.source_name,
+        language=article.language,
+        feeds=frozenset(feed.display_name for feed in carried),
+        tags=frozenset(str(tag) for feed in carried for tag in (feed.tags or [])),
+    )
+
+
+def parsed_document(item: ArticleData) -> Document:
+    """An entry read from a feed file that no stored feed carries (``monitor match``)."""
+    return Document(
+        id=str(item.identity),
+        title=item.title or "",
+        summary=item.summary or "",
+        content=item.content or "",
+        url=item.url or "",
+        source=source_name(None, item.url),
+        language=item.language,
+    )
+
+
+def recent_documents(session: Session, limit: int = 1_000) -> list[Document]:
+    """The text of the *limit* latest stored articles, as the matcher reads it: the sample
+    from which the watchlist index learns which words are rare."""
+    rows = session.execute(
+        select(Article.title, Article.summary, Article.content)
+        .order_by(Article.id.desc())
+        .limit(limit)
+    )
+    return [
+        Document(id="", title=title or "", summary=summary or "", content=content or "")
+        for title, summary, content in rows
+    ]
