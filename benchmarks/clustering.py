@@ -46,6 +46,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from monitor import clustering  # noqa: E402
 from monitor import db as storage  # noqa: E402
+from monitor.clustering import assign as assignment  # noqa: E402
+from monitor.clustering.shared import shared_index  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.models import Article, Story, StoryKey  # noqa: E402
 from tests.clustering import corpus  # noqa: E402
@@ -176,7 +178,7 @@ def run(database_url: str | None, stories: int, articles: int) -> dict[str, obje
         timings: list[float] = []
         fingerprint_timings: list[float] = []
         refresh_timings: list[float] = []
-        shared = clustering._shared_index(settings)
+        shared = shared_index(settings)
         originals: list[tuple[str, str]] = []
         by_outcome: dict[str, list[float]] = {"new": [], "joined": []}
         stories_seen: set[int] = set()
@@ -227,14 +229,15 @@ def _claims_side_by_side(
 ) -> dict[bool, list[float]]:
     """New stories timed with and without their ``story_keys`` claims, alternately in one
     run, so the claims' cost is not hidden by the machine's load changing between runs."""
-    claim = clustering._claim
+    # Patched where assign_story looks it up.
+    claim = assignment._claim
     timings: dict[bool, list[float]] = {True: [], False: []}
     rng = random.Random(11)
     words = [f"z{i}" for i in range(20000)]
     try:
         for n in range(first + 1, first + count + 1):
             with_claims = n % 2 == 0
-            clustering._claim = claim if with_claims else (lambda *_, **__: [])
+            assignment._claim = claim if with_claims else (lambda *_, **__: [])
             title, body = " ".join(rng.choices(words, k=8)), " ".join(rng.choices(words, k=150))
             article = _article(session, title, body, n)
             started = time.perf_counter()
@@ -244,7 +247,7 @@ def _claims_side_by_side(
             timings[with_claims].append(time.perf_counter() - started)
             session.commit()
     finally:
-        clustering._claim = claim
+        assignment._claim = claim
     return timings
 
 

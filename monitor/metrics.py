@@ -52,7 +52,7 @@ TASK_DURATION = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 
-# Clustering (monitor/clustering.py): how articles find their story, and what that costs the
+# Clustering (monitor/clustering/): how articles find their story, and what that costs the
 # matching transaction it runs in.
 STORY_ASSIGNMENTS = Counter(
     "monitor_story_assignments_total",
