@@ -87,7 +87,8 @@ def _assign(
     own_similar, own_titled = _own_candidates(
         pending, fp, since=since, threshold=settings.cluster_threshold
     )
-    # Rule 5: the most similar first (ties: the oldest), then stories by title.
+    # Rule 2: near-duplicates, the most similar first (ties: the oldest); then rule 3:
+    # stories by title, the oldest first.
     near = [story_id for _, story_id in sorted([*similar, *own_similar], key=by_similarity)]
     ordered = _unique([*near, *sorted([*titled, *own_titled])])
     host = _host(article.url)
