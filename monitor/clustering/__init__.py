@@ -34,8 +34,9 @@ Exact copies (same GUID or canonical URL) never get here: ingestion stores them 
 
 Where each part lives:
 
-- :mod:`monitor.clustering.fingerprints`: rules 1 to 3 in code, pure (normalised words,
-  shingles, the MinHash, the :class:`Fingerprint`);
+- :mod:`monitor.clustering.fingerprints`: rules 1 to 3 in code, pure: the
+  :class:`Fingerprint` (normalised words, shingles, the MinHash) and the same-story rule
+  that every path asks (``near_duplicate``, ``same_headline``);
 - :mod:`monitor.clustering.index`: the stories of the window in memory (:class:`StoryIndex`),
   LSH banding over their signatures and a map from normalised title to story;
 - :mod:`monitor.clustering.shared`: one index per process, kept in step with the ``stories``

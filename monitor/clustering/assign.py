@@ -25,11 +25,12 @@ from sqlalchemy import TextClause, bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.clustering.fingerprints import (
-    MIN_TITLE_WORDS,
     Fingerprint,
     article_fingerprint,
     by_similarity,
-    normalise_words,
+    near_duplicate,
+    normalised_title,
+    same_headline,
     signature_array,
 )
 from monitor.clustering.pending import PendingStory, pending_stories
@@ -181,17 +182,12 @@ def _rivals(
     titled: list[int] = []
     for story_id, title, signature in rows:
         hashvalues = signature_array(signature)
-        if hashvalues is not None and not fp.is_short:
-            similarity = fp.jaccard(hashvalues)
-            if similarity >= settings.cluster_threshold:
-                near.append((similarity, story_id))
-                continue
-        if (
-            (fp.is_short or hashvalues is None)
-            and fp.title_words >= MIN_TITLE_WORDS
-            and " ".join(normalise_words(title or "")) == fp.title_key
-            and _host_is_new(session, story_id, host)
-        ):
+        similarity = near_duplicate(fp, hashvalues, threshold=settings.cluster_threshold)
+        if similarity is not None:
+            near.append((similarity, story_id))
+            continue
+        title_key = normalised_title(title)
+        if same_headline(fp, title_key, hashvalues) and _host_is_new(session, story_id, host):
             titled.append(story_id)
     return [story_id for _, story_id in sorted(near, key=by_similarity)] + sorted(titled)
 
@@ -205,15 +201,10 @@ def _own_candidates(
     for item in pending:
         if item.story.first_seen_at < since:
             continue
-        if not fp.is_short and not item.fp.is_short:
-            similarity = fp.jaccard(item.fp.hashvalues)
-            if similarity >= threshold:
-                near.append((similarity, item.story.id))
-        elif (
-            fp.title_words >= MIN_TITLE_WORDS
-            and fp.title_key == item.fp.title_key
-            and (fp.is_short or item.fp.is_short)
-        ):
+        similarity = near_duplicate(fp, item.signature, threshold=threshold)
+        if similarity is not None:
+            near.append((similarity, item.story.id))
+        elif same_headline(fp, item.fp.title_key, item.signature):
             titled.append(item.story.id)
     return near, titled
 

@@ -1,8 +1,12 @@
-"""What clustering knows about an article's text: its normalised title and a MinHash of its
-opening (rules 1 to 3 in :mod:`monitor.clustering`), computed without I/O.
+"""Fingerprints of article text, and the rule that says whether an article belongs to a
+story (rules 1 to 3 in :mod:`monitor.clustering`), without I/O.
 
-The MinHash parameters are pinned here: a signature stored in ``stories.signature`` is only
-comparable with signatures made with the same permutations, scheme and seed.
+An article's :class:`Fingerprint` is its normalised title and a MinHash of its opening.
+:func:`near_duplicate` (rule 2) and :func:`same_headline` (rule 3) are the same-story rule,
+in one place: the index, the transaction's pending stories and the rivals met by a lost claim
+all ask them. The MinHash parameters are pinned here: a signature stored in
+``stories.signature`` is only comparable with signatures made with the same permutations,
+scheme and seed.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ __all__ = [
     "article_fingerprint",
     "by_similarity",
     "fingerprint",
+    "near_duplicate",
     "normalise_words",
+    "normalised_title",
+    "same_headline",
     "signature_array",
 ]
 
@@ -97,7 +104,13 @@ class Fingerprint:
 
     @property
     def is_short(self) -> bool:
+        """Too short for a similarity estimate: compared by its headline only (rule 3)."""
         return self.shingles < MIN_SHINGLES
+
+    @property
+    def title_can_match(self) -> bool:
+        """Whether the title has words enough for rule 3 to match it at all."""
+        return self.title_words >= MIN_TITLE_WORDS
 
     def jaccard(self, other: np.ndarray[Any, np.dtype[np.uint32]]) -> float:
         """The Jaccard similarity estimated from two signatures."""
@@ -112,7 +125,7 @@ class Fingerprint:
         if not self.is_short:
             values = self.hashvalues[:CLAIM_VALUES].astype(np.int64).tolist()
             claims = list(enumerate(values))
-        if self.title_words >= MIN_TITLE_WORDS:
+        if self.title_can_match:
             digest = hashlib.blake2b(self.title_key.encode(), digest_size=8).digest()
             claims.append((TITLE_BAND, int.from_bytes(digest, "big", signed=True)))
         return sorted(claims)
@@ -172,3 +185,45 @@ def signature_array(signature: Any) -> np.ndarray[Any, np.dtype[np.uint32]] | No
 def by_similarity(pair: tuple[float, int]) -> tuple[float, int]:
     """Sort key of (similarity, story id): the most similar first, ties the oldest (rule 2)."""
     return (-pair[0], pair[1])
+
+
+# -- the same-story rule: one home for the index, the pending stories and the rivals ------
+#
+# A story is described to the rule by what the table holds for it: its normalised title and
+# its signature, which is its first article's MinHash, or None when that article was short
+# (or was fingerprinted with other parameters, see signature_array).
+
+
+def near_duplicate(
+    fp: Fingerprint, signature: np.ndarray[Any, np.dtype[np.uint32]] | None, *, threshold: float
+) -> float | None:
+    """Rule 2: the Jaccard similarity of *fp* to the story with this *signature*, estimated
+    from the MinHash, when it is at least *threshold*; otherwise None.
+
+    None as well when *fp* or the story is short: such a pair is never compared by its text,
+    only by its headline (rule 3, :func:`same_headline`).
+    """
+    if fp.is_short or signature is None:
+        return None
+    similarity = fp.jaccard(signature)
+    return similarity if similarity >= threshold else None
+
+
+def same_headline(
+    fp: Fingerprint, title_key: str, signature: np.ndarray[Any, np.dtype[np.uint32]] | None
+) -> bool:
+    """Rule 3, but for its host condition: whether *fp* may join the story with this
+    normalised title and *signature* by its headline.
+
+    Only when *fp* or the story is short (two long items are compared by their text, never by
+    their headline alone), and only for a title of at least :data:`MIN_TITLE_WORDS` words that
+    is exactly the story's. The caller then checks that the article's host is new to the
+    story, which needs the story's articles.
+    """
+    return (fp.is_short or signature is None) and fp.title_can_match and fp.title_key == title_key
+
+
+def normalised_title(title: str | None) -> str:
+    """A story's title as rule 3 compares it: what :attr:`Fingerprint.title_key` holds for
+    an article with that title."""
+    return " ".join(normalise_words(title or ""))

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from monitor.clustering.fingerprints import (
-    MIN_TITLE_WORDS,
     NUM_PERM,
     Fingerprint,
     by_similarity,
+    near_duplicate,
+    same_headline,
 )
 
 __all__ = ["BAND_RECALL", "MERGE_MIN", "MERGE_SHARE", "StoryIndex", "band_shape"]
@@ -241,16 +242,14 @@ class StoryIndex:
     def near_duplicates(self, fp: Fingerprint, *, since: datetime) -> list[tuple[float, int]]:
         """Stories whose signature is within the threshold of *fp*, most similar first."""
         if fp.is_short:
-            return []
+            return []  # never compared by its text (rule 3): the bands need not be asked
         found = []
         for story_id in self._bands.query(fp.hashvalues):
             entry = self._entries.get(story_id)
-            if entry is None:
+            if entry is None or entry.first_seen_at < since:
                 continue
-            if entry.first_seen_at < since or entry.hashvalues is None:
-                continue
-            similarity = fp.jaccard(entry.hashvalues)
-            if similarity >= self.threshold:
+            similarity = near_duplicate(fp, entry.hashvalues, threshold=self.threshold)
+            if similarity is not None:
                 found.append((similarity, story_id))
         found.sort(key=by_similarity)
         return found
@@ -261,13 +260,13 @@ class StoryIndex:
         A short item may join any story by title; a long item only a short story (two long
         texts are compared by their text, not their headline).
         """
-        if fp.title_words < MIN_TITLE_WORDS:
-            return []
+        if not fp.title_can_match:
+            return []  # a title of a few words matches nothing (rule 3)
         found = []
         for story_id in self._titles.get(fp.title_key, ()):
             entry = self._entries[story_id]
             if entry.first_seen_at < since:
                 continue
-            if fp.is_short or entry.hashvalues is None:
+            if same_headline(fp, entry.title_key, entry.hashvalues):
                 found.append(story_id)
         return sorted(found)

@@ -10,7 +10,9 @@ shared index reads them; after a rollback (also of a savepoint) they are forgott
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
@@ -24,8 +26,15 @@ _PENDING_KEY = "monitor.clustering.pending"
 
 @dataclass(slots=True)
 class PendingStory:
+    """A story this transaction created, and the fingerprint of its first article."""
+
     story: Story
     fp: Fingerprint
+
+    @property
+    def signature(self) -> np.ndarray[Any, np.dtype[np.uint32]] | None:
+        """The story's signature as ``stories.signature`` has it: None for a short item."""
+        return None if self.fp.is_short else self.fp.hashvalues
 
 
 def pending_stories(session: Session) -> list[PendingStory]:

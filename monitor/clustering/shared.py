@@ -24,7 +24,7 @@ from sqlalchemy import func, inspect, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from monitor.clustering.fingerprints import normalise_words, signature_array
+from monitor.clustering.fingerprints import normalised_title, signature_array
 from monitor.clustering.index import StoryIndex
 from monitor.config import Settings
 from monitor.db import get_engine
@@ -119,7 +119,7 @@ class SharedIndex:
                 if first_seen_at < since:
                     continue
                 hashvalues = signature_array(signature)
-                title_key = " ".join(normalise_words(title or ""))
+                title_key = normalised_title(title)
                 if (
                     self.loaded
                     and story_id <= self.high_water
