@@ -16,18 +16,18 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import watchlists
 from monitor.matching import Document
 from monitor.models import Watchlist
 from monitor.watchlists import (
-    RESAMPLE_AFTER,
     WatchlistRegistry,
     WatchlistSpec,
     json_schema,
     load_watchlists,
-    schema_text,
     sync_watchlists,
 )
+from monitor.watchlists import load as watchlist_load
+from monitor.watchlists.registry import RESAMPLE_AFTER
+from monitor.watchlists.spec import schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "watchlists"
@@ -227,14 +227,14 @@ def test_a_file_that_fails_to_load_unexpectedly_costs_that_file_alone(
     naira = write(tmp_path, "naira.yaml", "query: naira\n")
     write(tmp_path, "cedi.yaml", "query: cedi\n")
     registry = WatchlistRegistry(tmp_path)
-    checked = watchlists._check_examples
+    checked = watchlist_load._check_examples
 
     def with_a_bug(spec: WatchlistSpec, *args: Any) -> Any:
         if spec.id == "naira":  # a bug in validation, as ZoneInfo's IsADirectoryError was
             raise RuntimeError("validator bug\non two lines")
         return checked(spec, *args)
 
-    monkeypatch.setattr(watchlists, "_check_examples", with_a_bug)
+    monkeypatch.setattr(watchlist_load, "_check_examples", with_a_bug)
     _touch_later(naira, "query: rand\n")
     registry.refresh()
     assert [str(e) for e in registry.errors] == [
@@ -350,7 +350,7 @@ def test_it_freezes_a_big_matcher_out_of_the_cyclic_collector(
 ) -> None:
     import gc
 
-    import monitor.watchlists as module
+    import monitor.watchlists.registry as module
 
     write(tmp_path, "naira.yaml", "query: naira\n")
     monkeypatch.setattr(module, "FREEZE_AT", 1)

@@ -1,0 +1,209 @@
+"""The watchlist file format: the pydantic models a YAML watchlist is validated against.
+
+A watchlist is one YAML file under ``watchlists/`` (a file may also hold a list of them).
+:class:`WatchlistFile` is the format as an analyst writes it; :class:`WatchlistSpec` is a
+validated watchlist with the file it came from. ``watchlists/schema.json``, which editors use
+to check and complete a file, is generated from :class:`WatchlistFile` by :func:`json_schema`
+(``python -m monitor.watchlists > watchlists/schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic_core import PydanticCustomError
+
+from monitor.alerts.spec import AlertSpec, Throttle, parse_throttle
+from monitor.matching import QuerySyntaxError, parse_query
+
+__all__ = [
+    "ID_PATTERN",
+    "SCHEMA_ID",
+    "Example",
+    "Examples",
+    "WatchlistFile",
+    "WatchlistSpec",
+    "json_schema",
+    "schema_text",
+]
+
+SCHEMA_ID = "https://github.com/monitor-news/monitor/watchlists/schema.json"
+# A watchlist's id, and a file name's stem when the file gives none.
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+# The models' docstrings and field descriptions are the schema's descriptions: editing one
+# changes watchlists/schema.json, which must then be generated again.
+
+
+class Example(BaseModel):
+    """An example article given as fields rather than as one text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    url: str = ""
+    source: str = ""
+
+
+class Examples(BaseModel):
+    """Texts the query must match and must not match; checked by ``watchlists validate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: list[str | Example] = Field(default_factory=list)
+    no_match: list[str | Example] = Field(default_factory=list)
+
+
+class WatchlistFile(BaseModel):
+    """One watchlist as written in YAML. ``watchlists/schema.json`` is generated from this."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="Watchlist",
+        json_schema_extra={"additionalProperties": False},
+    )
+
+    id: str = Field(
+        max_length=100,
+        description="Lower-case letters, digits and dashes. Defaults to the file name's stem.",
+    )
+    name: str = Field(default="", description="A human title; defaults to the id.")
+    description: str | None = Field(default=None, description="What the desk wants to catch.")
+    query: str = Field(
+        description='Boolean query: words, AND/OR/NOT, -word, "phrases", NEAR/n, ONEAR/n, '
+        "econom*, title:/summary:/content:/url:/source: scopes. See docs/watchlists.md.",
+        min_length=1,
+    )
+    # strict: YAML has real booleans and numbers; "yes" in quotes is a mistake, not a yes.
+    enabled: bool = Field(
+        default=True, strict=True, description="Set to false to pause the watchlist."
+    )
+    feeds: list[str] = Field(
+        default_factory=list,
+        description="Only articles from these feeds (feed names, or tag:NAME). Empty: all feeds.",
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Only articles in these languages (ISO 639 codes such as en, fr, yo); "
+        "an article of unknown language passes.",
+    )
+    alerts: list[AlertSpec] = Field(
+        default_factory=list,
+        description="Where hits go. Empty: the service's default destinations.",
+    )
+    throttle: str | None = Field(
+        default=None, description="At most this many instant alerts, e.g. '10/hour'."
+    )
+    escalate_at: int | None = Field(
+        default=None,
+        ge=2,
+        strict=True,
+        description="Send one follow-up alert when a matched story reaches this many sources.",
+    )
+    examples: Examples = Field(
+        default_factory=Examples,
+        description="Texts the query must match (match) and must not match (no_match).",
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid id: use lower-case letters, digits and dashes"
+            )
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        try:
+            parse_query(value)
+        except QuerySyntaxError as exc:
+            raise PydanticCustomError(
+                "query_syntax", "{message}", {"message": exc.message, "position": exc.position}
+            ) from None
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _LANGUAGE.match(code):
+                raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or name.strip() == "tag:":
+                raise ValueError("a feed must be a feed name or tag:NAME")
+        return [name.strip() for name in value]
+
+    @field_validator("throttle")
+    @classmethod
+    def _throttle(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_throttle(value)
+        return value
+
+
+class WatchlistSpec(WatchlistFile):
+    """A validated watchlist, with where it came from (set by the loader)."""
+
+    path: str = Field(default="", exclude=True)
+    content_hash: str = Field(default="", exclude=True)
+    _line: int = PrivateAttr(default=1)
+    _column: int = PrivateAttr(default=1)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.name:
+            self.name = self.id
+
+    @property
+    def throttle_rule(self) -> Throttle | None:
+        return parse_throttle(self.throttle) if self.throttle else None
+
+    @property
+    def location(self) -> tuple[int, int]:
+        return self._line, self._column
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a watchlist file (one watchlist, or a list of them)."""
+    one = WatchlistFile.model_json_schema()
+    defs = one.pop("$defs", {})
+    # In a file, 'id' may be left out: it defaults to the file name.
+    one["required"] = [name for name in one.get("required", []) if name != "id"]
+    defs["Watchlist"] = one
+    # AlertSpec also takes one address as a plain string (a 'before' validator pydantic's
+    # schema can't see); say so, or editors flag valid files.
+    email = defs.get("AlertSpec", {}).get("properties", {}).get("email")
+    if email is not None:
+        email["anyOf"] = [{"type": "string"}, *email.get("anyOf", [])]
+    defs["WatchlistInList"] = {"allOf": [{"$ref": "#/$defs/Watchlist"}], "required": ["id"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "monitor watchlist file",
+        "description": "One watchlist, or a list of watchlists (each with an id). "
+        "Generated from monitor.watchlists.WatchlistFile: run "
+        "`python -m monitor.watchlists > watchlists/schema.json` after changing it.",
+        "anyOf": [
+            {"$ref": "#/$defs/Watchlist"},
+            {"type": "array", "items": {"$ref": "#/$defs/WatchlistInList"}},
+        ],
+        "$defs": defs,
+    }
+
+
+def schema_text() -> str:
+    """``watchlists/schema.json`` as it should read: :func:`json_schema`, indented."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
