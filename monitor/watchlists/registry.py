@@ -47,8 +47,8 @@ class _FileState:
 class WatchlistRegistry:
     """The watchlists of a directory, kept in step with the files by :meth:`refresh`.
 
-    ``extra_alerts`` are destinations given on the command line; the outbox reads them from
-    here (they are not merged into any watchlist's ``alerts``).
+    ``extra_alerts`` is kept as given, and nothing reads it: a watchlist without ``alerts:``
+    goes to ``settings.default_alerts``, else to the console (see :mod:`monitor.alerts.outbox`).
     """
 
     def __init__(
@@ -82,12 +82,14 @@ class WatchlistRegistry:
         sample: Callable[[], Iterable[Document]] | None = None,
         now: datetime | None = None,
     ) -> bool:
-        """Re-read the files that changed; return True when the watchlists in force changed.
+        """Re-read the files that changed; return True when a file appeared, disappeared or
+        changed content (what is in force may then differ, or only that file's errors).
 
         Cheap when nothing changed: one ``stat`` per file. *sample* returns recent articles:
-        when given, word rarity is taken from them (see :mod:`monitor.matching.rarity`) at
-        every rebuild, and once every RESAMPLE_AFTER, which rebuilds the index with the
-        same watchlists.
+        when given, word rarity is taken from them (see :mod:`monitor.matching.rarity`)
+        whenever a file changed, and once every RESAMPLE_AFTER, which rebuilds the index with
+        the same watchlists (and returns False: no file changed). While too few articles are
+        stored to sample, *sample* is called again at every refresh.
         """
         now = now or datetime.now(UTC)
         resample = sample is not None and (
@@ -155,9 +157,9 @@ class WatchlistRegistry:
         self.version += 1
         # A compiled matcher is hundreds of thousands of long-lived objects (ASTs, closures)
         # with no reference cycles. Left to the cyclic collector, every full collection walks
-        # them all: with 100,000 watchlists that halves matching throughput (see
-        # docs/benchmarks.md). Freezing moves what exists now out of its reach; replaced
-        # matchers are still freed by reference counting. Only for big sets: freezing is
-        # process-wide, and a few hundred watchlists don't need it.
+        # them all: with 100,000 watchlists that halved matching throughput in
+        # benchmarks/matching.py (which now freezes as this does). Freezing moves what exists
+        # now out of its reach; replaced matchers are still freed by reference counting. Only
+        # for big sets: freezing is process-wide, and a few hundred watchlists don't need it.
         if len(self._matcher) >= FREEZE_AT:
             gc.freeze()
