@@ -19,13 +19,14 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/monitor run
 
-## Lint, type-check, validate the shipped watchlists, then run every test.
+## Lint, type-check, check the layering, validate the shipped watchlists, then run every test.
 test: setup lint pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	@if [ -d watchlists ] && $(BIN)/monitor watchlists --help >/dev/null 2>&1; then \
 		$(BIN)/monitor watchlists validate watchlists; fi
 

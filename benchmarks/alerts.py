@@ -31,8 +31,8 @@ from monitor.alerts.formatting import email_bodies, slack_payload  # noqa: E402
 from monitor.alerts.message import AlertItem, Message  # noqa: E402
 from monitor.alerts.record import record_hits  # noqa: E402
 from monitor.alerts.send import deliver  # noqa: E402
-from monitor.alerts.spec import AlertSpec, parse_destination  # noqa: E402
 from monitor.config import load_settings  # noqa: E402
+from monitor.destinations import AlertSpec, parse_destination  # noqa: E402
 from monitor.logs import configure_logging  # noqa: E402
 from monitor.models import Article, Feed, Watchlist  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402

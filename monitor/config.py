@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.alerts.spec import parse_destinations
+from monitor.destinations import parse_destinations
 from monitor.errors import ConfigError, first_problem
 
 __all__ = ["Settings", "get_settings", "load_settings", "redact_url"]

@@ -135,10 +135,10 @@ def test_it_stops_a_worker_with_a_bad_beat_setting_in_one_line(tmp_path: Path) -
 
 def test_it_loads_the_alert_spec_without_the_outbox() -> None:
     # The settings validate MONITOR_DEFAULT_ALERTS and the watchlist schema is built with
-    # monitor.alerts.spec: neither may pull in the database layer or the Slack SDK.
+    # monitor.destinations: neither may pull in the database layer or the Slack SDK.
     code = (
-        "import sys, monitor.config, monitor.alerts.spec\n"
-        "print(sorted(m for m in ('sqlalchemy', 'slack_sdk', 'monitor.models') "
+        "import sys, monitor.config, monitor.destinations\n"
+        "print(sorted(m for m in ('sqlalchemy', 'slack_sdk', 'monitor.models', 'monitor.alerts') "
         "if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -30,15 +30,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from monitor.alerts.spec import (
+from monitor.cas import compare_and_set, update_where
+from monitor.config import Settings
+from monitor.destinations import (
     AlertSpec,
     DigestSchedule,
     WatchlistAlerts,
     destinations_for,
     parse_throttle,
 )
-from monitor.cas import compare_and_set, update_where
-from monitor.config import Settings
 from monitor.matching import MatchResult
 from monitor.metrics import HITS
 from monitor.models import Article, Delivery, DeliveryHit, Destination, Hit, HitArticle, utcnow

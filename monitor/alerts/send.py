@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from monitor.alerts.channels import CHANNELS
 from monitor.alerts.compose import build_message, with_lost_attempt
 from monitor.alerts.message import AlertItem, DeliveryError, Message, SendResult
-from monitor.alerts.spec import parse_destination
 from monitor.cas import compare_and_set, update_where
 from monitor.config import Settings
+from monitor.destinations import parse_destination
 from monitor.logs import get_logger
 from monitor.metrics import DELIVERIES
 from monitor.models import Delivery, Destination, utcnow

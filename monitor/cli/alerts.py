@@ -11,7 +11,7 @@ from monitor import db as storage
 from monitor.alerts.message import DeliveryError
 from monitor.alerts.send import deliver, send_test
 from monitor.alerts.sweep import retry_deliveries
-from monitor.cli.main import pass_settings
+from monitor.cli.context import pass_settings
 from monitor.config import Settings
 from monitor.errors import UserError
 from monitor.models import Delivery, Destination, utcnow

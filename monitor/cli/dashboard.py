@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli.main import pass_settings
+from monitor.cli.context import pass_settings
 from monitor.config import Settings
 
 __all__ = ["commands", "dashboard"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from monitor import db as storage
-from monitor.cli.main import pass_settings
+from monitor.cli.context import pass_settings
 from monitor.config import Settings, redact_url
 
 
@@ -29,3 +29,6 @@ def current(settings: Settings) -> None:
     """Print the schema revision the database is at."""
     revision = storage.current_revision(settings)
     click.echo(revision or "empty (run: monitor db upgrade)")
+
+
+commands = [db]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import db as storage
-from monitor.cli.main import pass_settings
+from monitor.cli.context import pass_settings
 from monitor.config import Settings
 from monitor.errors import UserError
 from monitor.feeds import poll_feed, sync_feeds

@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from monitor import db as storage
-from monitor.cli.main import pass_settings
+from monitor.cli.context import pass_settings
 from monitor.config import Settings, redact_url
 from monitor.errors import MonitorError, UserError
 from monitor.logs import configure_logging

@@ -17,7 +17,7 @@ import click
 from sqlalchemy import select
 
 from monitor.alerts.formatting import mark_plain
-from monitor.cli.main import settings_from
+from monitor.cli.context import settings_from
 from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError

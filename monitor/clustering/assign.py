@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import TextClause, bindparam, select, text, tuple_, update
+from sqlalchemy import TextClause, bindparam, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from monitor.cas import update_where
 from monitor.clustering.fingerprints import (
     Fingerprint,
     article_fingerprint,
@@ -233,14 +234,10 @@ def _host_is_new(session: Session, story_id: int, host: str | None) -> bool:
 
 def _join(session: Session, article: Article, story_id: int) -> bool:
     # An atomic increment: two workers adding copies at once must both count.
-    result = session.execute(
-        update(Story)
-        .where(Story.id == story_id)
-        .values(article_count=Story.article_count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        return False
+    if not update_where(
+        session, Story, Story.id == story_id, article_count=Story.article_count + 1
+    ):
+        return False  # the story was pruned under us
     story = session.identity_map.get(session.identity_key(Story, story_id))
     if story is not None:
         # The UPDATE went around the ORM: a loaded Story must re-read its count.

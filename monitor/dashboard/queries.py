@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.formatting import safe_url
-from monitor.alerts.spec import AlertSpec
+from monitor.destinations import AlertSpec
 from monitor.models import (
     Article,
     Delivery,

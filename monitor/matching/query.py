@@ -5,8 +5,8 @@ Rules, for the analysts who write watchlists (docs/watchlists.md has more exampl
 1. Words next to each other must all appear, in any order and any field:
    ``naira parallel market`` is ``naira AND parallel AND market``.
 2. ``AND``, ``OR`` and ``NOT`` are operators only in capitals; ``and``/``or``/``not`` are words.
-   ``NOT`` binds tightest, then ``AND`` (written or implied), then ``OR``:
-   ``a b OR c`` means ``(a AND b) OR c``. Use parentheses when in doubt.
+   ``NEAR``/``ONEAR`` bind tightest, then ``NOT``, then ``AND`` (written or implied), then
+   ``OR``: ``a b OR c`` means ``(a AND b) OR c``. Use parentheses when in doubt.
 3. ``-word``, ``-"a phrase"`` and ``-(a OR b)`` mean ``NOT``. A query made only of ``NOT``
    parts matches every article that lacks those words.
 4. ``"exact phrase"``: the words in this order, next to each other.

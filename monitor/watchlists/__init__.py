@@ -14,7 +14,7 @@ dashboard can show it. One module per step:
 The names below are the public API; import them from here.
 """
 
-from monitor.alerts.spec import AlertSpec
+from monitor.destinations import AlertSpec
 from monitor.watchlists.load import (
     LoadResult,
     WatchlistError,

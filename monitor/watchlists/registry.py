@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.alerts.spec import AlertSpec
 from monitor.logs import get_logger
 from monitor.matching import Document, Matcher
 from monitor.matching.rarity import Rarity
@@ -47,15 +46,12 @@ class _FileState:
 class WatchlistRegistry:
     """The watchlists of a directory, kept in step with the files by :meth:`refresh`.
 
-    ``extra_alerts`` is kept as given, and nothing reads it: a watchlist without ``alerts:``
-    goes to ``settings.default_alerts``, else to the console (see :mod:`monitor.alerts.outbox`).
+    A watchlist without ``alerts:`` goes to ``MONITOR_DEFAULT_ALERTS``, else to the console
+    (:func:`monitor.destinations.destinations_for`).
     """
 
-    def __init__(
-        self, directory: str | Path, *, extra_alerts: Iterable[AlertSpec] | None = None
-    ) -> None:
+    def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.extra_alerts: list[AlertSpec] = list(extra_alerts or [])
         self.specs: dict[str, WatchlistSpec] = {}
         self.errors: list[WatchlistError] = []
         self.version = 0

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.alerts.spec import AlertSpec, Throttle, parse_throttle
+from monitor.destinations import AlertSpec, Throttle, parse_throttle
 from monitor.matching import QuerySyntaxError, parse_query
 
 __all__ = [

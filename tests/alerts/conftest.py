@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from monitor.alerts.record import record_hits
-from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
+from monitor.destinations import AlertSpec
 from monitor.models import Article, Feed, Watchlist
 from tests.support.slack_standin import SlackStandIn
 from tests.support.smtp import SMTPServer
@@ -47,7 +47,7 @@ class Spec:
 
 def alerts(*texts: str, digest: str | None = None) -> list[AlertSpec]:
     """AlertSpecs from short forms: alerts('slack:#desk', 'email:a@x.org')."""
-    from monitor.alerts.spec import parse_destination
+    from monitor.destinations import parse_destination
 
     specs = [parse_destination(t) for t in texts]
     if digest:

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.record import digest_period
 from monitor.alerts.send import deliver
-from monitor.alerts.spec import DigestSchedule
 from monitor.alerts.sweep import open_due_digests
 from monitor.config import Settings
+from monitor.destinations import DigestSchedule
 from monitor.models import Delivery, DeliveryHit
 from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_email import parts

@@ -13,9 +13,9 @@ from monitor.alerts.channels import CHANNELS
 from monitor.alerts.message import DeliveryError
 from monitor.alerts.record import record_hits
 from monitor.alerts.send import backoff_seconds, deliver
-from monitor.alerts.spec import parse_destinations
 from monitor.alerts.sweep import SEND_TIMEOUT, due_delivery_ids, retry_deliveries
 from monitor.config import Settings
+from monitor.destinations import parse_destinations
 from monitor.models import Delivery, DeliveryHit, Destination, Hit
 from tests.alerts.conftest import NOW, Result, World, alerts
 
@@ -377,7 +377,7 @@ def test_it_sends_once_when_workers_race_for_the_same_delivery(
 
 
 def test_it_refuses_a_destination_whose_key_would_not_fit() -> None:
-    from monitor.alerts.spec import AlertSpec
+    from monitor.destinations import AlertSpec
 
     addresses = [f"reporter{n:03d}@newsroom.example.org" for n in range(12)]
     with pytest.raises(ValueError, match="split the addresses"):

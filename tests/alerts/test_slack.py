@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from monitor.alerts.channels import slack as slack_channel
 from monitor.alerts.message import DeliveryError, Message
 from monitor.alerts.send import deliver
-from monitor.alerts.spec import parse_destination
 from monitor.alerts.sweep import SEND_TIMEOUT, due_delivery_ids
 from monitor.config import Settings
+from monitor.destinations import parse_destination
 from monitor.models import Delivery, Destination, utcnow
 from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_formatting import instant

@@ -12,8 +12,8 @@ from slack_sdk import WebClient
 
 from monitor.alerts.channels import slack as slack_channel
 from monitor.alerts.message import DeliveryError
-from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
+from monitor.destinations import parse_destination
 from tests.alerts.test_formatting import instant
 from tests.alerts.test_slack import configured
 from tests.conftest import shared_data

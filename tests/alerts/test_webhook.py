@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from monitor.alerts.channels import webhook
 from monitor.alerts.message import DeliveryError
 from monitor.alerts.send import deliver
-from monitor.alerts.spec import parse_destination
 from monitor.config import Settings
+from monitor.destinations import parse_destination
 from monitor.models import Delivery, Destination
 from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_formatting import instant

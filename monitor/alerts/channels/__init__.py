@@ -11,8 +11,8 @@ from typing import Protocol
 
 from monitor.alerts.channels import console, email, slack, webhook
 from monitor.alerts.message import Message, SendResult
-from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
+from monitor.destinations import AlertSpec
 
 __all__ = ["CHANNELS", "Sender"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from monitor.alerts.formatting import mark_plain, one_line, plain_summary
 from monitor.alerts.message import Message, SendResult
-from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
+from monitor.destinations import AlertSpec
 from monitor.logs import get_logger
 from monitor.states import DeliveryKind
 

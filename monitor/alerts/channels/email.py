@@ -21,8 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 from monitor.alerts.formatting import email_bodies, email_subject
 from monitor.alerts.message import DeliveryError, Message, SendResult
-from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
+from monitor.destinations import AlertSpec
 from monitor.logs import get_logger
 from monitor.models import utcnow
 

@@ -18,8 +18,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from monitor.alerts.formatting import slack_payload
 from monitor.alerts.message import DeliveryError, Message, SendResult
-from monitor.alerts.spec import AlertSpec
 from monitor.config import Settings
+from monitor.destinations import AlertSpec
 
 __all__ = ["BAD_MESSAGE", "BROKEN_DESTINATION", "send"]
 

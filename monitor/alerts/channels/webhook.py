@@ -20,8 +20,8 @@ from slack_sdk.webhook import WebhookClient
 from monitor.alerts.channels.slack import BAD_MESSAGE, retry_after
 from monitor.alerts.formatting import slack_payload
 from monitor.alerts.message import DeliveryError, Message, SendResult
-from monitor.alerts.spec import AlertSpec, SlackWebhook
 from monitor.config import Settings
+from monitor.destinations import AlertSpec, SlackWebhook
 
 __all__ = ["send"]
 

@@ -5,8 +5,9 @@ generated from them), so an analyst's typo is reported with its file and line be
 is due. The short forms of the command line and ``MONITOR_DEFAULT_ALERTS`` are parsed here too.
 Secrets never appear here: a webhook is named by the environment variable that holds it.
 
-This module needs nothing but pydantic: the settings validate ``MONITOR_DEFAULT_ALERTS`` with
-it, and the watchlist schema is built from it, without loading the outbox.
+This module needs nothing but pydantic and :mod:`monitor.errors`: the settings validate
+``MONITOR_DEFAULT_ALERTS`` with it and the watchlist schema is built from it, without
+loading the alerting package.
 """
 
 from __future__ import annotations
