@@ -77,8 +77,10 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, metavar="REV")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("args", nargs="*", help="arguments for the script (after --)")
-    options = parser.parse_args()
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    options = parser.parse_args(argv[:split])
+    options.args = argv[split + 1 :]  # for the script, after --
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         check=True,
@@ -99,8 +101,13 @@ def main() -> None:
         "old and the new code, alternately in one run.",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
+        base = Path(tmp) / "code"
+        base.mkdir()
         checkout(options.baseline, base)
+        # The scripts look for ../shared/data beside the code, as CI lays it out.
+        shared = ROOT.parent / "shared"
+        if shared.exists():
+            (Path(tmp) / "shared").symlink_to(shared)
         sides = {
             old_label: (base / "benchmarks" / options.script, base),
             new_label: (ROOT / "benchmarks" / options.script, ROOT),
