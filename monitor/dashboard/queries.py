@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from monitor.models import (
     Watchlist,
     utcnow,
 )
+from monitor.redact import scrub
 from monitor.states import DeliveryStatus
 
 __all__ = [
@@ -84,25 +84,6 @@ class HitFilter:
         if self.range in RANGES:
             return (now or utcnow()) - RANGES[self.range], None
         return self.since, self.until
-
-
-# ``scheme://user:password@`` anywhere in a text, e.g. inside an HTTP client's error message.
-_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*):[^\s/@]*@", re.IGNORECASE)
-# A query parameter whose value is a credential, as in the feed URLs people paste (?api_key=).
-_SECRET_PARAM = re.compile(
-    r"([?&][^=\s&#]*(?:key|token|secret|pass|auth|sig)[^=\s&#]*=)[^&\s#'\"]*", re.IGNORECASE
-)
-
-
-def scrub(text: str | None) -> str | None:
-    """``text`` with URL passwords and secret-looking query values replaced by ``***``.
-
-    Feed URLs and the errors quoting them reach pages and the API; a feed behind basic auth or
-    an API key must not hand its credentials to everyone who can read the dashboard.
-    """
-    if not text:
-        return text
-    return _SECRET_PARAM.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
 
 
 def _feed_label(feed: Feed) -> str:
