@@ -3,13 +3,19 @@
 feeds.yaml is the source of truth: ``add``, ``remove`` and ``import`` edit the file (the
 service picks the change up on its next tick); ``list`` and ``poll`` bring the database in
 line with the file first.
+
+A feed's title and errors come from the feed's server, so what ``list`` prints goes through
+:func:`printable`: an escape sequence in a title must not reach the terminal.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import unicodedata
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -23,8 +29,25 @@ from monitor.feeds import poll_feed, sync_feeds
 from monitor.feeds.config import FeedSpec, load_feeds_file, parse_interval, save_feeds_file
 from monitor.feeds.opml import export_opml, parse_opml
 from monitor.models import Feed, utcnow
+from monitor.redact import scrub
 
-__all__ = ["commands", "feeds"]
+__all__ = ["commands", "feeds", "printable"]
+
+# Characters that steer a terminal or the reading order rather than print: bidirectional
+# overrides and isolates (a title that reads backwards), and the line and paragraph
+# separators. Other format characters (the zero-width joiners in emoji and Persian) print.
+_STEERING = frozenset("\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e")
+_STEERING |= frozenset("\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """*text* without control characters (ESC, CSI, BEL, CR, ...) and reordering marks, so
+    what a feed put in it cannot move the cursor, recolour or retitle the terminal."""
+    return "".join(
+        " " if ch in "\t\n" else ch
+        for ch in text
+        if ch in "\t\n" or (unicodedata.category(ch) != "Cc" and ch not in _STEERING)
+    )
 
 
 @click.group()
@@ -156,10 +179,91 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _next_poll(feed: Feed) -> str:
+    if not feed.enabled:
+        return "-"
+    return "now" if feed.next_poll_at is None else _when(feed.next_poll_at)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _json_row(feed: Feed) -> dict[str, Any]:
+    """One feed for ``--json``: URLs and errors with their credentials replaced by ***."""
+    return {
+        "id": feed.id,
+        "name": feed.name,
+        "title": feed.title,
+        "url": scrub(feed.url),
+        "tags": list(feed.tags or []),
+        "interval": feed.interval_seconds,
+        "fulltext": feed.fulltext,
+        "enabled": feed.enabled,
+        "in_config": feed.in_config,
+        "status": scrub(_status(feed)),
+        "disabled_reason": feed.disabled_reason,
+        "last_polled_at": _iso(feed.last_polled_at),
+        "last_success_at": _iso(feed.last_success_at),
+        "last_status": feed.last_status,
+        "last_error": scrub(feed.last_error),
+        "error_streak": feed.error_streak,
+        "items_per_day": feed.items_per_day,
+        "next_poll_at": _iso(feed.next_poll_at),
+    }
+
+
+# The table's columns: heading, width when cut, and whether numbers (right-aligned).
+_COLUMNS = (
+    ("NAME", 24, False),
+    ("URL", 40, False),
+    ("STATUS", 24, False),
+    ("LAST POLL", 16, False),
+    ("ERRORS", 6, True),
+    ("ITEMS/DAY", 9, True),
+    ("NEXT POLL", 16, False),
+)
+
+
+def _table_row(feed: Feed) -> list[str]:
+    per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
+    cells = [
+        feed.display_name if feed.name or feed.title else scrub(feed.url) or "",
+        scrub(feed.url) or "",
+        scrub(_status(feed)) or "",
+        _when(feed.last_polled_at),
+        str(feed.error_streak),
+        per_day,
+        _next_poll(feed),
+    ]
+    return [printable(cell) for cell in cells]
+
+
+def _table(rows: list[list[str]], *, wide: bool) -> list[str]:
+    """The lines of the table: cells cut to their column, or (wide) columns as wide as their
+    longest cell."""
+    widths = [
+        max([len(heading), *(len(row[i]) for row in rows)]) if wide else width
+        for i, (heading, width, _number) in enumerate(_COLUMNS)
+    ]
+    lines = []
+    for cells in [[heading for heading, _w, _n in _COLUMNS], *rows]:
+        out = []
+        for cell, width, (_heading, _w, number) in zip(cells, widths, _COLUMNS, strict=True):
+            cell = cell if wide else _clip(cell, width)
+            out.append(cell.rjust(width) if number else cell.ljust(width))
+        lines.append(" ".join(out).rstrip())
+    return lines
+
+
 @feeds.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include feeds removed from feeds.yaml.")
+@click.option("--wide", is_flag=True, help="Cut nothing: full URLs, statuses and errors.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per feed (credentials as ***)."
+)
 @pass_settings
-def list_(settings: Settings, show_all: bool) -> None:
+def list_(settings: Settings, show_all: bool, wide: bool, as_json: bool) -> None:
     """A table of feeds: status, last poll, error streak, items per day, next poll."""
     storage.upgrade(settings)
     with storage.session_scope(settings) as session:
@@ -168,26 +272,15 @@ def list_(settings: Settings, show_all: bool) -> None:
         if not show_all:
             query = query.where(Feed.in_config.is_(True))
         rows = session.scalars(query).all()
-        if not rows:
+        if as_json:
+            for feed in rows:
+                # ASCII JSON: every control character of a title arrives escaped.
+                click.echo(json.dumps(_json_row(feed)))
+        elif not rows:
             click.echo(f"no feeds (add one with: monitor feeds add URL) in {settings.feeds}")
-            return
-        header = (
-            f"{'NAME':<24} {'URL':<40} {'STATUS':<24} {'LAST POLL':<16} "
-            f"{'ERRORS':>6} {'ITEMS/DAY':>9} {'NEXT POLL':<16}"
-        )
-        click.echo(header)
-        for feed in rows:
-            per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
-            next_poll = (
-                "now"
-                if feed.enabled and feed.next_poll_at is None
-                else (_when(feed.next_poll_at) if feed.enabled else "-")
-            )
-            click.echo(
-                f"{_clip(feed.display_name, 24):<24} {_clip(feed.url, 40):<40} "
-                f"{_clip(_status(feed), 24):<24} {_when(feed.last_polled_at):<16} "
-                f"{feed.error_streak:>6} {per_day:>9} {next_poll:<16}"
-            )
+        else:
+            for line in _table([_table_row(feed) for feed in rows], wide=wide):
+                click.echo(line)
 
 
 def _label(item: tuple[int, str] | None) -> str | None:
