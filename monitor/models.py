@@ -40,6 +40,7 @@ __all__ = [
     "Article",
     "ArticleFeed",
     "Base",
+    "ConfigFile",
     "Delivery",
     "DeliveryHit",
     "Destination",
@@ -147,6 +148,24 @@ class Feed(Base):
     @property
     def display_name(self) -> str:
         return self.name or self.title or self.url
+
+
+class ConfigFile(Base):
+    """A configuration file as the service last read it (feeds.yaml), for every process to see.
+
+    ``content_hash`` names the version last read, so its problems are logged once per change
+    however many processes read it (the first to store the new hash logs them), and
+    ``problems`` holds them, one line each (``path:line: what is wrong``), for the dashboard and
+    ``monitor feeds list``: what in the file is not in force.
+    """
+
+    __tablename__ = "config_files"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Story(Base):

@@ -2,7 +2,7 @@
 
 feeds.yaml is the source of truth: ``add``, ``remove`` and ``import`` edit the file (the
 service picks the change up on its next tick); ``list`` and ``poll`` bring the database in
-line with the file first.
+line with the file first, and ``list`` says which entries of the file are not in force.
 
 A feed's title and errors come from the feed's server, so what ``list`` prints goes through
 :func:`printable`: an escape sequence in a title must not reach the terminal.
@@ -26,7 +26,13 @@ from monitor.cli.context import pass_settings
 from monitor.config import Settings
 from monitor.errors import UserError
 from monitor.feeds import poll_feed, sync_feeds
-from monitor.feeds.config import FeedSpec, load_feeds_file, parse_interval, save_feeds_file
+from monitor.feeds.config import (
+    FeedSpec,
+    feeds_file_problems,
+    load_feeds_file,
+    parse_interval,
+    save_feeds_file,
+)
 from monitor.feeds.opml import export_opml, parse_opml
 from monitor.models import Feed, utcnow
 from monitor.redact import scrub
@@ -264,7 +270,11 @@ def _table(rows: list[list[str]], *, wide: bool) -> list[str]:
 )
 @pass_settings
 def list_(settings: Settings, show_all: bool, wide: bool, as_json: bool) -> None:
-    """A table of feeds: status, last poll, error streak, items per day, next poll."""
+    """A table of feeds: status, last poll, error streak, items per day, next poll.
+
+    Entries of feeds.yaml that are not in force (a broken entry keeps its feed as the last
+    valid file set it) are listed after it, one 'file:line: problem' line each, on stderr.
+    """
     storage.upgrade(settings)
     with storage.session_scope(settings) as session:
         sync_feeds(session, settings, force=True)
@@ -272,6 +282,7 @@ def list_(settings: Settings, show_all: bool, wide: bool, as_json: bool) -> None
         if not show_all:
             query = query.where(Feed.in_config.is_(True))
         rows = session.scalars(query).all()
+        problems = feeds_file_problems(session)
         if as_json:
             for feed in rows:
                 # ASCII JSON: every control character of a title arrives escaped.
@@ -281,6 +292,8 @@ def list_(settings: Settings, show_all: bool, wide: bool, as_json: bool) -> None
         else:
             for line in _table([_table_row(feed) for feed in rows], wide=wide):
                 click.echo(line)
+        for problem in problems:
+            click.echo(printable(scrub(problem) or ""), err=True)
 
 
 def _label(item: tuple[int, str] | None) -> str | None:

@@ -30,6 +30,7 @@ from monitor import db as storage
 from monitor.cli.context import pass_settings
 from monitor.config import Settings, redact_url
 from monitor.errors import MonitorError, UserError
+from monitor.feeds import sync_feeds
 from monitor.logs import configure_logging
 
 __all__ = ["commands", "prune", "run", "worker_command"]
@@ -139,6 +140,13 @@ class Supervisor:
                 child.wait()
 
 
+def _check_feeds(settings: Settings) -> None:
+    """Apply feeds.yaml before anything starts: its broken entries are logged (and keep their
+    feeds as they were); with no valid feed at all, the ConfigError is the one line printed."""
+    with storage.session_scope(settings) as session:
+        sync_feeds(session, settings, force=True)
+
+
 @click.command()
 @click.option("--once", is_flag=True, help="Run one cycle in this process, print it, exit.")
 @click.option(
@@ -162,6 +170,7 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings.ensure_dirs()
     storage.upgrade(settings)
+    _check_feeds(settings)
     if once:
         from monitor.pipeline import run_once
 

@@ -108,7 +108,9 @@ def api_feeds(
     # Sorted by health, which is computed per feed: paged by position in that order.
     rows = dashboard.read(queries.feed_health, sort)
     more = offset + limit if len(rows) > offset + limit else None
-    return {"items": rows[offset : offset + limit], "next": more}
+    # 'problems': the entries of feeds.yaml not in force, one 'file:line: problem' line each.
+    problems = dashboard.read(queries.feeds_file_problems)
+    return {"items": rows[offset : offset + limit], "next": more, "problems": problems}
 
 
 @router.get("/api/deliveries")

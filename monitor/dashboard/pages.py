@@ -80,7 +80,11 @@ def watchlists_page(
 
 @router.get("/feeds", response_class=HTMLResponse)
 def feeds_page(request: Request, dashboard: DashboardDep, sort: str = "status") -> HTMLResponse:
-    context = {"rows": dashboard.read(queries.feed_health, sort), "sort": sort}
+    context = {
+        "rows": dashboard.read(queries.feed_health, sort),
+        "sort": sort,
+        "problems": dashboard.read(queries.feeds_file_problems),
+    }
     return _page(request, dashboard, "feeds.html", context)
 
 

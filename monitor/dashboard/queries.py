@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.formatting import safe_url
 from monitor.destinations import AlertSpec
+from monitor.feeds.config import feeds_file_problems as stored_feeds_file_problems
 from monitor.models import (
     Article,
     Delivery,
@@ -40,6 +41,7 @@ __all__ = [
     "deliveries",
     "encode_cursor",
     "feed_health",
+    "feeds_file_problems",
     "filter_choices",
     "hit_detail",
     "recent_hits",
@@ -404,6 +406,12 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     else:
         rows.sort(key=lambda r: (r[sort] is None, r[sort] or 0), reverse=sort == "error_streak")
     return rows
+
+
+def feeds_file_problems(session: Session) -> list[str]:
+    """The entries of feeds.yaml not in force (their feeds stay as last applied), one line
+    each, credentials scrubbed: the same lines as the log and ``monitor feeds list``."""
+    return [scrub(line) or "" for line in stored_feeds_file_problems(session)]
 
 
 def _delivery_row(d: Delivery) -> dict[str, Any]:

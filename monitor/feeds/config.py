@@ -12,13 +12,21 @@ The file is the source of truth for each feed's configuration::
 
 :func:`sync_feeds` upserts the feeds table by URL and turns off feeds that left the file. It is
 called on every scheduling tick, so it returns at once when the file's modification time and
-size have not changed (and when only the time changed but not the content). A broken file
-stops start-up with ``path:line: message``; a file broken later, while the service runs, is
-logged and the feeds stay as they were.
+size have not changed (and when only the time changed but not the content).
+
+The feeds table holds the last set applied, so it is what stays in force when the file goes
+wrong, in every process and across restarts. Each entry is decided alone: a broken entry
+(``interval: 5s``) is reported and its feed's row left as it was, while the good entries are
+applied. A file that does not parse at all leaves the table as it is. Only a first start, with
+an empty feeds table and no valid entry to fill it, refuses (:class:`ConfigError`, one line).
+What was not applied is stored in ``config_files`` (:func:`feeds_file_problems`), so the
+dashboard and ``monitor feeds list`` show it, and logged once per change of the file: by the
+process that stores the new version's hash, whichever process that is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -29,19 +37,26 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor.cas import compare_and_set
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.logs import get_logger
-from monitor.models import Feed
+from monitor.models import ConfigFile, Feed, utcnow
+from monitor.redact import scrub
 from monitor.yamltext import duplicate_keys, error_position
 
 __all__ = [
     "REMOVED_REASON",
     "FeedSpec",
+    "LoadedFeeds",
+    "feeds_file_problems",
     "load_feeds_file",
+    "parse_feeds_text",
     "parse_interval",
+    "read_feeds_text",
     "save_feeds_file",
     "sync_feeds",
 ]
@@ -49,6 +64,13 @@ __all__ = [
 log = get_logger(__name__)
 
 REMOVED_REASON = "removed from feeds.yaml"
+# The config_files row of feeds.yaml.
+FEEDS_FILE = "feeds"
+# What is stored and logged of one version of the file: a file with thousands of broken
+# entries is reported by its first ones and a count, not by thousands of lines.
+MAX_PROBLEMS = 100
+MAX_PROBLEM_CHARS = 500
+_URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
 
 def parse_interval(value: Any) -> int:
@@ -86,10 +108,10 @@ class FeedSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        value = value.strip()
-        if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+        url = _valid_url(value)
+        if url is None:
             raise ValueError("expected an http:// or https:// URL")
-        return value
+        return url
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -118,11 +140,26 @@ class FeedSpec(BaseModel):
         return out
 
 
+def _valid_url(value: object) -> str | None:
+    """*value* as a feed URL (stripped), or None when it is not an http(s) URL."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if _URL.match(value) else None
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedFeeds:
     specs: list[FeedSpec]
     # URLs whose entry says ``enabled: true`` in so many words (see :func:`sync_feeds`).
     explicitly_enabled: frozenset[str]
+    # One line per broken entry, ``path:line: what is wrong``, in file order.
+    problems: tuple[str, ...] = ()
+    # The URLs broken entries name: their feeds' rows are left as they were.
+    kept: frozenset[str] = frozenset()
+    # False when a broken entry names no URL one can read: it may be any feed, so none is
+    # turned off for having left the file until the file is whole again.
+    every_entry_named: bool = True
 
 
 def load_feeds_file(path: Path) -> LoadedFeeds:
@@ -137,15 +174,36 @@ def load_feeds_file(path: Path) -> LoadedFeeds:
 
 
 def parse_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
+    """The whole file, valid, or :class:`ConfigError` at its first problem.
+
+    For the commands that rewrite the file (``monitor feeds add/remove/import``): rewriting a
+    file with a broken entry would drop that entry."""
+    loaded = read_feeds_text(text, path=path)
+    if loaded.problems:
+        raise ConfigError(loaded.problems[0])
+    return loaded
+
+
+def read_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
+    """The valid entries of the file and a line for each broken one (the service's reading).
+
+    Raises :class:`ConfigError` only when the file as a whole cannot be read as a list of
+    feeds: YAML that does not parse, a key given twice or unknown at the top, no list.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line, _col, problem = error_position(exc, text)
         raise ConfigError(f"{path}:{line}: {problem}") from None
-    repeated = next(duplicate_keys(root), None)
-    if repeated is not None:
-        raise ConfigError(f"{path}:{_line(repeated)}: duplicate key {repeated.value!r}")
+    if isinstance(root, yaml.MappingNode):
+        # The top level's own keys; an entry's repeated key is that entry's problem.
+        seen_keys: set[str] = set()
+        for key_node, _value in root.value:
+            key = getattr(key_node, "value", None)
+            if isinstance(key, str) and key in seen_keys:
+                raise ConfigError(f"{path}:{_line(key_node)}: duplicate key {key!r}")
+            seen_keys.add(str(key))
     if data is None:
         return LoadedFeeds([], frozenset())
     items_node: Any = root
@@ -165,6 +223,9 @@ def parse_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
     specs: list[FeedSpec] = []
     enabled: set[str] = set()
     seen: dict[str, int] = {}
+    problems: list[str] = []
+    kept: set[str] = set()
+    every_entry_named = True
     for index, item in enumerate(items):
         # Aliases and merge keys can give the data a shape the nodes do not have; the list's
         # own line is then the best place to point at.
@@ -173,30 +234,56 @@ def parse_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
         line = _line(node)
         if isinstance(item, str):
             item = {"url": item}
-        if not isinstance(item, dict):
-            raise ConfigError(f"{path}:{line}: each feed must be a URL or a mapping with 'url'")
-        try:
-            spec = FeedSpec.model_validate(item)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else ""
-            message = str(first["msg"]).removeprefix("Value error, ")
-            if first["type"] == "extra_forbidden":
-                message = "unknown key (expected url, name, tags, interval, fulltext, enabled)"
-            elif first["type"] == "missing":
-                message = "missing 'url'"
-            field_line = _key_line(node, field) if field else line
-            label = f"{field}: " if field and first["type"] != "missing" else ""
-            raise ConfigError(f"{path}:{field_line}: {label}{message}") from None
-        if spec.url in seen:
-            raise ConfigError(
-                f"{path}:{line}: duplicate feed {spec.url} (first on line {seen[spec.url]})"
-            )
+        named = _valid_url(item.get("url")) if isinstance(item, dict) else None
+        broken = _entry_problem(item, node if in_list else None, line)
+        spec: FeedSpec | None = None
+        if broken is None:
+            try:
+                spec = FeedSpec.model_validate(item)
+            except ValidationError as exc:
+                broken = _validation_problem(exc, node, line)
+        if spec is not None and spec.url in seen:
+            broken = f"{line}: duplicate feed {spec.url} (first on line {seen[spec.url]})"
+            spec = None
+        if broken is not None:
+            problems.append(f"{path}:{broken}")
+            if named is None:
+                every_entry_named = False
+            else:
+                kept.add(named)
+            continue
+        assert spec is not None and isinstance(item, dict)
         seen[spec.url] = line
         if item.get("enabled") is True:
             enabled.add(spec.url)
         specs.append(spec)
-    return LoadedFeeds(specs, frozenset(enabled))
+    return LoadedFeeds(
+        specs, frozenset(enabled), tuple(problems), frozenset(kept), every_entry_named
+    )
+
+
+def _entry_problem(item: Any, node: Any, line: int) -> str | None:
+    """``line: message`` when the entry is not a mapping, or repeats a key; else None."""
+    if not isinstance(item, dict):
+        return f"{line}: each feed must be a URL or a mapping with 'url'"
+    repeated = next(duplicate_keys(node), None) if node is not None else None
+    if repeated is not None:
+        return f"{_line(repeated)}: duplicate key {repeated.value!r}"
+    return None
+
+
+def _validation_problem(exc: ValidationError, node: Any, line: int) -> str:
+    """``line: field: message`` for the entry's first validation error."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (expected url, name, tags, interval, fulltext, enabled)"
+    elif first["type"] == "missing":
+        message = "missing 'url'"
+    field_line = _key_line(node, field) if field else line
+    label = f"{field}: " if field and first["type"] != "missing" else ""
+    return f"{field_line}: {label}{message}"
 
 
 def save_feeds_file(path: Path, specs: list[FeedSpec]) -> None:
@@ -220,6 +307,7 @@ def save_feeds_file(path: Path, specs: list[FeedSpec]) -> None:
 
 # -- sync -------------------------------------------------------------------------------
 
+# Per database and file, the file's (mtime, size, sha256) as this process last read it.
 _state: dict[tuple[str, str], tuple[int, int, str]] = {}
 _state_lock = threading.Lock()
 
@@ -227,7 +315,10 @@ _state_lock = threading.Lock()
 def sync_feeds(session: Session, settings: Settings, *, force: bool = False) -> None:
     """Bring the feeds table in line with feeds.yaml (cheap when the file has not changed).
 
-    A missing file leaves the table alone: feeds may then be managed in the database only.
+    Broken entries are reported and leave their feeds as they were; the rest is applied (see
+    the module's docstring). Raises :class:`ConfigError` in one line only when there is no
+    valid set at all: the feeds table is empty and the file gives no valid feed. A missing
+    file leaves the table alone: feeds may then be managed in the database only.
     """
     path = Path(settings.feeds)
     key = (settings.database_url, str(path.resolve()))
@@ -239,27 +330,109 @@ def sync_feeds(session: Session, settings: Settings, *, force: bool = False) -> 
         previous = _state.get(key)
     if not force and previous and previous[:2] == (stat.st_mtime_ns, stat.st_size):
         return
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        # Unreadable for now (permissions, a file being replaced): nothing to apply.
+        log.error("feeds.yaml not reloaded", error=f"{path}: cannot read: {exc.strerror}")
+        return
     digest = hashlib.sha256(raw).hexdigest()
     if not force and previous and previous[2] == digest:
         with _state_lock:
             _state[key] = (stat.st_mtime_ns, stat.st_size, digest)
         return
+    loaded: LoadedFeeds | None = None
     try:
-        loaded = parse_feeds_text(raw.decode("utf-8", "replace"), path=path)
+        loaded = read_feeds_text(raw.decode("utf-8", "replace"), path=path)
+        problems = _capped(list(loaded.problems), path)
     except ConfigError as exc:
-        if previous is None:
-            raise
-        # A reload: keep the feeds as they were and say why in the log, once per change.
-        log.error("feeds.yaml not reloaded", error=str(exc))
+        refusal = scrub(str(exc)) or ""
+        problems = [f"{refusal} (not applied: the feeds stay as they were)"]
+    else:
+        more = len(loaded.problems) - 1
+        refusal = problems[0] + (f" (and {more} more)" if more > 0 else "") if problems else ""
+    if refusal and not (loaded and loaded.specs) and _no_feeds(session):
+        # A first start with nothing to poll: say so in one line rather than run idle. The
+        # problems are stored for the dashboard; the next tick with this file is quiet.
+        with contextlib.suppress(IntegrityError):
+            _store(session, path, digest, problems)
+            session.commit()
+        session.rollback()
         with _state_lock:
-            _state[key] = (stat.st_mtime_ns, stat.st_size, previous[2])
+            _state[key] = (stat.st_mtime_ns, stat.st_size, digest)
+        raise ConfigError(refusal)
+    if loaded is not None:
+        _apply(session, loaded)
+    try:
+        first_to_read = _store(session, path, digest, problems)
+        session.commit()
+    except IntegrityError:
+        # Another process stored this file's first version at the same moment; the next
+        # tick reads the table it left.
+        session.rollback()
         return
-    _apply(session, loaded)
-    session.commit()
     with _state_lock:
         _state[key] = (stat.st_mtime_ns, stat.st_size, digest)
-    log.info("feeds.yaml loaded", feeds=len(loaded.specs))
+    if first_to_read:
+        for problem in problems:
+            if loaded is None:
+                log.error("feeds.yaml not reloaded", error=problem)
+            else:
+                log.error("feeds.yaml entry not applied", error=problem)
+    if loaded is not None:
+        log.info("feeds.yaml loaded", feeds=len(loaded.specs), problems=len(problems))
+
+
+def _no_feeds(session: Session) -> bool:
+    return session.scalar(select(Feed.id).limit(1)) is None
+
+
+def feeds_file_problems(session: Session) -> list[str]:
+    """What of feeds.yaml, as last read, is not in force: one line each, in file order."""
+    row = session.get(ConfigFile, FEEDS_FILE)
+    return [str(problem) for problem in row.problems] if row is not None else []
+
+
+def _capped(problems: list[str], path: Path) -> list[str]:
+    """The lines to store and log: bounded in number and length, and without the credentials
+    a feed URL may carry (a duplicate entry's message quotes its URL)."""
+    lines = [scrub(p) or "" for p in problems[:MAX_PROBLEMS]]
+    lines = [p if len(p) <= MAX_PROBLEM_CHARS else p[: MAX_PROBLEM_CHARS - 1] + "…" for p in lines]
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(f"{path}: {len(problems) - MAX_PROBLEMS} more broken entries not listed")
+    return lines
+
+
+def _store(session: Session, path: Path, digest: str, problems: list[str]) -> bool:
+    """Record the version read and its problems; True when this process is the first to
+    record this version (and so the one to log its problems)."""
+    row = session.get(ConfigFile, FEEDS_FILE, populate_existing=True)
+    if row is None:
+        session.add(
+            ConfigFile(
+                name=FEEDS_FILE,
+                path=str(path),
+                content_hash=digest,
+                problems=problems,
+                checked_at=utcnow(),
+            )
+        )
+        session.flush()
+        return True
+    if row.content_hash == digest:
+        return False
+    # Compare-and-set on the hash this process saw: of several processes reading the same
+    # new version at once, one changes the row and logs; the others find it done.
+    return compare_and_set(
+        session,
+        ConfigFile,
+        ConfigFile.name == FEEDS_FILE,
+        ConfigFile.content_hash == row.content_hash,
+        path=str(path),
+        content_hash=digest,
+        problems=problems,
+        checked_at=utcnow(),
+    )
 
 
 def _apply(session: Session, loaded: LoadedFeeds) -> None:
@@ -288,8 +461,11 @@ def _apply(session: Session, loaded: LoadedFeeds) -> None:
             feed.disabled_reason = None
             feed.error_streak = 0
             feed.next_poll_at = None
+    if not loaded.every_entry_named:
+        return
     for url, feed in existing.items():
-        if url not in wanted and feed.in_config:
+        # A broken entry's feed is not 'removed': its row stays as the last valid file set it.
+        if url not in wanted and url not in loaded.kept and feed.in_config:
             feed.in_config = False
             feed.enabled = False
             feed.disabled_reason = REMOVED_REASON

@@ -1,6 +1,8 @@
-"""Operations, as an attacker and a new user tried them (issue #19): ``monitor feeds list``.
+"""Operations, as an attacker and a new user tried them (issue #19): feeds.yaml at a worker's
+start, ``monitor feeds list``.
 
-Each test drives the real parts: the ``monitor`` command on SQLite and PostgreSQL.
+Each test drives the real parts: the scheduling stage on SQLite and PostgreSQL, the
+dashboard's app, the ``monitor`` command.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli.main import cli
 from monitor.config import Settings
+from monitor.dashboard.app import create_app
+from monitor.errors import ConfigError
 from monitor.feeds import config as feeds_config
+from monitor.feeds.config import REMOVED_REASON, feeds_file_problems
+from monitor.logs import configure_logging
 from monitor.models import Feed
 from monitor.pipeline import schedule_due_feeds
 
@@ -69,6 +77,188 @@ def run_monitor(env: dict[str, str], *args: str) -> Result:
 
 def json_lines(err: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+VALID = """
+feeds:
+  - url: https://a.example.org/rss
+    name: Alpha
+  - url: https://b.example.org/rss
+    name: Bravo
+    interval: 15m
+"""
+
+# Bravo's entry is broken (line 5), Charlie is new and good.
+ONE_BAD_ONE_NEW = """
+feeds:
+  - url: https://a.example.org/rss
+    name: Alpha
+  - url: https://b.example.org/rss
+    name: Bravo renamed
+    interval: 5s
+  - url: https://c.example.org/rss
+    name: Charlie
+"""
+
+
+# -- 1. a bad feeds.yaml entry at a worker's start ------------------------------------------
+
+
+def test_it_keeps_the_last_valid_feeds_when_a_restarted_worker_meets_a_bad_entry(
+    session: Session, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_feeds(settings, VALID)
+    tick(session, settings)
+    bravo_before = feeds_by_url(session)["https://b.example.org/rss"]
+    assert (bravo_before.name, bravo_before.interval_seconds) == ("Bravo", 900)
+
+    path = write_feeds(settings, ONE_BAD_ONE_NEW)
+    configure_logging(level="INFO", fmt="json")
+    capsys.readouterr()
+    fresh_process()
+    due = tick(session, settings)  # no exception: the worker goes on polling
+
+    rows = feeds_by_url(session)
+    assert set(due) == {feed.id for feed in rows.values()}  # every feed is polled
+    charlie = rows["https://c.example.org/rss"]
+    assert (charlie.name, charlie.enabled, charlie.in_config) == ("Charlie", True, True)
+    bravo = rows["https://b.example.org/rss"]
+    # The broken entry leaves its row as the last valid file set it: not renamed, not removed.
+    assert (bravo.name, bravo.interval_seconds, bravo.enabled, bravo.in_config) == (
+        "Bravo",
+        900,
+        True,
+        True,
+    )
+    report = f"{path}:6: interval: the interval must be at least 10 seconds"
+    assert feeds_file_problems(session) == [report]
+
+    # Two more ticks, the second in yet another fresh process: reported once per change.
+    tick(session, settings)
+    fresh_process()
+    tick(session, settings)
+    logged = [line for line in json_lines(capsys.readouterr().err) if line["level"] == "error"]
+    assert [(line["event"], line["error"]) for line in logged] == [
+        ("feeds.yaml entry not applied", report)
+    ]
+
+    # The dashboard's Feeds page and API, and `monitor feeds list`, show the same line.
+    with TestClient(create_app(settings)) as client:
+        assert report in client.get("/feeds").text
+        assert client.get("/api/feeds").json()["problems"] == [report]
+    listed = run_monitor(cli_env(settings), "feeds", "list")
+    assert listed.exit_code == 0
+    assert report in listed.stderr.splitlines()
+    assert "Charlie" in listed.stdout and "Bravo" in listed.stdout
+
+
+def test_it_keeps_the_table_as_is_when_the_file_does_not_parse(
+    session: Session, settings: Settings
+) -> None:
+    write_feeds(settings, VALID)
+    tick(session, settings)
+    path = write_feeds(settings, "feeds:\n  - url: [https://a.example.org/rss\n")
+    fresh_process()
+    due = tick(session, settings)
+    rows = feeds_by_url(session)
+    assert len(due) == 2 and all(f.enabled and f.in_config for f in rows.values())
+    assert rows["https://b.example.org/rss"].name == "Bravo"
+    (problem,) = feeds_file_problems(session)
+    assert problem.startswith(f"{path}:3: ") and "\n" not in problem
+    assert problem.endswith("(not applied: the feeds stay as they were)")
+
+
+def test_it_turns_no_feed_off_while_a_broken_entry_names_no_readable_url(
+    session: Session, settings: Settings
+) -> None:
+    write_feeds(settings, VALID)
+    tick(session, settings)
+    # Bravo's URL lost its colon: that entry could be any feed, so Bravo is not 'removed'.
+    write_feeds(
+        settings,
+        """
+        feeds:
+          - url: https://a.example.org/rss
+          - url: https//b.example.org/rss
+        """,
+    )
+    fresh_process()
+    tick(session, settings)
+    bravo = feeds_by_url(session)["https://b.example.org/rss"]
+    assert (bravo.enabled, bravo.in_config, bravo.disabled_reason) == (True, True, None)
+    # Once the file is whole again, a feed that left it is turned off as before.
+    write_feeds(settings, "feeds:\n  - url: https://a.example.org/rss\n")
+    tick(session, settings)
+    bravo = feeds_by_url(session)["https://b.example.org/rss"]
+    assert (bravo.enabled, bravo.in_config, bravo.disabled_reason) == (False, False, REMOVED_REASON)
+    assert feeds_file_problems(session) == []
+
+
+def test_it_refuses_only_a_first_start_with_no_valid_feed_in_one_line(
+    session: Session, settings: Settings
+) -> None:
+    path = write_feeds(settings, "feeds:\n  - url: https://a.example.org/rss\n    interval: 5s\n")
+    with pytest.raises(ConfigError) as refused:
+        tick(session, settings)
+    assert str(refused.value) == f"{path}:3: interval: the interval must be at least 10 seconds"
+    # The next tick with the same file is quiet: reported once per change, not every 5 s.
+    assert tick(session, settings) == []
+    # Each command that starts refuses the same way, in one line, exit 2.
+    for args in (("feeds", "list"), ("run", "--once")):
+        result = run_monitor(cli_env(settings), *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"monitor: {refused.value}\n"
+
+
+def test_it_does_not_refuse_when_the_file_gives_some_valid_feed(
+    session: Session, settings: Settings
+) -> None:
+    write_feeds(settings, ONE_BAD_ONE_NEW)
+    tick(session, settings)
+    assert set(feeds_by_url(session)) == {"https://a.example.org/rss", "https://c.example.org/rss"}
+    assert len(feeds_file_problems(session)) == 1
+
+
+def test_it_reports_thousands_of_broken_entries_in_a_bounded_list(
+    session: Session, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_feeds(settings, VALID)
+    tick(session, settings)
+    broken = "".join(
+        f"  - url: https://x{i}.example.org/rss\n    interval: 5s\n" for i in range(3000)
+    )
+    path = write_feeds(settings, VALID + broken)
+    configure_logging(level="INFO", fmt="json")
+    capsys.readouterr()
+    fresh_process()
+    tick(session, settings)
+    problems = feeds_file_problems(session)
+    assert len(problems) == feeds_config.MAX_PROBLEMS + 1
+    assert problems[-1] == f"{path}: 2900 more broken entries not listed"
+    errors = [line for line in json_lines(capsys.readouterr().err) if line["level"] == "error"]
+    assert len(errors) == feeds_config.MAX_PROBLEMS + 1
+    assert len(feeds_by_url(session)) == 2  # the good entries applied, none of the broken
+
+
+def test_it_shows_no_credentials_of_a_broken_entry(
+    session: Session, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_feeds(settings, VALID)
+    tick(session, settings)
+    configure_logging(level="INFO", fmt="json")
+    secret_url = "https://reader:hunter2@a.example.org/rss?token=s3cr3t"
+    write_feeds(settings, VALID + f"  - url: {secret_url}\n  - url: {secret_url}\n")
+    fresh_process()
+    tick(session, settings)
+    scrubbed = "duplicate feed https://reader:***@a.example.org/rss?token=***"
+    (problem,) = feeds_file_problems(session)  # stored (and logged) without them
+    assert scrubbed in problem
+    with TestClient(create_app(settings)) as client:
+        page, api = client.get("/feeds").text, client.get("/api/feeds").text
+    listed = run_monitor(cli_env(settings), "feeds", "list").stderr
+    assert scrubbed in api and scrubbed in listed and "duplicate feed" in page
+    for shown in (page, api, listed, capsys.readouterr().err):
+        assert "hunter2" not in shown and "s3cr3t" not in shown
 
 
 # -- 17, 23. `monitor feeds list`: escapes, --wide, --json ----------------------------------
