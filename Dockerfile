@@ -13,8 +13,10 @@ COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY workers ./workers
 COPY celeryconfig.py ./
+# /metrics is where docker-compose.yml mounts the shared metrics volume: a new volume takes
+# this folder's owner, so the workers (user monitor) can write their samples into it.
 RUN pip install . && useradd --create-home --uid 10001 monitor \
-    && mkdir -p /var/lib/monitor && chown monitor /var/lib/monitor
+    && mkdir -p /var/lib/monitor /metrics && chown monitor /var/lib/monitor /metrics
 
 # Watchlists and feeds.yaml are the operator's: mount them (see docker-compose.yml).
 USER monitor

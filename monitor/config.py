@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     watchlists: Path = Field(default=Path("watchlists"), description="Watchlist directory.")
     feeds: Path = Field(default=Path("feeds.yaml"), description="The feeds file.")
     var_dir: Path = Field(default=DEFAULT_VAR_DIR, description="Local state (SQLite, metrics).")
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Where worker processes write their metric samples for /metrics "
+        "(default: <var_dir>/metrics); a volume every worker and the dashboard share.",
+    )
 
     # -- polling ----------------------------------------------------------------------
     poll_interval: Annotated[int, Field(ge=10)] = 900
@@ -218,6 +223,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def metrics_path(self) -> Path:
+        """The folder the workers' metric files go in, one subfolder per host."""
+        return self.metrics_dir if self.metrics_dir is not None else self.var_dir / "metrics"
 
     def ensure_dirs(self) -> None:
         """Create the parent folders of the SQLite files (database and broker) if needed."""

@@ -1,23 +1,28 @@
 """Prometheus metrics, one definition each, shared by the workers and the dashboard.
 
-Celery runs several processes, so when ``PROMETHEUS_MULTIPROC_DIR`` is set (``monitor run``
-and the docker-compose services set it) every process writes its samples to files there and
-:func:`exposition` merges them; without it the process's own registry is served.
+Celery runs several processes, so every worker process writes its samples to files under
+``MONITOR_METRICS_DIR`` (a folder per host, see :mod:`monitor.metricfiles`) and
+:func:`exposition`, which the dashboard's ``/metrics`` serves, adds up all of them. A process
+that is not a worker (``monitor run --once``, ``monitor feeds poll``) counts in memory only.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
+    REGISTRY,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from monitor.metricfiles import sample_files
 
 __all__ = [
     "ARTICLES_INGESTED",
@@ -71,10 +76,30 @@ STORY_INDEX_LOADS = Counter(
 )
 
 
-def exposition() -> bytes:
-    """The text exposition of every metric, merged across processes when multiprocess."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest()
+class _EveryProcess:
+    """A collector of the samples every worker process wrote under the metrics folder, then
+    of this process's own metrics that no file holds.
+
+    prometheus_client's own collector reads one folder; ours has one folder per host, and
+    its files are merged the same way (counters and histograms summed, the gauge by its
+    ``multiprocess_mode``). This process's registry adds each metric's definition before any
+    worker has counted it, and the process's own figures (memory, CPU).
+    """
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def collect(self) -> Iterable[Metric]:
+        files = sample_files(self.root) if self.root is not None else []
+        merged: list[Metric] = list(MultiProcessCollector.merge(files))  # type: ignore[no-untyped-call]
+        yield from merged
+        shared = {metric.name for metric in merged}
+        for metric in REGISTRY.collect():
+            if metric.name not in shared:
+                yield metric
+
+
+def exposition(root: Path | None = None) -> bytes:
+    """The text exposition of every metric: added up over the processes that wrote under
+    *root* (``Settings.metrics_path``), and this process's own where no file has them."""
+    return generate_latest(_EveryProcess(root))

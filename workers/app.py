@@ -4,6 +4,10 @@ This package only adapts the library in ``monitor/`` to Celery; nothing in ``mon
 Celery. Worker processes log through :mod:`monitor.logs` with the task's name bound to every
 line, and time each task into ``monitor_task_duration_seconds``. A pool process that consumes
 the ``match`` queue loads the story index as it starts (see :func:`_warm_story_index`).
+
+Every process of a worker writes its metric samples under ``MONITOR_METRICS_DIR``, where the
+dashboard's ``/metrics`` adds them up: this module sets that up before the tasks (and with
+them prometheus_client) are imported, so no one has to export ``PROMETHEUS_MULTIPROC_DIR``.
 """
 
 # Celery's decorators carry no types; the functions under them are typed.
@@ -24,6 +28,12 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
+
+from monitor.config import get_settings
+from monitor.metricfiles import share_samples
+
+# Before anything imports prometheus_client: it picks in-memory or shared samples on import.
+share_samples(get_settings().metrics_path)
 
 app = Celery("monitor")
 app.config_from_object("celeryconfig")

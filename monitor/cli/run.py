@@ -69,9 +69,9 @@ def dashboard_command() -> list[str]:
 
 
 def _metrics_dir(settings: Settings) -> Path:
-    # Each process writes its samples here; stale files from a previous run would be added
-    # to this run's counters, so the folder starts empty.
-    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
+    # Each worker process writes its samples here (monitor.metricfiles); stale files from a
+    # previous run would be added to this run's counters, so the folder starts empty.
+    path = settings.metrics_path
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
@@ -179,7 +179,7 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         return
 
     env = dict(os.environ)
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(settings).resolve())
+    env["MONITOR_METRICS_DIR"] = str(_metrics_dir(settings).resolve())
     supervisor = Supervisor()
     click.echo(
         f"monitor: database {redact_url(settings.database_url)}, "

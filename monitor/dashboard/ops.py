@@ -62,5 +62,6 @@ def healthz(dashboard: DashboardDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+def metrics(dashboard: DashboardDep) -> Response:
+    # The workers' samples, added up from the files they write (see monitor.metricfiles).
+    return Response(exposition(dashboard.settings.metrics_path), media_type=CONTENT_TYPE_LATEST)

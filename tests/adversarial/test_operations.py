@@ -1,14 +1,16 @@
 """Operations, as an attacker and a new user tried them (issue #19): feeds.yaml at a worker's
-start, ``monitor feeds list``.
+start, the workers' metrics on the dashboard, ``monitor feeds list``.
 
 Each test drives the real parts: the scheduling stage on SQLite and PostgreSQL, the
-dashboard's app, the ``monitor`` command.
+dashboard's app, the ``monitor`` command, worker-like processes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from monitor.feeds.config import REMOVED_REASON, feeds_file_problems
 from monitor.logs import configure_logging
 from monitor.models import Feed
 from monitor.pipeline import schedule_due_feeds
+from tests.conftest import ROOT, make_settings
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -329,3 +332,46 @@ def test_it_prints_one_json_object_per_feed_without_credentials(
     evil = rows["https://evil.example.org/rss"]
     assert evil["title"].startswith("\x1b]0;owned")  # escaped as \u001b in the JSON text
     assert evil["last_polled_at"] == NOW.isoformat()
+
+
+# -- 20. /metrics in the scaled-out recipe ------------------------------------------------
+
+
+def _worker_like_process(env: dict[str, str], cwd: Path, *, host: str, polls: int) -> None:
+    """A process started as `celery -A workers worker` starts (it imports the workers
+    package), on host *host*, that counts *polls* polls; PROMETHEUS_MULTIPROC_DIR unset."""
+    script = (
+        "import socket\n"
+        f"socket.gethostname = lambda: {host!r}\n"
+        "import workers\n"
+        "from monitor.metrics import POLLS\n"
+        f"POLLS.labels(outcome='new').inc({polls})\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=cwd,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+@pytest.mark.parametrize("shared_folder", [False, True], ids=["var-dir", "metrics-dir"])
+def test_it_shows_the_workers_counters_on_the_dashboard_without_setup(
+    tmp_path: Path, shared_folder: bool
+) -> None:
+    extra = {"metrics_dir": tmp_path / "shared-volume"} if shared_folder else {}
+    settings = make_settings(tmp_path, **extra)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "PROMETHEUS_"))}
+    env.update(cli_env(settings), PYTHONPATH=str(ROOT))
+    if shared_folder:
+        env["MONITOR_METRICS_DIR"] = str(settings.metrics_path)
+    # Two containers on one volume: each numbers its processes from 1, so only their host
+    # names keep their files apart.
+    _worker_like_process(env, tmp_path, host="poll-1", polls=2)
+    _worker_like_process(env, tmp_path, host="poll-2", polls=3)
+
+    response = TestClient(create_app(settings)).get("/metrics")
+    assert response.status_code == 200
+    assert 'monitor_polls_total{outcome="new"} 5.0' in response.text.splitlines()

@@ -136,7 +136,8 @@ def test_it_points_every_service_at_postgres_and_redis() -> None:
         env = SERVICES[name]["environment"]
         assert env["MONITOR_DATABASE_URL"].startswith("postgresql://"), name
         assert env["MONITOR_BROKER_URL"] == "redis://redis:6379/0", name
-        assert env["PROMETHEUS_MULTIPROC_DIR"], name
+        # Where every worker writes its samples and the dashboard reads them (a shared volume).
+        assert env["MONITOR_METRICS_DIR"], name
 
 
 def test_it_makes_the_exposed_dashboard_ask_for_a_token() -> None:
@@ -189,3 +190,16 @@ def test_it_passes_docker_compose_config_where_docker_exists(tmp_path: Path) -> 
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_it_lets_the_workers_write_to_the_metrics_volume() -> None:
+    # A new named volume takes the owner of the image's folder it is mounted on; without the
+    # folder in the image it is root's, and the workers (user monitor) could not write.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    metrics = {SERVICES[name]["environment"]["MONITOR_METRICS_DIR"] for name in OURS}
+    assert len(metrics) == 1
+    folder = metrics.pop()
+    assert any(v == f"metrics:{folder}" for v in SERVICES["worker-poll"]["volumes"])
+    run = next(line for line in dockerfile.split("RUN ")[1:] if "useradd" in line)
+    assert re.search(rf"mkdir -p [^&]*{folder}\b", run)
+    assert re.search(rf"chown monitor [^&]*{folder}\b", run)
