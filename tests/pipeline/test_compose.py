@@ -192,6 +192,67 @@ def test_it_passes_docker_compose_config_where_docker_exists(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
 
 
+# -- what a fresh `docker compose up` needs (issue #19) ------------------------------------
+
+# Compose features this file may use, and the Docker Compose release that brought each.
+FEATURES = {
+    "env_file entries with required:": (2, 24),
+    "depends_on with condition:": (2, 0),
+    "top-level name:": (2, 0),
+}
+
+
+def _features_used() -> set[str]:
+    used = {"top-level name:"} if "name" in _compose() else set()
+    for service in SERVICES.values():
+        if any(isinstance(e, dict) and "required" in e for e in service.get("env_file", [])):
+            used.add("env_file entries with required:")
+        depends = service.get("depends_on", {})
+        if isinstance(depends, dict) and any("condition" in d for d in depends.values()):
+            used.add("depends_on with condition:")
+    return used
+
+
+def test_it_states_the_compose_version_its_features_need() -> None:
+    header = COMPOSE.read_text().split("\nname:", 1)[0]
+    stated = re.search(r"Docker Compose v(\d+)\.(\d+) or newer", header)
+    assert stated, "docker-compose.yml should say which Docker Compose it needs"
+    version = (int(stated.group(1)), int(stated.group(2)))
+    for feature in _features_used():
+        assert version >= FEATURES[feature], f"{feature} needs Compose {FEATURES[feature]}"
+    assert _compose()["name"] == "monitor"
+
+
+def test_it_starts_workers_whether_or_not_the_dashboard_starts() -> None:
+    for name in OURS:
+        if name == "dashboard":
+            continue
+        service = SERVICES[name]
+        assert "dashboard" not in service.get("depends_on", {}), name
+        # Sharing another service's PID namespace makes this one wait for it.
+        assert not str(service.get("pid", "")).startswith("service:"), name
+
+
+def test_it_mounts_a_folder_for_feeds_and_watchlists() -> None:
+    # Editors replace a file (write, then rename): a bind mount of the file itself keeps the
+    # old one, so the service would never see an edit. Only folders are bind-mounted.
+    for name in OURS:
+        service = SERVICES[name]
+        env = service["environment"]
+        mounts = [v.split(":") for v in service["volumes"]]
+        binds = {target: source for source, target, *_ in mounts if not source.isidentifier()}
+        for source in binds.values():
+            assert not source.endswith((".yaml", ".yml")), f"{name}: {source} is a file"
+        feeds, watchlists = Path(env["MONITOR_FEEDS"]), Path(env["MONITOR_WATCHLISTS"])
+        folder = str(feeds.parent)
+        assert folder in binds and str(watchlists.parent) == folder, name
+        # The folder mounted by default holds both, as the embedded mode reads them.
+        default = re.sub(r"\$\{CONFIG_DIR:-([^}]*)\}", r"\1", binds[folder])
+        assert (ROOT / default / feeds.name).is_file() and (
+            ROOT / default / watchlists.name
+        ).is_dir()
+
+
 def test_it_lets_the_workers_write_to_the_metrics_volume() -> None:
     # A new named volume takes the owner of the image's folder it is mounted on; without the
     # folder in the image it is root's, and the workers (user monitor) could not write.
