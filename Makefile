@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	@if [ -d watchlists ] && $(BIN)/monitor watchlists --help >/dev/null 2>&1; then \
-		$(BIN)/monitor watchlists validate watchlists; fi
+		$(BIN)/monitor watchlists validate --files-only watchlists; fi
 
 pytest: setup
 	$(BIN)/pytest

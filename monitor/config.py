@@ -11,6 +11,7 @@ print as ``**********`` if a settings object ever reaches a log line.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.destinations import parse_destinations
+from monitor.destinations import AlertSpec, SlackWebhook, parse_destinations
 from monitor.errors import ConfigError, first_problem
 
 __all__ = ["Settings", "get_settings", "load_settings", "redact_url"]
@@ -163,6 +164,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # .env.example leaves it empty ('MONITOR_SLACK_BOT_TOKEN='): that is no token, and is
+        # reported as unset (see missing_secret), not sent to Slack to be refused at a hit.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -228,6 +238,27 @@ class Settings(BaseSettings):
     def metrics_path(self) -> Path:
         """The folder the workers' metric files go in, one subfolder per host."""
         return self.metrics_dir if self.metrics_dir is not None else self.var_dir / "metrics"
+
+    def webhook_url(self, variable: str) -> str:
+        """The incoming-webhook URL in environment variable *variable*, or "" when unset.
+
+        A watchlist names the variable (``slack: {webhook: env:VARIABLE}``); the URL is a
+        secret, so it never leaves the process environment for a file or the database.
+        """
+        return os.environ.get(variable, "").strip()
+
+    def missing_secret(self, destination: AlertSpec) -> str | None:
+        """Why this process cannot send to *destination*: the variable holding the secret it
+        needs is not set. Names the variable, never a value; None when it can send."""
+        if isinstance(destination.slack, SlackWebhook):
+            variable = destination.slack.env_var
+            if not self.webhook_url(variable):
+                return f"environment variable {variable} (the webhook URL) is not set"
+        elif destination.slack is not None and self.slack_bot_token is None:
+            return "MONITOR_SLACK_BOT_TOKEN is not set"
+        elif destination.email is not None and self.smtp_url is None:
+            return "MONITOR_SMTP_URL is not set"
+        return None
 
     def ensure_dirs(self) -> None:
         """Create the parent folders of the SQLite files (database and broker) if needed."""

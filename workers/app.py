@@ -8,6 +8,7 @@ the ``match`` queue loads the story index as it starts (see :func:`_warm_story_i
 Every process of a worker writes its metric samples under ``MONITOR_METRICS_DIR``, where the
 dashboard's ``/metrics`` adds them up: this module sets that up before the tasks (and with
 them prometheus_client) are imported, so no one has to export ``PROMETHEUS_MULTIPROC_DIR``.
+A worker that sends alerts says, as it starts, which destinations it cannot send to.
 """
 
 # Celery's decorators carry no types; the functions under them are typed.
@@ -27,6 +28,7 @@ from celery.signals import (
     task_prerun,
     worker_process_init,
     worker_process_shutdown,
+    worker_ready,
 )
 
 from monitor.config import get_settings
@@ -34,6 +36,9 @@ from monitor.metricfiles import share_samples
 
 # Before anything imports prometheus_client: it picks in-memory or shared samples on import.
 share_samples(get_settings().metrics_path)
+
+from monitor.logs import get_logger  # noqa: E402  (after the choice above)
+from monitor.watchlists import load_watchlists, unsendable_destinations  # noqa: E402
 
 app = Celery("monitor")
 app.config_from_object("celeryconfig")
@@ -92,6 +97,28 @@ def _warm_story_index() -> None:
         log.warning("story index not warmed", error=f"{type(exc).__name__}: {reason}")
         return
     log.info("story index warm", stories=stories, seconds=round(time.perf_counter() - started, 2))
+
+
+@worker_ready.connect
+def _warn_about_unsendable_destinations(**_: Any) -> None:
+    """One warning per alert destination this worker could not send to: its secret's variable
+    is unset, and its first alert would fail. Only a worker that consumes ``alerts`` sends."""
+    if not _consumes("alerts"):
+        return
+    log = get_logger("workers.app")
+    settings = get_settings()
+    try:
+        specs = load_watchlists([settings.watchlists]).watchlists
+    except Exception as exc:  # a check must never stop a start; the files are reported anyway
+        log.warning("alert destinations not checked", error=f"{type(exc).__name__}")
+        return
+    for item in unsendable_destinations(specs, settings):
+        log.warning(
+            "alert destination cannot send",
+            destination=item.destination,
+            error=item.problem,
+            watchlist=list(item.watchlists),
+        )
 
 
 @worker_process_shutdown.connect

@@ -22,7 +22,7 @@ from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
-from monitor.watchlists import LoadResult, load_watchlists
+from monitor.watchlists import LoadResult, load_watchlists, unsendable_alerts
 
 __all__ = ["commands", "match", "parse_since", "watchlists"]
 
@@ -56,19 +56,30 @@ def watchlists() -> None:
 
 @watchlists.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--files-only",
+    is_flag=True,
+    help="Check the files alone, not that this machine has each destination's secret "
+    "(CI, an analyst's laptop).",
+)
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
-    """Check files or directories: schema, query syntax and each watchlist's examples.
+def validate(ctx: click.Context, paths: tuple[Path, ...], files_only: bool) -> None:
+    """Check files or directories: schema, query syntax, each watchlist's examples, and that
+    every destination can be sent from here (its token, SMTP URL or webhook variable is set).
 
     Prints one 'file:line:col: message' line per problem; exits 1 if there is any.
     """
     targets = list(paths) or [_directory(ctx, None)]
     result = _load(targets)
-    for error in result.errors:
-        click.echo(str(error))
+    problems = [str(error) for error in result.errors]
+    if not files_only:
+        # An alert whose secret is missing would fail at the first hit; say so now.
+        problems += unsendable_alerts(result.watchlists, settings_from(ctx))
+    for problem in problems:
+        click.echo(problem)
     count = len(result.watchlists)
-    if result.errors:
-        click.echo(f"{len(result.errors)} problem(s); {count} watchlist(s) valid", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s); {count} watchlist(s) valid", err=True)
         ctx.exit(1)
     click.echo(f"{count} watchlist(s) valid", err=True)
 

@@ -9,7 +9,9 @@ dashboard can show it. One module per step:
   ``path:line:col: message``, and each watchlist's examples checked;
 - :mod:`~monitor.watchlists.registry`: the watchlists in force, reloaded as files change, a
   broken file keeping its last valid version;
-- :mod:`~monitor.watchlists.mirror`: the ``watchlists`` table kept in step with the registry.
+- :mod:`~monitor.watchlists.mirror`: the ``watchlists`` table kept in step with the registry;
+- :mod:`~monitor.watchlists.secrets`: the destinations this process cannot send to, for lack of
+  the variable that holds their secret.
 
 The names below are the public API; import them from here.
 """
@@ -24,6 +26,7 @@ from monitor.watchlists.load import (
 )
 from monitor.watchlists.mirror import sync_watchlists
 from monitor.watchlists.registry import WatchlistRegistry
+from monitor.watchlists.secrets import Unsendable, unsendable_alerts, unsendable_destinations
 from monitor.watchlists.spec import Example, Examples, WatchlistFile, WatchlistSpec, json_schema
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "Example",
     "Examples",
     "LoadResult",
+    "Unsendable",
     "WatchlistError",
     "WatchlistFile",
     "WatchlistRegistry",
@@ -39,5 +43,7 @@ __all__ = [
     "load_file",
     "load_watchlists",
     "sync_watchlists",
+    "unsendable_alerts",
+    "unsendable_destinations",
     "watchlist_files",
 ]

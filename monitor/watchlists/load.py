@@ -253,6 +253,7 @@ def _load_file(
                 errors.append(WatchlistError(shown, e_line, e_col, message))
             continue
         spec._line, spec._column = line, col
+        spec._alert_locations = [_mark(_find(node, ["alerts", i])) for i in range(len(spec.alerts))]
         errors.extend(_check_examples(spec, node, shown))
         specs.append(spec)
     errors.sort(key=lambda e: (e.line, e.column))

@@ -162,6 +162,8 @@ class WatchlistSpec(WatchlistFile):
     content_hash: str = Field(default="", exclude=True)
     _line: int = PrivateAttr(default=1)
     _column: int = PrivateAttr(default=1)
+    # Where each entry of ``alerts:`` is written, for messages about one destination.
+    _alert_locations: list[tuple[int, int]] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any, /) -> None:
         if not self.name:
@@ -174,6 +176,12 @@ class WatchlistSpec(WatchlistFile):
     @property
     def location(self) -> tuple[int, int]:
         return self._line, self._column
+
+    def alert_location(self, index: int) -> tuple[int, int]:
+        """Line and column of ``alerts[index]`` in the file (the watchlist's own if unknown)."""
+        if index < len(self._alert_locations):
+            return self._alert_locations[index]
+        return self.location
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Operations, as an attacker and a new user tried them (issue #19): feeds.yaml at a worker's
-start, the workers' metrics on the dashboard, ``monitor feeds list``.
+start, the workers' metrics on the dashboard, unset alert secrets, ``monitor feeds list``.
 
 Each test drives the real parts: the scheduling stage on SQLite and PostgreSQL, the
 dashboard's app, the ``monitor`` command, worker-like processes.
@@ -7,6 +7,7 @@ dashboard's app, the ``monitor`` command, worker-like processes.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.cli.main import cli
-from monitor.config import Settings
+from monitor.config import Settings, get_settings
 from monitor.dashboard.app import create_app
 from monitor.errors import ConfigError
 from monitor.feeds import config as feeds_config
@@ -375,3 +376,120 @@ def test_it_shows_the_workers_counters_on_the_dashboard_without_setup(
     response = TestClient(create_app(settings)).get("/metrics")
     assert response.status_code == 200
     assert 'monitor_polls_total{outcome="new"} 5.0' in response.text.splitlines()
+
+
+# -- 22. unset alert secrets --------------------------------------------------------------
+
+WEBHOOK_VARIABLE = "SLACK_WEBHOOK_OPS_ADVERSARIAL"
+SECRET_TOKEN = "xoxb-0000-super-secret-token"
+SECRET_SMTP = "smtp://desk:pa55word@smtp.example.org:587"
+SECRET_HOOK = "https://hooks.slack.com/services/T0/B0/very-secret"
+
+WATCHLIST = """\
+query: naira
+alerts:
+  - slack: "#fx-desk"
+  - slack: {webhook: env:SLACK_WEBHOOK_OPS_ADVERSARIAL}
+    digest: hourly
+  - email: [desk@example.org]
+  - console: true
+"""
+
+
+@pytest.fixture
+def watchlist_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "watchlists"
+    directory.mkdir()
+    (directory / "naira.yaml").write_text(WATCHLIST, encoding="utf-8")
+    (directory / "plain.yaml").write_text("query: cedi\n", encoding="utf-8")
+    for name in ("MONITOR_SLACK_BOT_TOKEN", "MONITOR_SMTP_URL", "MONITOR_DEFAULT_ALERTS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(WEBHOOK_VARIABLE, raising=False)
+    return directory
+
+
+def validate(directory: Path, *flags: str, **env: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["watchlists", "validate", *flags, str(directory)],
+        env={"MONITOR_WATCHLISTS": str(directory), **env},
+        catch_exceptions=False,
+    )
+
+
+def test_it_reports_each_destination_without_its_secret_at_validation(
+    watchlist_dir: Path,
+) -> None:
+    path = watchlist_dir / "naira.yaml"
+    result = validate(watchlist_dir, MONITOR_DEFAULT_ALERTS="slack:#news")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:3:5: alerts: cannot send to slack:#fx-desk: MONITOR_SLACK_BOT_TOKEN is not set",
+        f"{path}:4:5: alerts: cannot send to webhook:{WEBHOOK_VARIABLE}: environment variable "
+        f"{WEBHOOK_VARIABLE} (the webhook URL) is not set",
+        f"{path}:6:5: alerts: cannot send to email:desk@example.org: MONITOR_SMTP_URL is not set",
+        # plain.yaml has no alerts: of its own, so it relies on the default destinations.
+        "MONITOR_DEFAULT_ALERTS: cannot send to slack:#news: MONITOR_SLACK_BOT_TOKEN is not set",
+    ]
+    assert "4 problem(s)" in result.stderr
+
+
+def test_it_names_the_missing_variable_and_never_a_secret(watchlist_dir: Path) -> None:
+    # The token is set (and an empty one counts as unset); the webhook variable is not.
+    result = validate(
+        watchlist_dir, MONITOR_SLACK_BOT_TOKEN=SECRET_TOKEN, MONITOR_SMTP_URL=SECRET_SMTP
+    )
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    assert f"webhook:{WEBHOOK_VARIABLE}" in line
+    assert SECRET_TOKEN not in result.output and "pa55word" not in result.output
+
+    blank = validate(watchlist_dir, MONITOR_SLACK_BOT_TOKEN="  ", MONITOR_SMTP_URL=SECRET_SMTP)
+    assert "MONITOR_SLACK_BOT_TOKEN is not set" in blank.stdout
+
+    ready = validate(
+        watchlist_dir,
+        MONITOR_SLACK_BOT_TOKEN=SECRET_TOKEN,
+        MONITOR_SMTP_URL=SECRET_SMTP,
+        **{WEBHOOK_VARIABLE: SECRET_HOOK},
+    )
+    assert ready.exit_code == 0 and ready.stdout == ""
+    assert validate(watchlist_dir, "--files-only").exit_code == 0
+
+
+def test_it_warns_once_per_unsendable_destination_as_an_alerts_worker_starts(
+    watchlist_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The module (the package's `app` is the Celery app it makes).
+    worker_app = importlib.import_module("workers.app")
+
+    (watchlist_dir / "naira-copy.yaml").write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.setenv("MONITOR_WATCHLISTS", str(watchlist_dir))
+    monkeypatch.setenv("MONITOR_SMTP_URL", SECRET_SMTP)
+    monkeypatch.setenv("MONITOR_DEFAULT_ALERTS", "slack:#fx-desk")
+    get_settings.cache_clear()
+    configure_logging(level="INFO", fmt="json")
+    capsys.readouterr()
+
+    worker_app._warn_about_unsendable_destinations()
+
+    err = capsys.readouterr().err
+    warnings = [line for line in json_lines(err) if line["level"] == "warning"]
+    assert [(w["event"], w["destination"], w["error"], w["watchlist"]) for w in warnings] == [
+        (
+            "alert destination cannot send",
+            "slack:#fx-desk",
+            "MONITOR_SLACK_BOT_TOKEN is not set",
+            ["naira", "naira-copy", "plain"],
+        ),
+        (
+            "alert destination cannot send",
+            f"webhook:{WEBHOOK_VARIABLE}",
+            f"environment variable {WEBHOOK_VARIABLE} (the webhook URL) is not set",
+            ["naira", "naira-copy"],
+        ),
+    ]
+    assert "pa55word" not in err

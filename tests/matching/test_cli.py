@@ -35,7 +35,13 @@ def watchlist_dir(tmp_path: Path) -> Path:
 
 
 def test_it_validates_the_shipped_watchlists() -> None:
-    code, out, err = run("watchlists", "validate", str(ROOT / "watchlists"))
+    # validate also checks that each destination's secret is set (issue #19): give them.
+    secrets = {
+        "MONITOR_SLACK_BOT_TOKEN": "xoxb-test",
+        "MONITOR_SMTP_URL": "smtp://mail.example.org:587",
+        "SLACK_WEBHOOK_SECURITY": "https://hooks.slack.example.org/T/B/x",
+    }
+    code, out, err = run("watchlists", "validate", str(ROOT / "watchlists"), env=secrets)
     assert code == 0, out
     assert out == "" and "watchlist(s) valid" in err
 

@@ -12,7 +12,6 @@ checked here. Slack's answers (https://api.slack.com/messaging/webhooks#handling
 from __future__ import annotations
 
 import logging
-import os
 
 from slack_sdk.errors import SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -38,7 +37,7 @@ _sdk_log.setLevel(logging.CRITICAL)
 def send(message: Message, destination: AlertSpec, *, settings: Settings) -> SendResult:
     assert isinstance(destination.slack, SlackWebhook)
     variable = destination.slack.env_var
-    url = os.environ.get(variable, "").strip()
+    url = settings.webhook_url(variable)
     if not url:
         raise DeliveryError(
             f"environment variable {variable} (the webhook URL) is not set",
