@@ -18,7 +18,6 @@ The renderers (Slack, email, the dashboard) escape the text and mark the spans t
 from __future__ import annotations
 
 import bisect
-import contextlib
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -315,7 +314,7 @@ def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
 
 
 def _first_position(leaf: Node, tokens: FieldTokens, d: TokenisedDocument) -> int | None:
-    """Where *leaf* first occurs in a field, cheaply (``list.index`` runs in C)."""
+    """Where *leaf* first occurs in a field."""
     if isinstance(leaf, Phrase):
         spans = phrase_spans(tokens, leaf.tokens)
         return min(s for s, _ in spans) if spans else None
@@ -324,8 +323,9 @@ def _first_position(leaf: Node, tokens: FieldTokens, d: TokenisedDocument) -> in
     for word in words:
         if word not in tokens.vocabulary:
             continue
-        with contextlib.suppress(ValueError):  # ValueError: only there as a joined form
-            found.append(tokens.words.index(word))
+        # word_positions, not a list.index per word: a wildcard may stand for thousands of
+        # words, and it keeps the cost linear (see FieldTokens.word_positions).
+        found.extend(tokens.word_positions(word)[:1])
         found.extend(start for start, _ in tokens.joined.get(word, ()))
     return min(found) if found else None
 

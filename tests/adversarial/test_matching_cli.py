@@ -1,0 +1,105 @@
+"""Issue #19, as an attacker would try it: matching cost, YAML alias bombs, and what the
+command line prints (bad files, failed feeds, logs, terminal escapes, runpy's warning)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.matching import Document, Matcher, parse_query
+from monitor.matching.engine import MAX_MATCHED_CHARS
+from monitor.matching.text import tokenise
+from tests.matching.conftest import Spec
+from tests.matching.reference import reference_match
+
+# -- 5. matching cost grows with the article, and stops at a stated length -------------------
+
+
+def _wildcard_article(words: int) -> str:
+    # Every word a different one that econom* matches: the wildcard stands for all of them,
+    # and each used to cost a scan of the whole article.
+    return " ".join(f"econom{i}" for i in range(words))
+
+
+@pytest.mark.timeout(60)
+def test_it_finds_every_word_of_a_wildcard_in_time_linear_in_the_field() -> None:
+    words = _wildcard_article(20_000).split()
+    tokens = tokenise(" ".join(words))
+    started = time.perf_counter()
+    spans = [tokens.spans(word) for word in words]  # what a wildcard under NEAR asks
+    elapsed = time.perf_counter() - started
+    assert spans == [[(at, at)] for at in range(len(words))]
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+@pytest.mark.timeout(60)
+def test_it_matches_a_40000_word_article_under_a_wildcard_near_a_word_in_time() -> None:
+    words = _wildcard_article(40_000).split()
+    words.insert(10_000, "crisis")
+    matcher = Matcher([Spec("economy", "econom* NEAR/5 crisis")])
+    started = time.perf_counter()
+    hits = matcher.match(Document(id="long", content=" ".join(words)))
+    elapsed = time.perf_counter() - started
+    assert [hit.watchlist_id for hit in hits] == ["economy"]
+    assert hits[0].explanation == {"content": ["econom*", "crisis"]}
+    snippet, highlights = hits[0].snippet, hits[0].highlights
+    assert snippet.startswith("econom0 econom1") and highlights[0] == (0, len("econom0"))
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+
+
+def test_it_matches_the_first_max_matched_chars_of_a_field_and_explains_them() -> None:
+    matcher = Matcher([Spec("economy", "economy NEAR/2 crisis")])
+    filler = "word " * (MAX_MATCHED_CHARS // 5)
+    last = "word " * (MAX_MATCHED_CHARS // 5 - 4) + "economy crisis. "  # ends 4 before the cap
+    hits = matcher.match(Document(id="in", content=last + filler))
+    assert [hit.watchlist_id for hit in hits] == ["economy"]
+    snippet, (first, second) = hits[0].snippet, hits[0].highlights
+    assert snippet.endswith("economy crisis.")
+    assert (snippet[slice(*first)], snippet[slice(*second)]) == ("economy", "crisis")
+    # Past the cap the text is not read at all ...
+    assert not matcher.match(Document(id="past", content=filler + "economy crisis."))
+    # ... and a word the cap falls inside is left out whole, not matched as its first half.
+    straddling = "x" * (MAX_MATCHED_CHARS - 4) + " economy crisis"
+    assert not Matcher([Spec("econ", "econ")]).match(Document(id="cut", content=straddling))
+
+
+# A vocabulary in which one wildcard stands for many words, so that matching asks for the
+# positions of more of them than it scans for one by one.
+_ECONOMY = [f"econom{suffix}" for suffix in ("y", "ic", "ics", "ist", "ists", "ies", "ise")]
+_VOCABULARY = [*_ECONOMY, *(f"econ{n}" for n in range(8)), "crisis", "bank", "Indo-Pacific"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_VOCABULARY), max_size=60).map(" ".join),
+    st.sampled_from(
+        [
+            "econ* NEAR/2 crisis",
+            "econ* ONEAR/1 bank",
+            '"economy crisis" NEAR/3 econ*',
+            "(econ* OR bank) NEAR/1 (crisis OR indo*)",
+        ]
+    ),
+)
+def test_it_matches_as_the_reference_evaluator_when_a_wildcard_stands_for_many_words(
+    text: str, query: str
+) -> None:
+    document = Document(id="d", title=text[:40], content=text)
+    expected = reference_match(parse_query(query).root, document)
+    assert bool(Matcher([Spec("w", query)]).match_ids(document)) == expected
+
+
+@given(
+    st.lists(st.sampled_from(_VOCABULARY), max_size=60),
+    st.lists(st.sampled_from([*_VOCABULARY, "absent"]), max_size=30),
+)
+def test_it_gives_each_word_the_positions_a_full_scan_finds(
+    words: list[str], asked: list[str]
+) -> None:
+    tokens = tokenise(" ".join(words))
+    for word in asked:
+        expected = [at for at, token in enumerate(tokens.words) if token == word.lower()]
+        assert tokens.word_positions(word.lower()) == expected
