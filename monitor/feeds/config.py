@@ -47,6 +47,7 @@ from monitor.logs import get_logger
 from monitor.models import ConfigFile, Feed, utcnow
 from monitor.redact import scrub
 from monitor.yamltext import duplicate_keys, error_position
+from monitor.yamltext import load as load_yaml
 
 __all__ = [
     "REMOVED_REASON",
@@ -191,8 +192,7 @@ def read_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
     feeds: YAML that does not parse, a key given twice or unknown at the top, no list.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = load_yaml(text)
     except yaml.YAMLError as exc:
         line, _col, problem = error_position(exc, text)
         raise ConfigError(f"{path}:{line}: {problem}") from None

@@ -21,6 +21,7 @@ from monitor.logs import get_logger
 from monitor.matching import Document, Matcher
 from monitor.watchlists.spec import ID_PATTERN, Example, WatchlistSpec
 from monitor.yamltext import duplicate_keys, error_position
+from monitor.yamltext import load as load_yaml
 
 __all__ = [
     "SUFFIXES",
@@ -186,8 +187,7 @@ def _load_file(
     except UnicodeDecodeError as exc:
         return [], [WatchlistError(shown, 1, exc.start + 1, "the file is not UTF-8")], stem_ids
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        root, document = load_yaml(text)
     except yaml.YAMLError as exc:
         line, col, problem = error_position(exc, text)
         return [], [WatchlistError(shown, line, col, f"invalid YAML: {problem}")], stem_ids

@@ -4,14 +4,19 @@ command line prints (bad files, failed feeds, logs, terminal escapes, runpy's wa
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.errors import ConfigError
+from monitor.feeds.config import load_feeds_file
 from monitor.matching import Document, Matcher, parse_query
 from monitor.matching.engine import MAX_MATCHED_CHARS
 from monitor.matching.text import tokenise
+from monitor.watchlists import load_watchlists
+from monitor.yamltext import MAX_ALIAS_NODES
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
 
@@ -103,3 +108,96 @@ def test_it_gives_each_word_the_positions_a_full_scan_finds(
     for word in asked:
         expected = [at for at, token in enumerate(tokens.words) if token == word.lower()]
         assert tokens.word_positions(word.lower()) == expected
+
+
+# -- 9. YAML alias bombs -----------------------------------------------------------------------
+
+
+def _alias_bomb(depth: int = 7) -> str:
+    """Each level a list of eight aliases of the level before: 8**8 values in 400 bytes."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, depth + 1):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 8) + "]")
+    return "\n".join(lines) + "\n"
+
+
+# In the bomb each level stands for 8 times the one before: 9, 73, 585, 4,681 values, and
+# the first alias of level 4 (line 5, column 10) takes the total past MAX_ALIAS_NODES.
+_BOMBS = pytest.mark.parametrize(
+    ("bomb", "line", "col", "problem"),
+    [
+        (
+            _alias_bomb(),
+            5,
+            10,
+            "too many aliases: with *a3 they stand for more than 10,000 values; "
+            "write the values out instead",
+        ),
+        (
+            "recursive: &r [1, *r]\n",
+            1,
+            19,
+            "alias *r is inside the node it names (a recursive alias)",
+        ),
+        (
+            "deep: " + "[" * 200 + "]" * 200 + "\n",
+            1,
+            106,
+            "lists and mappings nested more than 100 deep",
+        ),
+    ],
+    ids=["billion-laughs", "recursive-alias", "nested-200-deep"],
+)
+
+
+@pytest.mark.timeout(60)
+@_BOMBS
+def test_it_refuses_a_watchlist_alias_bomb_in_one_line_at_once(
+    tmp_path: Path, bomb: str, line: int, col: int, problem: str
+) -> None:
+    assert MAX_ALIAS_NODES == 10_000
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb + "query: NATO\n")
+    started = time.perf_counter()
+    result = load_watchlists([path])
+    elapsed = time.perf_counter() - started
+    assert [str(error) for error in result.errors] == [
+        f"{path}:{line}:{col}: invalid YAML: {problem}"
+    ]
+    assert result.watchlists == []
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+@pytest.mark.timeout(60)
+@_BOMBS
+def test_it_refuses_a_feeds_yaml_alias_bomb_in_one_line_at_once(
+    tmp_path: Path, bomb: str, line: int, col: int, problem: str
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(bomb + "feeds: []\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as refused:
+        load_feeds_file(path)
+    elapsed = time.perf_counter() - started
+    assert str(refused.value) == f"{path}:{line}: {problem}"
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+
+
+def test_it_still_reads_anchors_shared_by_many_entries(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.yaml"
+    first = "  - {url: 'https://n0.example.org/rss', tags: &tags [nigeria, politics]}\n"
+    more = "".join(
+        f"  - {{url: 'https://n{i}.example.org/rss', tags: *tags}}\n" for i in range(1, 1000)
+    )
+    feeds.write_text("feeds:\n" + first + more)
+    loaded = load_feeds_file(feeds)
+    assert len(loaded.specs) == 1000
+    assert {spec.tags for spec in loaded.specs} == {("nigeria", "politics")}
+    watchlists = tmp_path / "desk.yaml"
+    watchlists.write_text(
+        "- {id: one, query: NATO, alerts: &desk [{console: true, digest: hourly}]}\n"
+        "- {id: two, query: Japan, alerts: *desk}\n"
+    )
+    result = load_watchlists([watchlists])
+    assert result.errors == [] and [w.id for w in result.watchlists] == ["one", "two"]
+    assert result.watchlists[1].alerts == result.watchlists[0].alerts
