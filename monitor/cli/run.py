@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import click
 
@@ -65,7 +64,7 @@ def worker_command(*, concurrency: int | None, beat: bool = True) -> list[str]:
 
 def dashboard_command() -> list[str]:
     """The dashboard as a child process (the same entry point docker-compose.yml uses)."""
-    return [sys.executable, "-m", "monitor.cli.run", "dashboard"]
+    return [sys.executable, "-m", "monitor.dashboard"]
 
 
 def _metrics_dir(settings: Settings) -> Path:
@@ -219,22 +218,16 @@ def prune(settings: Settings, days: int | None) -> None:
 commands = [run, prune]
 
 
-def _serve_dashboard(argv: list[str]) -> Any:
-    """``python -m monitor.cli.run dashboard``: the dashboard child of ``monitor run``, and the
-    dashboard service of docker-compose.yml. Host and port come from the settings."""
+def _serve_dashboard(argv: list[str]) -> None:
+    """``python -m monitor.cli.run dashboard``: what ``python -m monitor.dashboard`` was called
+    before, kept for docker-compose files written then (runpy warns at its start: see
+    monitor/dashboard/__main__.py)."""
     if argv != ["dashboard"]:
-        sys.exit("usage: python -m monitor.cli.run dashboard")
-    from monitor.config import load_settings
-    from monitor.dashboard import serve
+        sys.exit("usage: python -m monitor.dashboard")
+    from monitor.dashboard.__main__ import main as serve_dashboard
 
-    try:
-        settings = load_settings()
-        configure_logging(level=settings.log_level, fmt=settings.log_format)
-        return serve(settings)
-    except MonitorError as exc:  # one line, as the CLI prints them, never a traceback
-        print(f"monitor: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    serve_dashboard()
 
 
-if __name__ == "__main__":  # pragma: no cover (a child process of monitor run)
+if __name__ == "__main__":  # pragma: no cover (a docker-compose file from before)
     _serve_dashboard(sys.argv[1:])

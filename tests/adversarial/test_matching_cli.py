@@ -3,13 +3,19 @@ command line prints (bad files, failed feeds, logs, terminal escapes, runpy's wa
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.cli.main import cli
+from monitor.cli.run import dashboard_command
 from monitor.errors import ConfigError
 from monitor.feeds.config import load_feeds_file
 from monitor.matching import Document, Matcher, parse_query
@@ -19,8 +25,10 @@ from monitor.watchlists import load_watchlists
 from monitor.yamltext import MAX_ALIAS_NODES
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
+from tests.pipeline.conftest import base_env
+from tests.support.feedserver import FeedServer
 
-# -- 5. matching cost grows with the article, and stops at a stated length -------------------
+# -- 5. matching cost grows with the article, and stops at a stated length --------------------
 
 
 def _wildcard_article(words: int) -> str:
@@ -110,7 +118,7 @@ def test_it_gives_each_word_the_positions_a_full_scan_finds(
         assert tokens.word_positions(word.lower()) == expected
 
 
-# -- 9. YAML alias bombs -----------------------------------------------------------------------
+# -- 9. YAML alias bombs ----------------------------------------------------------------------
 
 
 def _alias_bomb(depth: int = 7) -> str:
@@ -201,3 +209,58 @@ def test_it_still_reads_anchors_shared_by_many_entries(tmp_path: Path) -> None:
     result = load_watchlists([watchlists])
     assert result.errors == [] and [w.id for w in result.watchlists] == ["one", "two"]
     assert result.watchlists[1].alerts == result.watchlists[0].alerts
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server
+
+
+def _watchlists(tmp_path: Path, **queries: str) -> Path:
+    directory = tmp_path / "watchlists"
+    directory.mkdir(exist_ok=True)
+    for name, query in queries.items():
+        (directory / f"{name}.yaml").write_text(yaml.safe_dump({"query": query}))
+    return directory
+
+
+def _run_once_env(tmp_path: Path, **more: str) -> dict[str, str]:
+    return base_env(
+        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db",
+        MONITOR_FEEDS=tmp_path / "feeds.yaml",
+        MONITOR_WATCHLISTS=tmp_path / "watchlists",
+        MONITOR_VAR_DIR=tmp_path / "var",
+        **more,
+    )
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# -- 24. no RuntimeWarning when monitor run starts its dashboard ------------------------------
+
+
+def test_it_starts_the_dashboard_child_without_a_runtime_warning(tmp_path: Path) -> None:
+    # Refused at once (an exposed address without a login), after everything is imported:
+    # runpy's warning, when there is one, comes before.
+    env = base_env(
+        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db",
+        MONITOR_DASHBOARD_HOST="0.0.0.0",
+        PYTHONWARNINGS="error::RuntimeWarning",
+    )
+    result = _run(dashboard_command(), env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "monitor: refusing to serve the dashboard on 0.0.0.0 without MONITOR_DASHBOARD_TOKEN "
+        "or MONITOR_DASHBOARD_USERS"
+    )

@@ -92,7 +92,7 @@ def test_it_has_every_role_of_the_scaled_out_service() -> None:
     assert sum("celery -A workers beat" in c for c in commands) == 1, "exactly one beat service"
     assert any(c.startswith("monitor db upgrade") for c in commands)
     # The dashboard runs through the same entry point as under `monitor run`.
-    assert any(c.endswith("-m monitor.cli.run dashboard") for c in commands)
+    assert any(c.endswith("-m monitor.dashboard") for c in commands)
     assert {"redis", "postgres"} <= set(SERVICES)
 
 
