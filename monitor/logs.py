@@ -3,7 +3,13 @@
 Log with ``log = get_logger(__name__)`` and keyword fields: ``log.info("feed polled",
 feed=feed.id, new=3)``. The keys that tie a line to a row are fixed: ``feed``, ``watchlist``,
 ``article_id``, ``hit_id``, ``delivery_id`` and ``task``. Output is human-readable on a
-terminal and one JSON object per line with ``MONITOR_LOG_FORMAT=json``.
+terminal and one JSON object per line with ``MONITOR_LOG_FORMAT=json``, always on stderr:
+stdout belongs to a command's own output.
+
+Levels: ``debug`` for what happens on every tick or every item as planned (a scheduling
+tick, a task received and done), ``info`` for what changed (a feed polled, an article
+matched, a file reloaded), ``warning`` for what failed and will be tried again (a feed that
+could not be polled), ``error`` for what needs a person.
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # A plain traceback: the default (rich's) prints every frame's local variables, and
+        # those hold feed URLs with their credentials, tokens and message bodies.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -54,8 +64,11 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     handler._monitor = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request at INFO: too chatty for a poller.
+    # httpx logs every request at INFO: too chatty for a poller. Alembic narrates every
+    # plugin it loads at INFO; a person upgrading the database only needs to hear about
+    # problems.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     _configured = True
 
 

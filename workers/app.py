@@ -16,12 +16,14 @@ A worker that sends alerts says, as it starts, which destinations it cannot send
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
 import structlog
 from celery import Celery
+from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 from celery.signals import (
     setup_logging,
     task_postrun,
@@ -46,6 +48,28 @@ import workers.tasks  # noqa: E402,F401  (register the tasks with the app)
 
 _started: dict[str, float] = {}
 
+# What celery.beat logs as it sends a task (celery/beat.py, Scheduler.apply_entry).
+BEAT_SENDING = "Scheduler: Sending due task %s (%s)"
+
+
+class _RoutineAtDebug(logging.Filter):
+    """Celery's lines about every tick and every task (the beat sending one, a worker
+    receiving one, a task succeeding) are routine, so debug rather than info: with the
+    default 5 s scheduling tick they were three info lines every 5 s, burying what changed
+    (our own info lines) and what failed (Celery's failure lines, and ours, stay as they
+    are)."""
+
+    ROUTINE = frozenset({BEAT_SENDING, LOG_RECEIVED, LOG_SUCCESS})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.msg not in self.ROUTINE:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_ROUTINE_AT_DEBUG = _RoutineAtDebug()
+
 
 @setup_logging.connect
 def _configure_logging(**_: Any) -> None:
@@ -55,6 +79,8 @@ def _configure_logging(**_: Any) -> None:
 
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
+    for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(name).addFilter(_ROUTINE_AT_DEBUG)
 
 
 @worker_process_init.connect

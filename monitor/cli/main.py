@@ -10,6 +10,7 @@ import click
 from monitor import __version__
 from monitor.cli import alerts, dashboard, db, feeds, run, watchlists
 from monitor.errors import MonitorError
+from monitor.logs import configure_logging
 
 __all__ = ["cli", "main"]
 
@@ -29,6 +30,10 @@ class MonitorGroup(click.Group):
 @click.version_option(__version__, prog_name="monitor")
 def cli() -> None:
     """Media monitoring: poll news feeds, match watchlists, alert Slack and email."""
+    # Logs go to stderr, so that stdout holds a command's own output and nothing else (left
+    # alone, structlog prints to stdout). Commands that load the settings apply their level
+    # and format (monitor.cli.context).
+    configure_logging()
 
 
 # Each area of the service owns one module of subcommands; the list is explicit.

@@ -13,7 +13,6 @@ The library never imports Celery: the worker is ``python -m celery -A workers wo
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import signal
@@ -30,7 +29,6 @@ from monitor.cli.context import pass_settings
 from monitor.config import Settings, redact_url
 from monitor.errors import MonitorError, UserError
 from monitor.feeds import sync_feeds
-from monitor.logs import configure_logging
 
 __all__ = ["commands", "prune", "run", "worker_command"]
 
@@ -100,8 +98,14 @@ class Supervisor:
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         # A session of its own, so the terminal's Ctrl-C reaches only us: Celery takes a
         # second SIGINT as 'stop now', and we want to forward exactly one warm shutdown.
+        # Whatever a child prints (Celery's banner and shutdown lines) is its log, not this
+        # command's output: on our stderr, with the rest of the log.
         self.children[name] = subprocess.Popen(
-            command, env=env, start_new_session=True, preexec_fn=_die_with_parent
+            command,
+            env=env,
+            stdout=sys.stderr.fileno(),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -163,10 +167,6 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         from monitor.dashboard import check_exposure
 
         check_exposure(settings, settings.dashboard_host)
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    # Alembic narrates every plugin it loads at INFO; a person starting the service only
-    # needs to hear about problems.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings.ensure_dirs()
     storage.upgrade(settings)
     _check_feeds(settings)
@@ -205,7 +205,6 @@ def prune(settings: Settings, days: int | None) -> None:
     from monitor.models import utcnow
     from monitor.pipeline import prune as prune_articles
 
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
     if days is not None:
         if days < 1:
             raise UserError("--days must be at least 1")

@@ -46,6 +46,7 @@ log = get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)
 
 Outcome = Literal["new", "unchanged", "error", "not_a_feed", "skipped", "disabled"]
+_FAILED = frozenset({"error", "not_a_feed"})
 
 # How long a claim protects a poll. A worker that dies mid-poll leaves a claim that the next
 # worker may take over after this long.
@@ -232,10 +233,14 @@ def poll_feed(
     POLLS.labels(outcome=outcome.outcome).inc()
     if outcome.new_article_ids:
         ARTICLES_INGESTED.inc(len(outcome.new_article_ids))
-    # Routed through the standard library, structlog runs its processors before the level
-    # filter drops the event: skip that work (70 µs a poll, measured) when it would be dropped.
-    if not structlog.is_configured() or _stdlib_log.isEnabledFor(logging.INFO):
-        log.info(
+    # A poll that failed is a warning (it is retried with backoff, and a person may need to
+    # look); one that went as planned is info. Routed through the standard library,
+    # structlog runs its processors before the level filter drops the event: skip that work
+    # (70 µs a poll, measured) when it would be dropped.
+    level = logging.WARNING if outcome.outcome in _FAILED else logging.INFO
+    if not structlog.is_configured() or _stdlib_log.isEnabledFor(level):
+        log.log(
+            level,
             "feed polled",
             feed=feed_id,
             outcome=outcome.outcome,

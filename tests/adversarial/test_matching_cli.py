@@ -3,7 +3,10 @@ command line prints (bad files, failed feeds, logs, terminal escapes, runpy's wa
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +26,10 @@ from monitor.matching.engine import MAX_MATCHED_CHARS
 from monitor.matching.text import tokenise
 from monitor.watchlists import load_watchlists
 from monitor.yamltext import MAX_ALIAS_NODES
+from tests.feeds.conftest import rss
 from tests.matching.conftest import Spec
 from tests.matching.reference import reference_match
-from tests.pipeline.conftest import base_env
+from tests.pipeline.conftest import base_env, monitor
 from tests.support.feedserver import FeedServer
 
 # -- 5. matching cost grows with the article, and stops at a stated length --------------------
@@ -245,6 +249,110 @@ def _run_once_env(tmp_path: Path, **more: str) -> dict[str, str]:
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# -- 4. logs on stderr, at the level they deserve ---------------------------------------------
+
+_SUMMARY = ("watchlists: ", "feeds:      ", "articles:   ", "hits:       ", "alerts:     ")
+
+
+def test_it_keeps_run_once_stdout_for_the_summary_and_warns_of_a_failed_feed(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    feeds.set("/wire", "down", status=500)
+    feeds.set("/ok", rss(("a", "NATO summit")))
+    listed = [{"url": feeds.url("/wire"), "name": "Wire"}, {"url": feeds.url("/ok"), "name": "Ok"}]
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": listed}))
+    _watchlists(tmp_path, nato="NATO")
+
+    result = _run(
+        monitor("run", "--once"), _run_once_env(tmp_path, MONITOR_LOG_FORMAT="json"), tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr  # one of the two was polled
+    assert all(line.startswith((*_SUMMARY, "error:      ")) for line in result.stdout.splitlines())
+    logged = [json.loads(line) for line in result.stderr.splitlines()]
+    polled = {line["feed"]: line["level"] for line in logged if line["event"] == "feed polled"}
+    assert sorted(polled.values()) == ["info", "warning"]
+    assert [line["level"] for line in logged if line.get("outcome") == "error"] == ["warning"]
+
+
+def test_it_keeps_match_stdout_for_hits_when_something_is_logged(tmp_path: Path) -> None:
+    # A query nested past Python's recursion limit costs its file alone, and is logged.
+    directory = _watchlists(tmp_path, nato="NATO", deep="(" * 3000 + "NATO" + ")" * 3000)
+    story = tmp_path / "story.txt"
+    story.write_text("NATO summit\nLeaders met.\n")
+
+    result = _run(
+        monitor("match", "--watchlists", str(directory), str(story)), base_env(), tmp_path
+    )
+
+    assert result.returncode == 1
+    assert [json.loads(line)["watchlist"] for line in result.stdout.splitlines()] == ["nato"]
+    assert "watchlist file could not be loaded" in result.stderr
+    assert "RecursionError" in result.stderr
+
+
+def test_it_logs_no_local_variables_with_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.logs import configure_logging, get_logger
+
+    configure_logging(level="INFO", fmt="console")
+    # Built at run time: a traceback shows the lines of source, which must not hold them.
+    password, token = "-".join(["hunter2", "local"]), "-".join(["s3cret", "url"])
+
+    def fetch(url: str) -> None:
+        secret = password
+        raise ValueError(f"cannot fetch ({len(secret + url)} characters)")
+
+    try:
+        fetch(f"https://reader:{token}@wire.example/rss")
+    except ValueError:
+        get_logger("tests").exception("poll failed", feed=1)
+    err = capsys.readouterr().err
+    assert "poll failed" in err and "ValueError: cannot fetch" in err
+    assert password not in err and token not in err
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_it_logs_celerys_routine_lines_at_debug_and_its_failures_as_they_were(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
+
+    from workers.app import BEAT_SENDING, _configure_logging
+
+    monkeypatch.setenv("MONITOR_LOG_LEVEL", level)
+    monkeypatch.setenv("MONITOR_LOG_FORMAT", "json")
+    _configure_logging()
+    task = {"name": "monitor.schedule_due_feeds", "id": "t1", "runtime": 0.01}
+    # The three lines each scheduling tick made, as Celery writes them ...
+    logging.getLogger("celery.beat").info(BEAT_SENDING, "schedule-due-feeds", task["name"])
+    logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, task)
+    logging.getLogger("celery.app.trace").info(LOG_SUCCESS, {**task, "return_value": "'0 due'"})
+    # ... and a failure, which stays an error.
+    logging.getLogger("celery.app.trace").error("Task %(name)s[%(id)s] raised unexpected", task)
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    levels = [(line["logger"], line["level"]) for line in lines]
+    routine = [
+        ("celery.beat", "debug"),
+        ("celery.worker.strategy", "debug"),
+        ("celery.app.trace", "debug"),
+    ]
+    assert levels == (routine if level == "DEBUG" else []) + [("celery.app.trace", "error")]
+
+
+def test_it_puts_what_the_children_of_monitor_run_print_on_stderr(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from monitor.cli.run import Supervisor\n"
+        "s = Supervisor()\n"
+        "s.start('worker', [sys.executable, '-c', 'print(\"celery banner\")'], {})\n"
+        "s.children['worker'].wait()\n"
+    )
+    result = _run([sys.executable, "-c", script], base_env(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "celery banner" in result.stderr
 
 
 # -- 24. no RuntimeWarning when monitor run starts its dashboard ------------------------------
