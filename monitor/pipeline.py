@@ -37,12 +37,14 @@ from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
 from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, Story, utcnow
+from monitor.redaction import scrub
 from monitor.states import READY_TO_SEND, DeliveryStatus
 from monitor.watchlists import WatchlistRegistry, sync_watchlists
 
 __all__ = [
     "CycleSummary",
     "deliveries_to_resend",
+    "feed_labels",
     "match_articles",
     "pending_article_ids",
     "prune",
@@ -272,7 +274,14 @@ class CycleSummary:
     deliveries_failed: int = 0
     digests: int = 0
     watchlists: int = 0
+    # One line per problem, naming the feed by its name, else its URL without credentials.
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_polled(self) -> bool:
+        """Whether feeds were due and every one that was tried failed (the cycle achieved
+        nothing; a cycle with nothing due did all it had to)."""
+        return self.feeds_failed > 0 and self.feeds_polled == 0
 
     def lines(self) -> list[str]:
         text = [
@@ -302,6 +311,7 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         session.commit()
         due = schedule_due_feeds(session, settings=settings, now=now)
         summary.feeds_due = len(due)
+        labels = feed_labels(session, due)
         for feed_id in due:
             try:
                 outcome = poll_feed(session, feed_id, settings=settings, now=now)
@@ -310,13 +320,15 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
                 session.rollback()
                 log.exception("polling a feed failed", feed=feed_id)
                 summary.feeds_failed += 1
-                summary.errors.append(f"feed {feed_id}: {type(exc).__name__}: {exc}")
+                problem = scrub(f"{type(exc).__name__}: {exc}")
+                summary.errors.append(f"feed {labels[feed_id]}: {problem}")
                 continue
             if outcome.outcome in ("new", "unchanged"):
                 summary.feeds_polled += 1
             elif outcome.outcome in ("error", "not_a_feed"):
                 summary.feeds_failed += 1
-                summary.errors.append(f"feed {feed_id}: {outcome.error or outcome.outcome}")
+                problem = scrub(outcome.error or outcome.outcome)
+                summary.errors.append(f"feed {labels[feed_id]}: {problem}")
             summary.new_articles += len(new_article_ids(outcome))
 
         hits_before = session.execute(select(func.count(Hit.id))).scalar_one()
@@ -338,6 +350,15 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
             else:
                 summary.deliveries_failed += 1
     return summary
+
+
+def feed_labels(session: Session, feed_ids: Sequence[int]) -> dict[int, str]:
+    """How a person reading the terminal or cron mail knows each feed: its name from
+    feeds.yaml, else its URL with any credentials replaced by ``***``."""
+    rows = session.execute(select(Feed.id, Feed.name, Feed.url).where(Feed.id.in_(feed_ids)))
+    labels = {feed_id: name or scrub(url) for feed_id, name, url in rows}
+    # (A feed deleted since it was found due is still named by something.)
+    return {feed_id: labels.get(feed_id, f"#{feed_id}") for feed_id in feed_ids}
 
 
 # -- watchlists ----------------------------------------------------------------------------

@@ -175,6 +175,10 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
 
         summary = run_once(settings)
         click.echo(str(summary))
+        if summary.nothing_polled:
+            # A cron job must notice a cycle in which every feed failed (a network down, a
+            # proxy gone); one with nothing due did all it had to, and exits 0.
+            raise MonitorError(f"none of the {summary.feeds_due} due feeds could be polled")
         return
 
     env = dict(os.environ)

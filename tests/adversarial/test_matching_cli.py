@@ -19,11 +19,14 @@ from hypothesis import strategies as st
 
 from monitor.cli.main import cli
 from monitor.cli.run import dashboard_command
+from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.feeds.config import load_feeds_file
 from monitor.matching import Document, Matcher, parse_query
 from monitor.matching.engine import MAX_MATCHED_CHARS
 from monitor.matching.text import tokenise
+from monitor.pipeline import run_once
+from monitor.redaction import scrub
 from monitor.watchlists import load_watchlists
 from monitor.yamltext import MAX_ALIAS_NODES
 from tests.feeds.conftest import rss
@@ -249,6 +252,75 @@ def _run_once_env(tmp_path: Path, **more: str) -> dict[str, str]:
 
 def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# -- 3. monitor run --once names the feeds that failed, and fails when all did ----------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://reader:pw@wire.test/rss?api_key=k&page=2",
+            "https://reader:***@wire.test/rss?api_key=***&page=2",
+        ),
+        ("https://t0ken@wire.test/rss", "https://***@wire.test/rss"),
+        ("https://wire.test/rss?sig=abc#top", "https://wire.test/rss?sig=***#top"),
+        ("https://wire.test/rss", "https://wire.test/rss"),
+    ],
+    ids=["password-and-key", "token-as-user", "signature", "nothing-secret"],
+)
+def test_it_shows_a_feed_url_without_its_credentials(url: str, shown: str) -> None:
+    assert scrub(url) == shown
+    assert scrub(f"redirected to {url} twice") == f"redirected to {shown} twice"
+
+
+def _two_failing_feeds(tmp_path: Path, server: FeedServer) -> str:
+    """A named feed answering 500 and an unnamed one, behind credentials, answering 404."""
+    server.set("/wire", "down", status=500)
+    server.set("/private", "gone", status=404)
+    secret_url = server.url("/private?api_key=k3y").replace("http://", "http://reader:s3cret@")
+    feeds = [{"url": server.url("/wire"), "name": "Wire"}, {"url": secret_url}]
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}))
+    _watchlists(tmp_path, nato="NATO")
+    host = server.url("/").removeprefix("http://").rstrip("/")
+    return f"http://reader:***@{host}/private?api_key=***"
+
+
+def test_it_names_each_failed_feed_without_its_credentials(
+    tmp_path: Path, feeds: FeedServer, settings: Settings
+) -> None:
+    shown = _two_failing_feeds(tmp_path, feeds)
+
+    summary = run_once(settings)
+
+    assert summary.errors == ["feed Wire: HTTP 500", f"feed {shown}: HTTP 404"]
+    assert summary.nothing_polled
+
+    feeds.set("/wire", rss(("a", "NATO")))
+    settings.feeds.write_text(settings.feeds.read_text().replace("/wire", "/wire?again"))
+    again = run_once(settings)
+    assert (again.feeds_polled, again.feeds_failed) == (1, 0) and not again.nothing_polled
+
+
+def test_it_exits_1_when_every_due_feed_failed_and_0_when_none_was_due(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    shown = _two_failing_feeds(tmp_path, feeds)
+    env = _run_once_env(tmp_path)
+
+    failed = _run(monitor("run", "--once"), env, tmp_path)
+
+    assert failed.returncode == 1, failed.stderr
+    assert "error:      feed Wire: HTTP 500" in failed.stdout.splitlines()
+    assert f"error:      feed {shown}: HTTP 404" in failed.stdout.splitlines()
+    assert failed.stderr.splitlines()[-1] == "monitor: none of the 2 due feeds could be polled"
+    for secret in ("s3cret", "k3y"):
+        assert secret not in failed.stdout + failed.stderr
+
+    idle = _run(monitor("run", "--once"), env, tmp_path)  # both wait for their next poll
+    assert idle.returncode == 0, idle.stderr
+    assert "0 of 0 due polled" in idle.stdout
 
 
 # -- 4. logs on stderr, at the level they deserve ---------------------------------------------
