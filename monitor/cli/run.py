@@ -26,6 +26,7 @@ import click
 
 from monitor import db as storage
 from monitor.cli.context import pass_settings
+from monitor.cli.terminal import printable
 from monitor.config import Settings, redact_url
 from monitor.errors import MonitorError, UserError
 from monitor.feeds import sync_feeds
@@ -174,7 +175,8 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         from monitor.pipeline import run_once
 
         summary = run_once(settings)
-        click.echo(str(summary))
+        for line in summary.lines():
+            click.echo(printable(line))  # feed names, URLs and servers' errors are outside text
         if summary.nothing_polled:
             # A cron job must notice a cycle in which every feed failed (a network down, a
             # proxy gone); one with nothing due did all it had to, and exits 0.

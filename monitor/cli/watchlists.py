@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from monitor.alerts.formatting import mark_plain
 from monitor.cli.context import settings_from
+from monitor.cli.terminal import printable
 from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
@@ -151,11 +152,14 @@ def test(
         f"{watchlist_id}: {hit_count} hit(s) in {total} article(s) "
         f"since {cutoff:%Y-%m-%d %H:%M} UTC"
     )
+    # Titles, URLs and snippets come from feeds: printable() keeps their escape sequences off
+    # the terminal.
     for article, why in hits:
-        click.echo(f"- {article.title or '(no title)'}  <{article.url or ''}>")
-        click.echo(f"  matched: {', '.join(why.matched) or '(NOT-only query)'}")
+        click.echo(printable(f"- {article.title or '(no title)'}  <{article.url or ''}>"))
+        click.echo(printable(f"  matched: {', '.join(why.matched) or '(NOT-only query)'}"))
         if why.snippet:
-            click.echo(f"  {mark_plain(why.snippet, why.highlights, left='[', right=']')}")
+            marked = mark_plain(why.snippet, why.highlights, left="[", right="]")
+            click.echo(printable(f"  {marked}"))
 
 
 # -- monitor match ---------------------------------------------------------------------
@@ -233,7 +237,7 @@ def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -
     """
     result = _load([_directory(ctx, directory)])
     for error in result.errors:
-        click.echo(str(error), err=True)
+        click.echo(printable(str(error)), err=True)
     matcher = Matcher(result.watchlists, filters=False)
     for path in files:
         if not path.is_file():

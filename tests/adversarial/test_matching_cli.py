@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,17 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor import db as storage
 from monitor.cli.main import cli
 from monitor.cli.run import dashboard_command
+from monitor.cli.terminal import printable
 from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.feeds.config import load_feeds_file
 from monitor.matching import Document, Matcher, parse_query
 from monitor.matching.engine import MAX_MATCHED_CHARS
 from monitor.matching.text import tokenise
+from monitor.models import Article
 from monitor.pipeline import run_once
 from monitor.redaction import scrub
 from monitor.watchlists import load_watchlists
@@ -425,6 +429,70 @@ def test_it_puts_what_the_children_of_monitor_run_print_on_stderr(tmp_path: Path
     result = _run([sys.executable, "-c", script], base_env(), tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and "celery banner" in result.stderr
+
+
+# -- 17. terminal escapes from feeds ----------------------------------------------------------
+
+_ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202e"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Blackout in Lagos", "Blackout in Lagos"),
+        (f"Blackout{_ESCAPES} in Lagos", "Blackout in Lagos"),
+        ("line\r\nbreak\ttab\x85next", "line  break tab next"),
+        ("\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ text", "link text"),
+        ("bell\x07 and DEL\x7f", "bell and DEL"),
+        ("unterminated \x1b]0;title", "unterminated "),
+        ("Yorùbá “quotes” – ok", "Yorùbá “quotes” – ok"),
+    ],
+    ids=["plain", "sequences", "line-breaks", "hyperlink", "controls", "unterminated", "unicode"],
+)
+def test_it_prints_outside_text_without_escapes_or_controls(text: str, shown: str) -> None:
+    assert printable(text) == shown
+
+
+def test_it_strips_escapes_from_feed_text_in_a_backtest(tmp_path: Path, settings: Settings) -> None:
+    directory = _watchlists(tmp_path, blackout="blackout")
+    with storage.session_scope(settings) as session:
+        session.add(
+            Article(
+                identity="g1",
+                title=f"Blackout{_ESCAPES} in Lagos",
+                content=f"The blackout{_ESCAPES} lasted\nall night.",
+                url=f"https://news.example/{_ESCAPES}",
+                first_seen_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+    env = {"MONITOR_DATABASE_URL": settings.database_url}
+
+    code, out, _ = _cli("watchlists", "test", "blackout", "--watchlists", str(directory), env=env)
+
+    assert code == 0
+    assert out.splitlines()[1:] == [
+        "- Blackout in Lagos  <https://news.example/>",
+        "  matched: blackout",
+        "  The [blackout] lasted all night.",
+    ]
+
+
+def test_it_strips_escapes_from_feed_names_and_server_errors_in_run_once(
+    tmp_path: Path, feeds: FeedServer
+) -> None:
+    # A server's Content-Type header ends up in the error ("not a feed (text/html)"); C1
+    # characters pass through HTTP as bytes 0x80-0xff.
+    feeds.set("/page", "<html></html>", content_type="text/html\x9b2J\x9b31m")
+    listed = [{"url": feeds.url("/page"), "name": "Wire\x1b]0;owned\x07"}]
+    (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": listed}))
+    _watchlists(tmp_path, nato="NATO")
+
+    result = _run(monitor("run", "--once"), _run_once_env(tmp_path), tmp_path)
+
+    assert result.returncode == 1
+    assert "error:      feed Wire: not a feed (text/html)" in result.stdout.splitlines()
+    assert all(line.isprintable() for line in result.stdout.splitlines())
 
 
 # -- 24. no RuntimeWarning when monitor run starts its dashboard ------------------------------
