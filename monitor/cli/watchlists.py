@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,8 +165,9 @@ def test(
 # -- monitor match ---------------------------------------------------------------------
 
 
-def _documents(path: Path) -> Iterator[Document]:
-    """The articles in a local file, by its extension."""
+def _documents(path: Path, report: Callable[[str], None]) -> Iterator[Document]:
+    """The articles in a local file, by its extension. A line of a .jsonl file that is not an
+    article is *report*-ed and skipped; a file that cannot be read raises UserError."""
     suffix = path.suffix.lower()
     try:
         raw = path.read_bytes()
@@ -185,7 +186,8 @@ def _documents(path: Path) -> Iterator[Document]:
                 if not isinstance(item, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
-                raise UserError(f"{path}:{number}: not a JSON object: {exc}") from None
+                report(f"{path}:{number}: not a JSON object: {exc}")
+                continue
             yield Document(
                 id=str(item.get("id") or f"{path}:{number}"),
                 title=str(item.get("title") or ""),
@@ -239,13 +241,31 @@ def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -
     for error in result.errors:
         click.echo(printable(str(error)), err=True)
     matcher = Matcher(result.watchlists, filters=False)
+    problems = 0
+
+    def report(problem: str) -> None:
+        nonlocal problems
+        problems += 1
+        click.echo(f"monitor: {printable(problem)}", err=True)
+
+    # A file that cannot be read is one line on stderr; the files after it are still matched,
+    # and the exit status says that something was not.
     for path in files:
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
-        for doc in _documents(path):
-            for hit in matcher.match(doc):
-                click.echo(json.dumps(_hit_line(hit, doc), ensure_ascii=False))
-    if result.errors:
+        try:
+            if not path.is_file():
+                raise UserError(f"{path}: no such file")
+            for doc in _documents(path, report):
+                for hit in matcher.match(doc):
+                    click.echo(json.dumps(_hit_line(hit, doc), ensure_ascii=False))
+        except UserError as exc:
+            report(exc.message)
+        except BrokenPipeError:
+            raise  # the reader of our output has gone: nothing more to say to anyone
+        except Exception as exc:
+            # A bug in a reader (ours, or trafilatura's or lxml's on a hostile page) costs
+            # this file alone.
+            report(f"{path}: cannot read: {type(exc).__name__}: {exc}")
+    if result.errors or problems:
         ctx.exit(1)
 
 

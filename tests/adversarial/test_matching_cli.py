@@ -258,6 +258,46 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
+# -- 2. monitor match goes on past a bad file -------------------------------------------------
+
+
+def test_it_matches_every_good_file_and_reports_each_bad_one_in_one_line(tmp_path: Path) -> None:
+    directory = _watchlists(tmp_path, nato="NATO")
+    good = tmp_path / "first.txt"
+    good.write_text("NATO summit\nLeaders met.\n")
+    page = tmp_path / "page.xml"
+    page.write_text("<html><body><p>NATO</p></body></html>")
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        json.dumps({"id": "j1", "title": "NATO one"})
+        + "\n{not json\n"
+        + json.dumps({"id": "j3", "title": "NATO three"})
+        + "\n"
+    )
+    pdf = tmp_path / "scan.pdf"
+    pdf.write_bytes(b"%PDF-1.7")
+    last = tmp_path / "last.txt"
+    last.write_text("NATO again\nMore.\n")
+    files = [good, page, tmp_path / "missing.txt", lines, pdf, last]
+
+    code, out, err = _cli("match", "--watchlists", str(directory), *map(str, files))
+
+    assert code == 1
+    assert [json.loads(line)["article"]["id"] for line in out.splitlines()] == [
+        str(good),
+        "j1",
+        "j3",
+        str(last),
+    ]
+    assert err.splitlines() == [
+        f"monitor: {page}: not a feed",
+        f"monitor: {tmp_path / 'missing.txt'}: no such file",
+        f"monitor: {lines}:2: not a JSON object: Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1)",
+        f"monitor: {pdf}: unsupported file type (use .html, .xml, .rss, .atom, .txt, .jsonl)",
+    ]
+
+
 # -- 3. monitor run --once names the feeds that failed, and fails when all did ----------------
 
 
