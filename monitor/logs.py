@@ -31,7 +31,11 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     """Route structlog and the standard library's logging through one renderer."""
     global _configured
     renderer: Any
+    formatting: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if fmt == "json":
+        # The traceback as one string field; without it a logged exception came out as
+        # "exc_info": true and nothing else.
+        formatting.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
         # A plain traceback: the default (rich's) prints every frame's local variables, and
@@ -53,7 +57,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console") -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[*formatting, renderer],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

@@ -409,10 +409,13 @@ def test_it_keeps_match_stdout_for_hits_when_something_is_logged(tmp_path: Path)
     assert "RecursionError" in result.stderr
 
 
-def test_it_logs_no_local_variables_with_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_it_logs_a_traceback_without_local_variables(
+    capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     from monitor.logs import configure_logging, get_logger
 
-    configure_logging(level="INFO", fmt="console")
+    configure_logging(level="INFO", fmt=fmt)
     # Built at run time: a traceback shows the lines of source, which must not hold them.
     password, token = "-".join(["hunter2", "local"]), "-".join(["s3cret", "url"])
 
