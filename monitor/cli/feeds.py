@@ -35,7 +35,7 @@ from monitor.feeds.config import (
 )
 from monitor.feeds.opml import export_opml, parse_opml
 from monitor.models import Feed, utcnow
-from monitor.redact import scrub
+from monitor.redaction import scrub
 
 __all__ = ["commands", "feeds", "printable"]
 

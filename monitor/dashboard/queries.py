@@ -31,7 +31,7 @@ from monitor.models import (
     Watchlist,
     utcnow,
 )
-from monitor.redact import scrub
+from monitor.redaction import scrub
 from monitor.states import DeliveryStatus
 
 __all__ = [

@@ -45,7 +45,7 @@ from monitor.config import Settings
 from monitor.errors import ConfigError
 from monitor.logs import get_logger
 from monitor.models import ConfigFile, Feed, utcnow
-from monitor.redact import scrub
+from monitor.redaction import scrub
 from monitor.yamltext import duplicate_keys, error_position
 from monitor.yamltext import load as load_yaml
 

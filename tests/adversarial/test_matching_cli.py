@@ -22,7 +22,7 @@ from monitor import db as storage
 from monitor.cli.main import cli
 from monitor.cli.run import dashboard_command
 from monitor.cli.terminal import printable
-from monitor.config import Settings
+from monitor.config import Settings, get_settings
 from monitor.errors import ConfigError
 from monitor.feeds.config import load_feeds_file
 from monitor.matching import Document, Matcher, parse_query
@@ -442,6 +442,7 @@ def test_it_logs_celerys_routine_lines_at_debug_and_its_failures_as_they_were(
 
     monkeypatch.setenv("MONITOR_LOG_LEVEL", level)
     monkeypatch.setenv("MONITOR_LOG_FORMAT", "json")
+    get_settings.cache_clear()  # importing workers.app read the settings already
     _configure_logging()
     task = {"name": "monitor.schedule_due_feeds", "id": "t1", "runtime": 0.01}
     # The three lines each scheduling tick made, as Celery writes them ...
