@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,27 +24,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.destinations import AlertSpec, SlackWebhook, parse_destinations
 from monitor.errors import ConfigError, first_problem
 
-__all__ = ["Settings", "get_settings", "load_settings", "redact_url"]
+__all__ = ["Settings", "get_settings", "load_settings"]
 
 DEFAULT_VAR_DIR = Path("var")
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 _BROKER_SCHEMES = ("sqla+sqlite", "sqla+postgresql", "redis", "rediss", "memory", "amqp")
-
-
-def redact_url(url: str) -> str:
-    """Return *url* with any password replaced by ``***``, for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class Settings(BaseSettings):

@@ -18,8 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings, redact_url
+from monitor.config import Settings
 from monitor.errors import DatabaseUnavailable
+from monitor.redaction import redact_url
 
 __all__ = ["check_database", "get_engine", "session_scope", "sessionmaker_for", "upgrade"]
 

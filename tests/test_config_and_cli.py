@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 import monitor
 from monitor.cli.main import cli
-from monitor.config import load_settings, redact_url
+from monitor.config import load_settings
 from monitor.errors import ConfigError
+from monitor.redaction import redact_url
 
 
 def run_monitor(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -148,7 +149,8 @@ def test_it_loads_the_alert_spec_without_the_outbox() -> None:
 
 
 def test_it_redacts_passwords() -> None:
-    assert redact_url("postgresql://u:s3cret@h:5432/d") == "postgresql://u:***@h:5432/d"
+    # The user name goes too: it is the secret when a token is used as one (issue #19).
+    assert redact_url("postgresql://u:s3cret@h:5432/d") == "postgresql://***@h:5432/d"
     assert redact_url("sqlite:///var/x.db") == "sqlite:///var/x.db"
 
 

@@ -6,7 +6,8 @@ import click
 
 from monitor import db as storage
 from monitor.cli.context import pass_settings
-from monitor.config import Settings, redact_url
+from monitor.config import Settings
+from monitor.redaction import redact_url
 
 
 @click.group()

@@ -318,7 +318,7 @@ def poll(settings: Settings, feed: str | None, poll_all: bool) -> None:
             rows = [f for f in rows if f.url.lower() == wanted or (f.name or "").lower() == wanted]
             if not rows:
                 raise UserError(f"no enabled feed named or at {feed!r} (see: monitor feeds list)")
-        targets = [(f.id, f.display_name) for f in rows]
+        targets = [(f.id, _shown(f)) for f in rows]
         lines: list[str] = []
         failed = 0
         with click.progressbar(
@@ -330,7 +330,7 @@ def poll(settings: Settings, feed: str | None, poll_all: bool) -> None:
             for feed_id, name in bar:
                 outcome = poll_feed(session, feed_id, settings=settings, now=utcnow())
                 failed += outcome.outcome in ("error", "not_a_feed")
-                lines.append(f"{name}: {outcome}")
+                lines.append(f"{name}: {scrub(str(outcome))}")
         for line in lines:
             click.echo(line)
         click.echo(f"{len(targets)} polled, {failed} failed")

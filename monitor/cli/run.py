@@ -27,9 +27,10 @@ import click
 from monitor import db as storage
 from monitor.cli.context import pass_settings
 from monitor.cli.terminal import printable
-from monitor.config import Settings, redact_url
+from monitor.config import Settings
 from monitor.errors import MonitorError, UserError
 from monitor.feeds import sync_feeds
+from monitor.redaction import redact_url
 
 __all__ = ["commands", "prune", "run", "worker_command"]
 

@@ -45,7 +45,6 @@ __all__ = [
     "filter_choices",
     "hit_detail",
     "recent_hits",
-    "scrub",
     "watchlist_stats",
 ]
 
