@@ -12,9 +12,20 @@ escaped, and each format escapes differently:
   are dropped, and the characters that would end a Slack link early are percent-encoded.
 - Email headers: CR, LF and every other control character become spaces, so a headline cannot
   add a header; the HTML part is a Jinja2 template with autoescape on.
+- Everywhere, bidi controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C) are
+  removed (:func:`neutralise`): a headline's U+202E must not reverse what a reader sees after
+  it. Lone surrogates, which no encoder takes, become U+FFFD there too. The dashboard uses the
+  same function for every value on its pages.
 
 The snippet is plain text with highlight spans; the spans are marked after escaping, by
 splitting the text at the spans and escaping each piece, so no markup from a feed survives.
+
+Lengths: every field is cut as plain text first (:data:`TITLE_LIMIT`, :data:`NAME_LIMIT`,
+...), and only then escaped and wrapped, so a cut never lands inside ``&amp;`` or a
+``<url|label>``. Where the escaped result has a hard limit (a Slack section's 3,000
+characters, a header block's 150), the plain text is cut shorter until the rendered text fits
+(:func:`_fit`). A URL longer than :data:`URL_LIMIT` is not linked. So a 5 MB headline makes a
+message of a few kilobytes, in Slack, email and the console alike.
 """
 
 from __future__ import annotations
@@ -33,12 +44,17 @@ from monitor.alerts.message import AlertItem, Message
 from monitor.states import DeliveryKind
 
 __all__ = [
+    "clip",
     "email_bodies",
     "email_subject",
     "header_text",
     "mark_html",
     "mark_plain",
     "mark_slack",
+    "matched_terms",
+    "neutralise",
+    "neutralise_marked",
+    "one_line",
     "plain_text",
     "safe_url",
     "slack_escape",
@@ -46,44 +62,101 @@ __all__ = [
     "slack_payload",
 ]
 
+# Plain-text lengths, in characters, before any escaping. A headline past 300 characters is
+# not a headline; names (sources, watchlists, each 'also reported by') past 150 are not names.
+TITLE_LIMIT = 300
+NAME_LIMIT = 150
+# The matched terms, and the other sources, each as one joined line.
+LIST_LIMIT = 300
+HEADING_LIMIT = 300
 SNIPPET_LIMIT = 600
-# Slack allows 50 blocks per message and 3,000 characters per section text; a digest keeps
-# well under both and says how many hits it left out.
+# Past this a URL is shown without its link (browsers and proxies start refusing them).
+URL_LIMIT = 2000
+# Slack allows 50 blocks per message; a digest keeps well under it and says how many hits it
+# left out. Section and context texts: 3,000 characters; header blocks: 150
+# (https://api.slack.com/reference/block-kit/blocks). Counted in UTF-16 units, which is the
+# larger count for emoji. The fallback text is ours to bound (Slack cuts at 40,000).
 SLACK_MAX_ITEMS = 15
-SLACK_SECTION_LIMIT = 2900
+SLACK_SECTION_LIMIT = 3000
+SLACK_HEADER_LIMIT = 150
 SLACK_TEXT_LIMIT = 3000
 EMAIL_MAX_ITEMS = 200
 SUBJECT_LIMIT = 180
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
+# Embeddings and overrides (LRE, RLE, PDF, LRO, RLO), isolates (LRI, RLI, FSI, PDI) and the
+# marks (LRM, RLM, ALM): the characters that reorder what follows them.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# Half of a UTF-16 pair alone (from a numeric character reference such as &#xD800;): UTF-8
+# cannot encode it, so an email or a page holding one would fail to send.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # -- escaping helpers -----------------------------------------------------------------------
 
 
+def neutralise(text: str) -> str:
+    """*text* without bidi control characters, so that what a reader sees is in the order it
+    was written (right-to-left scripts need none of them to display right), and with lone
+    surrogates replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", _BIDI.sub("", text))
+
+
+def neutralise_marked(
+    text: str, highlights: Iterable[Iterable[int]]
+) -> tuple[str, list[list[int]]]:
+    """:func:`neutralise` for a snippet, with its highlight spans moved to match."""
+    spans = _spans(text, highlights)
+    if not _BIDI.search(text):
+        return neutralise(text), [list(span) for span in spans]  # the same length
+    # new_index[i]: where the character at i lands once the bidi controls before it are gone.
+    new_index = [0] * (len(text) + 1)
+    kept = 0
+    for index, char in enumerate(text):
+        new_index[index] = kept
+        kept += not _BIDI.match(char)
+    new_index[len(text)] = kept
+    moved = [[new_index[s], new_index[e]] for s, e in spans if new_index[s] < new_index[e]]
+    return neutralise(text), moved
+
+
 def slack_escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape the three characters Slack's mrkdwn treats as control characters (and drop bidi
+    controls)."""
+    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def one_line(text: str) -> str:
-    """Control characters (CR, LF, NUL, ...) become spaces; runs of whitespace collapse."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    """Control characters (CR, LF, NUL, ...) become spaces; runs of whitespace collapse; bidi
+    controls go."""
+    return _SPACES.sub(" ", _CONTROL.sub(" ", neutralise(text))).strip()
+
+
+def clip(text: str, limit: int) -> str:
+    """:func:`one_line`, cut to *limit* characters (the last one '…' when cut). Applied to
+    plain text, before any escaping. A huge text is cut roughly first, so that cleaning it
+    costs what cleaning *limit* characters costs."""
+    rough = text[: limit * 4]
+    line = _truncate(one_line(rough), limit)
+    if len(rough) < len(text) and not line.endswith("…"):
+        line = line[: limit - 1] + "…"  # what the rough cut left out was mostly blank
+    return line
 
 
 def header_text(text: str, limit: int = SUBJECT_LIMIT) -> str:
     """Text safe for an email header: one line, no control characters, at most *limit*."""
-    return _truncate(one_line(text), limit)
+    return clip(text, limit)
 
 
 def safe_url(url: str | None) -> str | None:
-    """*url* if it is an absolute http(s) URL, percent-encoding what could break out of a
-    link in Slack or HTML; otherwise None (the headline is then shown without a link)."""
+    """*url* if it is an absolute http(s) URL of at most URL_LIMIT characters,
+    percent-encoding what could break out of a link in Slack or HTML; otherwise None (the
+    headline is then shown without a link)."""
     if not url:
         return None
     url = url.strip()
-    if _CONTROL.search(url) or " " in url:
+    if _CONTROL.search(url) or _SURROGATE.search(url) or " " in url:
         return None
     try:
         parts = urlsplit(url)
@@ -93,13 +166,14 @@ def safe_url(url: str | None) -> str | None:
         return None
     # Keep every character a URL may hold except those that end a Slack link or an HTML
     # attribute; those are percent-encoded.
-    return quote(url, safe="/:?#[]@!$&'()*+,;=%-._~")
+    quoted = quote(url, safe="/:?#[]@!$&'()*+,;=%-._~")
+    return quoted if len(quoted) <= URL_LIMIT else None
 
 
 def slack_link(url: str | None, label: str) -> str:
     """A Slack link ``<url|label>`` with the label escaped, or the escaped label alone."""
     target = safe_url(url)
-    text = slack_escape(one_line(label)) or "(untitled)"
+    text = slack_escape(clip(label, TITLE_LIMIT)) or "(untitled)"
     if target is None:
         return text
     return f"<{target}|{text}>"
@@ -130,13 +204,15 @@ def _mark(
     plain: Callable[[str], str],
     marked: Callable[[str], str],
 ) -> str:
+    # Split at the spans first, then drop bidi controls from each piece: the offsets are those
+    # of the text as stored.
     pieces: list[str] = []
     position = 0
     for start, end in _spans(text, highlights):
-        pieces.append(plain(text[position:start]))
-        pieces.append(marked(text[start:end]))
+        pieces.append(plain(neutralise(text[position:start])))
+        pieces.append(marked(neutralise(text[start:end])))
         position = end
-    pieces.append(plain(text[position:]))
+    pieces.append(plain(neutralise(text[position:])))
     return "".join(pieces)
 
 
@@ -183,18 +259,55 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _cut_snippet(item: AlertItem) -> tuple[str, tuple[tuple[int, int], ...]]:
-    snippet = one_line_keep_length(item.snippet)
-    if len(snippet) <= SNIPPET_LIMIT:
-        return snippet, item.highlights
-    cut = snippet[: SNIPPET_LIMIT - 1] + "…"
-    spans = tuple((s, e) for s, e in item.highlights if e <= SNIPPET_LIMIT - 1)
-    return cut, spans
+def _cut(text: str, keep: int) -> str:
+    """The first *keep* characters of *text*, and '…' if that is not all of it."""
+    return text if keep >= len(text) else text[:keep].rstrip() + "…"
+
+
+def _cut_snippet(
+    item: AlertItem, keep: int = SNIPPET_LIMIT
+) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The snippet cut to *keep* characters and '…', with the spans that still fit."""
+    snippet = one_line_keep_length(item.snippet[: SNIPPET_LIMIT + 1])
+    spans = _spans(snippet, item.highlights)
+    if len(snippet) <= SNIPPET_LIMIT and keep >= len(snippet):
+        return snippet, tuple(spans)
+    keep = min(keep, SNIPPET_LIMIT - 1)
+    return snippet[:keep] + "…", tuple((s, e) for s, e in spans if e <= keep)
 
 
 def one_line_keep_length(text: str) -> str:
     """Control characters become spaces one for one, so highlight offsets stay right."""
     return "".join(" " if _CONTROL.match(ch) else ch for ch in text)
+
+
+def _slack_length(text: str) -> int:
+    # Slack counts UTF-16 units, as JavaScript does: an emoji counts two.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(render: Callable[[int], str], size: int, limit: int) -> str:
+    """``render(keep)`` for the largest ``keep <= size`` whose result is within *limit* (in
+    Slack's count); ``render(0)`` if none is. *render* cuts the plain text to *keep*
+    characters and only then escapes and wraps it, so no cut lands inside markup."""
+    whole = render(size)
+    if _slack_length(whole) <= limit:
+        return whole
+    low, high = 0, size  # render(high) is too long; render(low) is the fallback
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _slack_length(render(middle)) <= limit:
+            low = middle
+        else:
+            high = middle
+    return render(low)
+
+
+def _fit_text(
+    text: str, limit: int, escape_for: Callable[[str], str] = lambda t: t, wrap: str = "{}"
+) -> str:
+    """Plain *text*, escaped by *escape_for* and put into *wrap*, within *limit*."""
+    return _fit(lambda keep: wrap.format(escape_for(_cut(text, keep))), len(text), limit)
 
 
 def when(moment: datetime | None) -> str:
@@ -204,7 +317,7 @@ def when(moment: datetime | None) -> str:
 
 
 def _meta(item: AlertItem) -> list[str]:
-    parts = [one_line(item.source)] if item.source else []
+    parts = [clip(item.source, NAME_LIMIT)] if item.source else []
     if item.published_at:
         parts.append(when(item.published_at))
     if item.source_count > 1:
@@ -215,73 +328,75 @@ def _meta(item: AlertItem) -> list[str]:
 def _grouped(items: Iterable[AlertItem]) -> list[tuple[str, list[AlertItem]]]:
     groups: dict[str, list[AlertItem]] = {}
     for item in items:
-        groups.setdefault(one_line(item.watchlist_name or item.watchlist_id), []).append(item)
+        groups.setdefault(_watchlist(item), []).append(item)
     return list(groups.items())
+
+
+def _watchlist(item: AlertItem) -> str:
+    return clip(item.watchlist_name or item.watchlist_id, NAME_LIMIT)
+
+
+def matched_terms(item: AlertItem) -> str:
+    """The terms that matched, as one line of at most LIST_LIMIT characters."""
+    return clip(", ".join(one_line(t[:LIST_LIMIT]) for t in item.matched[:50]), LIST_LIMIT)
+
+
+def _also(item: AlertItem) -> str:
+    names = (clip(s, NAME_LIMIT) for s in item.also_reported_by[:50])
+    return clip(", ".join(names), LIST_LIMIT)
 
 
 # -- Slack ----------------------------------------------------------------------------------
 
 
 def _slack_item_blocks(item: AlertItem, *, with_watchlist: bool) -> list[dict[str, Any]]:
-    lines = [f"*{slack_link(item.url, item.title)}*"]
     meta = [slack_escape(part) for part in _meta(item)]
     if with_watchlist:
-        meta.append(f"watchlist: {slack_escape(one_line(item.watchlist_name))}")
-    if meta:
-        lines.append(" · ".join(meta))
+        meta.append(f"watchlist: {slack_escape(_watchlist(item))}")
+    tail = "\n" + " · ".join(meta) if meta else ""
+    title = clip(item.title, TITLE_LIMIT) or "(untitled)"
+    url = safe_url(item.url)
+
+    def headline(keep: int) -> str:
+        label = slack_escape(_cut(title, keep))
+        return f"*<{url}|{label}>*{tail}" if url else f"*{label}*{tail}"
+
+    if url and _slack_length(headline(0)) > SLACK_SECTION_LIMIT:
+        url = None  # a link this long leaves no room for the headline: show it unlinked
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": _slack_cut("\n".join(lines))}}
+        _mrkdwn_section(_fit(headline, len(title), SLACK_SECTION_LIMIT))
     ]
-    snippet, spans = _cut_snippet(item)
-    if snippet:
-        blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": _slack_cut(mark_slack(snippet, spans))},
-            }
-        )
+
+    def snippet(keep: int) -> str:
+        return mark_slack(*_cut_snippet(item, keep))
+
+    marked = _fit(snippet, SNIPPET_LIMIT, SLACK_SECTION_LIMIT) if item.snippet else ""
+    if marked.strip():  # Slack refuses an empty section (a snippet of spaces and bidi marks)
+        blocks.append(_mrkdwn_section(marked))
     context = []
     if item.matched:
-        matched = ", ".join(one_line(t) for t in item.matched)
-        where = f" in {', '.join(item.fields)}" if item.fields else ""
-        context.append(f"Matched {slack_escape(matched)}{slack_escape(where)}")
+        where = f" in {clip(', '.join(item.fields), LIST_LIMIT)}" if item.fields else ""
+        context.append(f"Matched {matched_terms(item)}{where}")
     if item.also_reported_by:
-        context.append("Also reported by " + slack_escape(", ".join(item.also_reported_by)))
+        context.append("Also reported by " + _also(item))
     if context:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": _slack_cut(" · ".join(context))}],
-            }
-        )
+        text = _fit_text(" · ".join(context), SLACK_SECTION_LIMIT, slack_escape)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     return blocks
 
 
-def _slack_cut(text: str) -> str:
-    # Never cut inside an escape or a link: cut at the last line break before the limit.
-    if len(text) <= SLACK_SECTION_LIMIT:
-        return text
-    head = text[:SLACK_SECTION_LIMIT]
-    for stop in ("\n", " "):
-        index = head.rfind(stop)
-        if index > 0:
-            head = head[:index]
-            break
-    if "<" in head[head.rfind(">") + 1 :] or "&" in head[-5:]:
-        head = head[: max(head.rfind("<"), head.rfind("&"))]
-    return head + " …"
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     """The fallback ``text`` (notifications, screen readers) and the Block Kit ``blocks``."""
     blocks: list[dict[str, Any]] = []
     text = plain_summary(message, escape_for=slack_escape)
-    if message.heading:
+    heading = clip(message.heading, HEADING_LIMIT)
+    if heading:
         blocks.append(
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*{slack_escape(one_line(message.heading))}*"},
-            }
+            _mrkdwn_section(_fit_text(heading, SLACK_SECTION_LIMIT, slack_escape, "*{}*"))
         )
     many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
     candidates = message.items[:SLACK_MAX_ITEMS] if many else message.items[:1]
@@ -290,7 +405,7 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     budget = 48 - len(blocks)
     if message.kind == DeliveryKind.DIGEST:
         for name, items in _grouped(candidates):
-            group = [{"type": "header", "text": _plain_text_object(name, 150)}]
+            group = [{"type": "header", "text": _plain_text_object(name, SLACK_HEADER_LIMIT)}]
             for item in items:
                 more = _slack_item_blocks(item, with_watchlist=False)
                 if len(blocks) + len(group) + len(more) + 1 > budget:
@@ -321,24 +436,25 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
 
 def _plain_text_object(text: str, limit: int) -> dict[str, Any]:
     # plain_text is never parsed for mentions or links, so it needs no escaping.
-    return {"type": "plain_text", "text": _truncate(one_line(text) or "-", limit), "emoji": False}
+    return {"type": "plain_text", "text": _fit_text(one_line(text) or "-", limit), "emoji": False}
 
 
 def plain_summary(message: Message, *, escape_for: Callable[[str], str] = lambda t: t) -> str:
-    """One line or a few: what a notification or the console log shows."""
+    """One line or a few: what a notification or the console log shows, within
+    SLACK_TEXT_LIMIT once escaped by *escape_for*."""
     if message.kind == DeliveryKind.TEST:
-        return escape_for(one_line(message.heading or "Test alert from monitor"))
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+        line = clip(message.heading, HEADING_LIMIT) or "Test alert from monitor"
+    elif message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
         count = len(message.items) + message.omitted
-        head = one_line(message.heading) or f"{count} hits"
-        return _truncate(escape_for(head), SLACK_TEXT_LIMIT)
-    item = message.items[0]
-    line = f"[{one_line(item.watchlist_name)}] {one_line(item.title)}"
-    if item.source:
-        line += f" ({one_line(item.source)})"
-    if message.heading:
-        line = f"{one_line(message.heading)}: {line}"
-    return _truncate(escape_for(line), SLACK_TEXT_LIMIT)
+        line = clip(message.heading, HEADING_LIMIT) or f"{count} hits"
+    else:
+        item = message.items[0]
+        line = f"[{_watchlist(item)}] {clip(item.title, TITLE_LIMIT)}"
+        if item.source:
+            line += f" ({clip(item.source, NAME_LIMIT)})"
+        if message.heading:
+            line = f"{clip(message.heading, HEADING_LIMIT)}: {line}"
+    return _fit_text(line, SLACK_TEXT_LIMIT, escape_for)
 
 
 def plain_text(message: Message) -> str:
@@ -352,12 +468,12 @@ def plain_text(message: Message) -> str:
 def email_subject(message: Message) -> str:
     """``[monitor] <watchlist>: <headline>``, one line whatever the feed put in it."""
     if message.kind == DeliveryKind.TEST:
-        return header_text(f"[monitor] {message.heading or 'Test alert'}")
+        return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT) or 'Test alert'}")
     if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
-        return header_text(f"[monitor] {message.heading}")
+        return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT)}")
     item = message.items[0]
-    prefix = f"{message.heading}: " if message.heading else ""
-    return header_text(f"[monitor] {prefix}{item.watchlist_name}: {item.title}")
+    prefix = f"{clip(message.heading, HEADING_LIMIT)}: " if message.heading else ""
+    return header_text(f"[monitor] {prefix}{_watchlist(item)}: {clip(item.title, TITLE_LIMIT)}")
 
 
 def email_bodies(message: Message) -> tuple[str, str]:
@@ -389,15 +505,15 @@ def _context(message: Message) -> dict[str, Any]:
         snippet, spans = _cut_snippet(item)
         entries.append(
             {
-                "watchlist": one_line(item.watchlist_name or item.watchlist_id),
-                "title": one_line(item.title) or "(untitled)",
+                "watchlist": _watchlist(item),
+                "title": clip(item.title, TITLE_LIMIT) or "(untitled)",
                 "url": safe_url(item.url),
                 "meta": " · ".join(_meta(item)),
                 "snippet_plain": mark_plain(snippet, spans),
                 "snippet_html": mark_html(snippet, spans),
-                "matched": ", ".join(one_line(t) for t in item.matched),
-                "fields": ", ".join(item.fields),
-                "also": ", ".join(one_line(s) for s in item.also_reported_by),
+                "matched": matched_terms(item),
+                "fields": clip(", ".join(item.fields), LIST_LIMIT),
+                "also": _also(item),
             }
         )
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -405,7 +521,7 @@ def _context(message: Message) -> dict[str, Any]:
         groups.setdefault(entry["watchlist"], []).append(entry)
     return {
         "kind": message.kind,
-        "heading": one_line(message.heading),
+        "heading": clip(message.heading, HEADING_LIMIT),
         "groups": list(groups.items()),
         "grouped": message.kind == DeliveryKind.DIGEST,
         "omitted": message.omitted + (len(message.items) - len(shown)),

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import db as storage
@@ -35,7 +36,15 @@ __all__ = [
 P = ParamSpec("P")
 T = TypeVar("T")
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(),
+        # Every {{ value }} of every page passes here before it is escaped: bidi controls from
+        # a feed must not reverse what follows them (rendering.readable).
+        finalize=rendering.readable,
+    )
+)
 templates.env.filters["highlight"] = rendering.marked_snippet
 templates.env.filters["sparkline"] = rendering.sparkline
 templates.env.filters["short"] = rendering.short_time

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts.formatting import safe_url
+from monitor.alerts.formatting import neutralise, neutralise_marked, safe_url
 from monitor.destinations import AlertSpec
 from monitor.feeds.config import feeds_file_problems as stored_feeds_file_problems
 from monitor.models import (
@@ -157,18 +157,24 @@ def _status_by_hit(session: Session, hit_ids: list[int]) -> dict[int, str]:
     return out
 
 
+def _readable(text: str | None) -> str | None:
+    return neutralise(text) if text else text
+
+
 def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
+    # Without bidi controls: the live refresh shows these fields as they are (app.js).
+    snippet, highlights = neutralise_marked(hit.snippet or "", hit.highlights or ())
     return {
         "id": hit.id,
         "created_at": hit.created_at.isoformat(),
         "watchlist": hit.watchlist_id,
-        "title": article.title,
+        "title": _readable(article.title),
         "url": safe_url(article.url),
-        "source": article.source_name,
+        "source": _readable(article.source_name),
         "feed_id": article.source_feed_id,
         "published_at": _iso(article.published_at),
-        "snippet": hit.snippet,
-        "highlights": hit.highlights,
+        "snippet": snippet,
+        "highlights": highlights,
         "matched": hit.matched,
         "delivery_status": status or "none",
         "cursor": encode_cursor(hit.created_at, hit.id),
@@ -255,7 +261,8 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
         ):
             others[other.id] = other
     row["also_reported_by"] = [
-        {"title": o.title, "url": safe_url(o.url), "source": o.source_name} for o in others.values()
+        {"title": _readable(o.title), "url": safe_url(o.url), "source": _readable(o.source_name)}
+        for o in others.values()
     ]
     return row
 

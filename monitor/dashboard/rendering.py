@@ -2,7 +2,9 @@
 
 Feed text reaches a page only through autoescaping or through :func:`marked_snippet`, which
 leaves the escaping and the span rules to ``monitor.alerts.formatting.mark_html``, the one
-implementation that alerts use too. :func:`sparkline` writes numbers only.
+implementation that alerts use too. :func:`sparkline` writes numbers only. Every value a
+template prints passes :func:`readable` first, which removes bidi controls with the alerts'
+rule (``formatting.neutralise``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,20 @@ from typing import Any
 
 from markupsafe import Markup
 
-from monitor.alerts.formatting import mark_html
+from monitor.alerts.formatting import mark_html, neutralise
 
-__all__ = ["marked_snippet", "short_time", "sparkline"]
+__all__ = ["marked_snippet", "readable", "short_time", "sparkline"]
+
+
+def readable(value: Any) -> Any:
+    """*value* without bidi control characters, if it is text (Jinja's ``finalize``: every
+    ``{{ ... }}`` of every page). Markup stays Markup: removing characters from it cannot make
+    a tag, since every ``<`` in it is ours."""
+    if isinstance(value, Markup):
+        return Markup(neutralise(str(value)))  # noqa: S704 (escaped already, only removed from)
+    if isinstance(value, str):
+        return neutralise(value)
+    return value
 
 
 def marked_snippet(row: Mapping[str, Any]) -> Markup:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from monitor import db as storage
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
-from monitor.models import Delivery, Feed
+from monitor.models import Delivery, Feed, Hit
 from tests.dashboard.conftest import seed, seeded
 
 TOKEN = "t0ken-Secret-123"
@@ -130,3 +130,39 @@ def test_it_keeps_every_shape_of_feed_credential_off_pages_and_the_api(
         assert rows[feed_id]["name"] == scrubbed  # no name or title: labelled by its URL
         assert rows[feed_id]["last_error"] == f"HTTP 401 for '{scrubbed}'"
     assert f'title="{SCRUBBED_FEEDS[1].replace("&", "&amp;")}"' in client.get("/feeds").text
+
+
+# -- 18: bidi overrides --------------------------------------------------------------------
+
+RLO, PDF = "\u202e", "\u202c"
+
+
+def test_it_shows_no_bidi_control_on_any_page_or_in_the_live_rows(
+    seeded_settings: Settings,
+) -> None:
+    with storage.sessionmaker_for(seeded_settings)() as s:
+        hit = s.query(Hit).order_by(Hit.created_at.desc(), Hit.id.desc()).first()
+        assert hit is not None
+        hit.article.title = f"Bank {RLO}txt.exe{PDF} \u2066acme\u2069 \u200fmerger\u061c"
+        snippet = f"{RLO}{RLO}The acme{PDF} deal\u200e"
+        hit.snippet = snippet
+        hit.highlights = [[snippet.index("acme"), snippet.index("acme") + 4]]
+        feed = s.query(Feed).order_by(Feed.id).first()
+        assert feed is not None
+        feed.name = f"Wire {RLO}1gnp.exe"
+        feed.last_error = f"HTTP 500 {RLO}rorre"
+        hit.deliveries[0].delivery.last_error = f"{RLO}channel_not_found"
+        s.commit()
+        hit_id = hit.id
+    client = _with(seeded_settings)
+    for path in ("/", f"/hits/{hit_id}", "/feeds", "/deliveries", "/watchlists"):
+        text = client.get(path).text
+        assert not [c for c in BIDI if c in text], path
+    assert "Bank txt.exe acme merger" in client.get("/").text
+    assert "<mark>acme</mark> deal" in client.get(f"/hits/{hit_id}").text
+    # The live refresh builds rows from the API in the browser: the API gives them clean,
+    # with the highlight moved to where the word now is.
+    row = client.get(f"/api/hits/{hit_id}").json()
+    assert row["title"] == "Bank txt.exe acme merger"
+    start, end = row["highlights"][0]
+    assert row["snippet"] == "The acme deal" and row["snippet"][start:end] == "acme"

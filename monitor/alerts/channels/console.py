@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.alerts.formatting import mark_plain, one_line, plain_summary
+from monitor.alerts.formatting import (
+    NAME_LIMIT,
+    TITLE_LIMIT,
+    URL_LIMIT,
+    clip,
+    mark_plain,
+    matched_terms,
+    one_line,
+    plain_summary,
+)
 from monitor.alerts.message import Message, SendResult
 from monitor.config import Settings
 from monitor.destinations import AlertSpec
@@ -20,7 +29,8 @@ log = get_logger("monitor.alerts.console")
 def send(message: Message, destination: AlertSpec, *, settings: Settings) -> SendResult:
     # One line per alert with the details as fields: readable on a terminal, and one JSON
     # object per alert with MONITOR_LOG_FORMAT=json. Control characters are flattened so a
-    # headline cannot forge extra log lines.
+    # headline cannot forge extra log lines, and every field is cut to the alerts' lengths
+    # (formatting.clip) so a 5 MB headline is not a 5 MB log line.
     fields: dict[str, Any] = {
         "delivery_id": message.delivery_id,
         "kind": message.kind,
@@ -28,16 +38,16 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
     }
     if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
         fields["hits"] = [
-            f"[{one_line(item.watchlist_name)}] {one_line(item.title)}"
+            f"[{clip(item.watchlist_name, NAME_LIMIT)}] {clip(item.title, TITLE_LIMIT)}"
             for item in message.items[:50]
         ]
     elif message.items:
         item = message.items[0]
         fields.update(
-            url=item.url or None,
-            source=one_line(item.source) or None,
-            matched=", ".join(one_line(t) for t in item.matched) or None,
-            snippet=one_line(mark_plain(item.snippet, item.highlights))[:300] or None,
+            url=clip(item.url, URL_LIMIT) or None,
+            source=clip(item.source, NAME_LIMIT) or None,
+            matched=matched_terms(item) or None,
+            snippet=one_line(mark_plain(item.snippet[:1000], item.highlights))[:300] or None,
         )
     log.info("ALERT " + plain_summary(message), **{k: v for k, v in fields.items() if v})
     return SendResult()
