@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from monitor.dashboard import queries
-from monitor.dashboard.deps import DashboardDep, FiltersDep, hit_or_404
+from monitor.dashboard.deps import SEARCH_MAX_CHARS, DashboardDep, FiltersDep, hit_or_404
 
 __all__ = ["router"]
 
@@ -91,7 +91,9 @@ def api_hit(dashboard: DashboardDep, hit_id: int) -> dict[str, Any]:
 def api_watchlists(
     dashboard: DashboardDep,
     after: str | None = Query(None, description="the last id of the previous page"),
-    q: str | None = Query(None, description="ids and names containing this text"),
+    q: str | None = Query(
+        None, max_length=SEARCH_MAX_CHARS, description="ids and names containing this text"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     rows, more = dashboard.read(queries.watchlist_stats, limit=limit, after=after, search=q)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from monitor.config import Settings
@@ -34,4 +36,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(ops.router)
+    app.add_exception_handler(RequestValidationError, _bad_request)
     return app
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """A parameter the routes cannot take, as a 400 naming it in one line (FastAPI's default
+    is a 422 with pydantic's list, which echoes the whole input: 50,000 characters of it)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    first = errors[0] if errors else {}
+    name = str((first.get("loc") or ("", "request"))[-1])
+    message = str(first.get("msg") or "invalid request")
+    return JSONResponse({"detail": f"{name}: {message}"}, status_code=400)

@@ -3,6 +3,11 @@
 ``create_app`` stores one :class:`Dashboard` in ``app.state``; routes receive it through
 ``Depends`` (:data:`DashboardDep`), so the router modules need nothing from ``create_app``'s
 scope and can be read one by one.
+
+Input that cannot name a row or that the database cannot take is refused before a query
+runs: an id past 64 bits is a 404 (no such row can exist), a search text past
+:data:`SEARCH_MAX_CHARS` a 400 (SQLite refuses a LIKE pattern past 50,000 bytes, and no
+headline is that long).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from monitor.config import Settings
 from monitor.dashboard import queries, rendering
 
 __all__ = [
+    "SEARCH_MAX_CHARS",
     "Dashboard",
     "DashboardDep",
     "FiltersDep",
@@ -30,11 +36,15 @@ __all__ = [
     "get_dashboard",
     "hit_filters",
     "hit_or_404",
+    "row_id_or_404",
     "templates",
 ]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# The longest text the hits and watchlists searches take (the ``q`` parameter).
+SEARCH_MAX_CHARS = 500
 
 templates = Jinja2Templates(
     env=Environment(
@@ -83,9 +93,17 @@ def get_dashboard(request: Request) -> Dashboard:
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
 
 
+def row_id_or_404(value: int, what: str) -> int:
+    """*value* if a row could have it as id, else a 404: past the database's 64-bit integer
+    the query itself would fail (a 500), and ids start at 1."""
+    if not 0 < value < queries.ID_LIMIT:
+        raise HTTPException(404, f"no such {what}")
+    return value
+
+
 def hit_or_404(dashboard: Dashboard, hit_id: int) -> dict[str, Any]:
     """One hit as ``queries.hit_detail`` gives it, or a 404."""
-    row = dashboard.read(queries.hit_detail, hit_id)
+    row = dashboard.read(queries.hit_detail, row_id_or_404(hit_id, "hit"))
     if row is None:
         raise HTTPException(404, "no such hit")
     return row
@@ -117,7 +135,9 @@ def hit_filters(
     range_: str | None = Query(None, alias="range", description="1h, 24h, 7d or custom"),
     since: str | None = Query(None, alias="from", description="custom range start (ISO 8601)"),
     until: str | None = Query(None, alias="to", description="custom range end (ISO 8601)"),
-    q: str | None = Query(None, description="text in the headline or snippet"),
+    q: str | None = Query(
+        None, max_length=SEARCH_MAX_CHARS, description="text in the headline or snippet"
+    ),
 ) -> HitFilters:
     """The filter parameters shared by the hits page, ``/api/hits`` and the export."""
     if range_ and range_ not in queries.RANGES and range_ != "custom":

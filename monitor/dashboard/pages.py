@@ -16,7 +16,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.alerts.sweep import retry_deliveries
 from monitor.dashboard import queries, security
-from monitor.dashboard.deps import Dashboard, DashboardDep, FiltersDep, hit_or_404, templates
+from monitor.dashboard.deps import (
+    SEARCH_MAX_CHARS,
+    Dashboard,
+    DashboardDep,
+    FiltersDep,
+    hit_or_404,
+    row_id_or_404,
+    templates,
+)
 
 __all__ = ["router"]
 
@@ -70,7 +78,7 @@ def watchlists_page(
     request: Request,
     dashboard: DashboardDep,
     after: str | None = None,
-    q: str | None = None,
+    q: str | None = Query(None, max_length=SEARCH_MAX_CHARS),
     limit: int = Query(100, ge=1, le=1000),
 ) -> HTMLResponse:
     rows, more = dashboard.read(queries.watchlist_stats, limit=limit, after=after, search=q)
@@ -108,6 +116,7 @@ def retry(
         raise HTTPException(403, "the dashboard is read-only (MONITOR_DASHBOARD_WRITES)")
     if not security.check_csrf(request, csrf):
         raise HTTPException(403, "CSRF check failed: reload the page and try again")
+    row_id_or_404(delivery_id, "delivery")
     with dashboard.sessions() as session:
         count = retry_deliveries(session, ids=[delivery_id])
         session.commit()

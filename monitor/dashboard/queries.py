@@ -35,6 +35,7 @@ from monitor.redaction import scrub
 from monitor.states import DeliveryStatus
 
 __all__ = [
+    "ID_LIMIT",
     "RANGES",
     "HitFilter",
     "decode_cursor",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+# Ids are 64-bit signed integers in both databases: anything from here up cannot be one.
+ID_LIMIT = 2**63
 
 
 def encode_cursor(created_at: datetime, hit_id: int) -> str:
@@ -65,7 +68,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         if created.tzinfo is None:
             raise ValueError("naive cursor time")
         key = int(ident)
-        if not 0 <= key < 2**63:  # past the database's integer: an overflow, not a page
+        if not 0 <= key < ID_LIMIT:  # past the database's integer: an overflow, not a page
             raise ValueError("cursor id out of range")
         return created, key
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:

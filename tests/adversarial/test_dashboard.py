@@ -166,3 +166,51 @@ def test_it_shows_no_bidi_control_on_any_page_or_in_the_live_rows(
     assert row["title"] == "Bank txt.exe acme merger"
     start, end = row["highlights"][0]
     assert row["snippet"] == "The acme deal" and row["snippet"][start:end] == "acme"
+
+
+# -- 19: oversized input -------------------------------------------------------------------
+
+HUGE = str(2**63)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/hits/{HUGE}",
+        f"/hits/{HUGE}",
+        f"/api/hits/-{HUGE}1",
+        f"/hits/{'9' * 30}",
+        f"/api/hits/{'9' * 5000}",
+    ],
+    ids=["api-2-63", "page-2-63", "api-below-minus-2-63", "page-30-digits", "api-5000-digits"],
+)
+def test_it_answers_an_id_past_64_bits_with_404_or_400(
+    seeded_settings: Settings, path: str
+) -> None:
+    answer = _with(seeded_settings).get(path)
+    assert answer.status_code in (400, 404)
+    assert len(answer.text) < 300  # one line, not the input echoed back
+
+
+def test_it_answers_a_retry_of_an_id_past_64_bits_with_404(seeded_settings: Settings) -> None:
+    client = _with(seeded_settings, dashboard_writes=True)
+    client.get("/deliveries")
+    token = client.cookies.get("monitor_csrf")
+    answer = client.post(f"/deliveries/{HUGE}/retry", data={"csrf": token})
+    assert answer.status_code == 404 and answer.json() == {"detail": "no such delivery"}
+    assert _status_of(seeded_settings, _failed_id(seeded_settings)) == "failed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/hits", "/", "/api/hits/export", "/watchlists", "/api/watchlists"],
+    ids=["api-hits", "hits-page", "export", "watchlists-page", "api-watchlists"],
+)
+def test_it_refuses_a_search_past_500_characters_with_400(
+    seeded_settings: Settings, path: str
+) -> None:
+    client = _with(seeded_settings)
+    answer = client.get(path, params={"q": "a" * 50_000})
+    assert answer.status_code == 400
+    assert answer.json() == {"detail": "q: String should have at most 500 characters"}
+    assert client.get(path, params={"q": "é" * 500}).status_code == 200
