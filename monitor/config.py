@@ -180,6 +180,22 @@ class Settings(BaseSettings):
             raise ValueError("names no server, e.g. smtp://user:pass@host:587")
         return SecretStr(url)
 
+    @field_validator("dashboard_users")
+    @classmethod
+    def _check_dashboard_users(cls, value: SecretStr | None) -> SecretStr | None:
+        # The messages name the user, never a password.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for pair in value.get_secret_value().split(","):
+            if not pair.strip():
+                continue  # a trailing comma
+            name, sep, password = pair.strip().partition(":")
+            if not sep or not name.strip():
+                raise ValueError("expected name:password pairs separated by commas")
+            if not password.strip():
+                raise ValueError(f"user {name.strip()!r} has an empty password")
+        return value
+
     @field_validator("default_alerts")
     @classmethod
     def _check_default_alerts(cls, value: str) -> str:

@@ -3,13 +3,15 @@
 :class:`AccessGuard` is the middleware that checks every request and adds the headers to every
 response. With neither a token nor users configured the dashboard is open, which is only
 allowed on a loopback address (``monitor.dashboard.serve`` refuses otherwise: see
-``check_exposure``). Tokens are compared in constant time and never echoed into pages or logs.
+``check_exposure``). Tokens and passwords are compared in constant time, unknown user names
+included, and never echoed into pages or logs; an empty password never logs in.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -25,9 +27,12 @@ from monitor.config import Settings
 __all__ = [
     "CSP",
     "CSRF_COOKIE",
+    "OPEN",
     "SESSION_COOKIE",
+    "TOKEN_HOLDER",
     "AccessGuard",
     "auth_configured",
+    "authorised_as",
     "check_csrf",
     "is_authorised",
     "is_loopback",
@@ -43,6 +48,9 @@ CSP = (
 )
 SESSION_COOKIE = "monitor_session"
 CSRF_COOKIE = "monitor_csrf"
+# Who a request is, when it is not a basic-auth user: see authorised_as.
+OPEN = "open"
+TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
 
 
 def security_headers() -> dict[str, str]:
@@ -65,12 +73,14 @@ def is_loopback(host: str) -> bool:
 
 
 def users(settings: Settings) -> dict[str, str]:
+    """The basic-auth users and their passwords. An entry without a password is dropped:
+    Settings refuses one at start, and a settings object made another way must not let it in."""
     if settings.dashboard_users is None:
         return {}
     out = {}
     for pair in settings.dashboard_users.get_secret_value().split(","):
         name, sep, password = pair.strip().partition(":")
-        if sep and name:
+        if sep and name and password.strip():
             out[name] = password
     return out
 
@@ -93,28 +103,58 @@ def _token_ok(settings: Settings, given: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _basic_ok(settings: Settings, header: str) -> bool:
+def _digest(text: str) -> bytes:
+    # Equal lengths for compare_digest, which returns early on unequal ones.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+# What an unknown user's password is compared with, so that a wrong name costs what a wrong
+# password costs.
+_NOBODY = _digest(secrets.token_hex(32))
+
+
+def _basic_user(settings: Settings, header: str) -> str | None:
+    """The user a basic-auth header proves, or None.
+
+    The same work whatever the name: every configured name is compared with the given one in
+    constant time (no dictionary lookup, no early exit), and then exactly one password
+    comparison is made, against the dummy digest when no name matched. Timing tells nothing
+    about which names exist."""
     try:
         decoded = base64.b64decode(header, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return False
+        return None
     name, _, password = decoded.partition(":")
-    known = users(settings)
-    # Compare against something even for unknown names, so timing does not reveal them.
-    expected = known.get(name, secrets.token_hex(16))
-    return name in known and hmac.compare_digest(password.encode(), expected.encode())
+    given_name, given_password = _digest(name), _digest(password)
+    user: str | None = None
+    expected = _NOBODY
+    for known, secret in users(settings).items():
+        if hmac.compare_digest(given_name, _digest(known)):
+            user, expected = known, _digest(secret)
+    password_ok = hmac.compare_digest(given_password, expected)
+    return user if user is not None and password_ok and password else None
 
 
-def is_authorised(settings: Settings, request: Request) -> bool:
+def authorised_as(settings: Settings, request: Request) -> str | None:
+    """Who the request is (``user:<name>``, ``token``, or ``open`` when no login is set up),
+    or None when it proves nothing."""
     if not auth_configured(settings):
-        return True
+        return OPEN
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and _token_ok(settings, value.strip()):
-        return True
-    if scheme.lower() == "basic" and _basic_ok(settings, value.strip()):
-        return True
-    return _token_ok(settings, request.cookies.get(SESSION_COOKIE))
+        return TOKEN_HOLDER
+    if scheme.lower() == "basic":
+        user = _basic_user(settings, value.strip())
+        if user is not None:
+            return f"user:{user}"
+    if _token_ok(settings, request.cookies.get(SESSION_COOKIE)):
+        return TOKEN_HOLDER
+    return None
+
+
+def is_authorised(settings: Settings, request: Request) -> bool:
+    return authorised_as(settings, request) is not None
 
 
 def check_csrf(request: Request, form_token: str | None) -> bool:
@@ -150,7 +190,7 @@ class AccessGuard(BaseHTTPMiddleware):
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
         elif path == "/healthz" or path.startswith("/static/"):
             response = await call_next(request)
-        elif not is_authorised(self.settings, request):
+        elif authorised_as(self.settings, request) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
             if token(self.settings) and not users(self.settings):
                 headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}

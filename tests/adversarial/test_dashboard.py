@@ -8,6 +8,7 @@ overrides in what people read (18) and 500s on oversized input (19).
 from __future__ import annotations
 
 import base64
+import hmac
 import socket
 import threading
 import time
@@ -18,12 +19,17 @@ from typing import Any
 
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from monitor import db as storage
+from monitor.cli.main import cli
 from monitor.config import Settings
+from monitor.dashboard import check_exposure, security
 from monitor.dashboard.app import create_app
+from monitor.errors import ConfigError
 from monitor.models import Delivery, Feed, Hit
 from tests.dashboard.conftest import seed, seeded
 
@@ -92,6 +98,74 @@ def _serve(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+# -- 13: empty passwords -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "users",
+    ["admin:", "admin:   ", "ann:pw1,admin:"],
+    ids=["empty", "blank", "one-of-two"],
+)
+def test_it_refuses_to_start_with_an_empty_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, users: str
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr("monitor.dashboard.uvicorn.run", lambda *a, **k: started.append(a))
+    env = {"MONITOR_DATABASE_URL": f"sqlite:///{tmp_path}/m.db", "MONITOR_DASHBOARD_USERS": users}
+    result = CliRunner().invoke(cli, ["dashboard", "--host", "0.0.0.0"], env=env)
+    assert result.exit_code == 2 and not started
+    assert result.output.count("\n") == 1
+    assert (
+        "MONITOR_DASHBOARD_USERS" in result.output
+        and "'admin' has an empty password" in result.output
+    )
+    assert "pw1" not in result.output and "Traceback" not in result.output
+
+
+def test_it_never_accepts_an_empty_password(three: Settings) -> None:
+    # Settings refuses such a user at start; one made around that check must not let it in.
+    client = _with(three, dashboard_users=SecretStr("admin:,ann:pw1"))
+    assert client.get("/", headers=_basic("admin", "")).status_code == 401
+    assert client.get("/", headers=_basic("ann", "")).status_code == 401
+    assert client.get("/", headers=_basic("ann", "pw1")).status_code == 200
+    # Alone, such a user is no login at all, so the dashboard stays on loopback.
+    with pytest.raises(ConfigError):
+        check_exposure(three.model_copy(update={"dashboard_users": SecretStr("admin:")}), "0.0.0.0")
+
+
+# -- 14: basic-auth timing -----------------------------------------------------------------
+
+
+def test_it_does_the_same_comparisons_for_an_unknown_user_as_for_a_known_one(
+    three: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a stopwatch (too noisy to test): every compare_digest call the login makes, with
+    the lengths it compares, is recorded and must be the same whatever the name."""
+    calls: list[tuple[int, int]] = []
+    real = hmac.compare_digest
+
+    def counted(a: Any, b: Any) -> bool:
+        calls.append((len(a), len(b)))
+        return real(a, b)
+
+    client = _with(three, dashboard_users=SecretStr("ann:pw1,cy:a-much-longer-password"))
+    monkeypatch.setattr(security.hmac, "compare_digest", counted)
+    attempts = {
+        "known-user-wrong-password": (_basic("ann", "nope"), 401),
+        "unknown-user": (_basic("zed", "nope"), 401),
+        "unknown-long-user": (_basic("z" * 200, "x" * 200), 401),
+        "known-user-empty-password": (_basic("cy", ""), 401),
+        "known-user-right-password": (_basic("ann", "pw1"), 200),
+    }
+    work = {}
+    for case, (headers, status) in attempts.items():
+        calls.clear()
+        assert client.get("/api/watchlists", headers=headers).status_code == status, case
+        work[case] = list(calls)
+    assert work["unknown-user"], "the unknown user was never compared"
+    assert all(done == work["unknown-user"] for done in work.values()), work
 
 
 # -- 15: feed credentials ------------------------------------------------------------------
