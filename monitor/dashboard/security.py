@@ -4,7 +4,8 @@
 response. With neither a token nor users configured the dashboard is open, which is only
 allowed on a loopback address (``monitor.dashboard.serve`` refuses otherwise: see
 ``check_exposure``). Tokens and passwords are compared in constant time, unknown user names
-included, and never echoed into pages or logs; an empty password never logs in.
+included, and never echoed into pages or logs; an empty password never logs in. A
+``?token=`` login redirects to a path of this site only (:func:`local_path`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "check_csrf",
     "is_authorised",
     "is_loopback",
+    "local_path",
     "security_headers",
     "token",
     "users",
@@ -163,6 +165,19 @@ def check_csrf(request: Request, form_token: str | None) -> bool:
     return bool(cookie and form_token and hmac.compare_digest(cookie, form_token))
 
 
+def local_path(path: str) -> str:
+    """*path* as a redirect target that cannot leave this site.
+
+    Browsers read ``//host`` and ``/\\host`` as another host, and an absolute-form request
+    (``GET https://evil.example/``) hands the whole URL over as the path: anything that does
+    not start with one '/' followed by something else than '/' or '\\' loses its leading
+    slashes and backslashes. Starlette percent-encodes the rest (tabs and newlines included,
+    which browsers would otherwise drop before reading the slashes)."""
+    if not path.startswith("/"):
+        return "/"
+    return "/" + path.lstrip("/\\")
+
+
 class AccessGuard(BaseHTTPMiddleware):
     """Let a request through only when it is authorised, and add the security headers to
     every response, refusals included.
@@ -183,7 +198,7 @@ class AccessGuard(BaseHTTPMiddleware):
             # ?token= login: set an HttpOnly cookie and redirect, so the token leaves the URL.
             if _token_ok(self.settings, given):
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-                target = path + ("?" + urlencode(params) if params else "")
+                target = local_path(path) + ("?" + urlencode(params) if params else "")
                 response = RedirectResponse(target, status_code=303)
                 response.set_cookie(SESSION_COOKIE, given, httponly=True, samesite="strict")
             else:

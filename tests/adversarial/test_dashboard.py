@@ -8,7 +8,9 @@ overrides in what people read (18) and 500s on oversized input (19).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
+import http.client
 import socket
 import threading
 import time
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import uvicorn
@@ -31,6 +34,7 @@ from monitor.dashboard import check_exposure, security
 from monitor.dashboard.app import create_app
 from monitor.errors import ConfigError
 from monitor.models import Delivery, Feed, Hit
+from tests.conftest import need
 from tests.dashboard.conftest import seed, seeded
 
 TOKEN = "t0ken-Secret-123"
@@ -204,6 +208,83 @@ def test_it_keeps_every_shape_of_feed_credential_off_pages_and_the_api(
         assert rows[feed_id]["name"] == scrubbed  # no name or title: labelled by its URL
         assert rows[feed_id]["last_error"] == f"HTTP 401 for '{scrubbed}'"
     assert f'title="{SCRUBBED_FEEDS[1].replace("&", "&amp;")}"' in client.get("/feeds").text
+
+
+# -- 16: open redirect after a ?token= login -----------------------------------------------
+
+
+@pytest.fixture
+def token_server(three: Settings) -> Iterator[str]:
+    with _serve(create_app(three.model_copy(update={"dashboard_token": SecretStr(TOKEN)}))) as base:
+        yield base
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "/\\evil.example",
+        "https://evil.example",
+        "/%2F%2Fevil.example",
+        "///evil.example/x",
+        "/%5C%5Cevil.example",
+    ],
+    ids=[
+        "scheme-relative",
+        "backslash",
+        "absolute-form",
+        "encoded-slashes",
+        "three-slashes",
+        "encoded-backslashes",
+    ],
+)
+def test_it_redirects_a_token_login_only_to_its_own_site(token_server: str, target: str) -> None:
+    host = urlsplit(token_server).netloc
+    connection = http.client.HTTPConnection(host, timeout=10)
+    # The request line as an attacker's link makes the browser send it, byte for byte.
+    connection.request("GET", f"{target}?token={TOKEN}")
+    answer = connection.getresponse()
+    location = answer.getheader("location") or ""
+    connection.close()
+    assert answer.status == 303
+    # Resolved as a browser does, which reads a backslash as a slash.
+    landed = urljoin(token_server + "/", location.replace("\\", "/"))
+    assert urlsplit(landed).netloc == host, location
+    assert location.startswith("/") and location[1:2] not in ("/", "\\"), location
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\\evil.example/"], ids=["slashes", "backslash"]
+)
+def test_it_keeps_chromium_on_its_own_site_after_a_token_login(
+    token_server: str, target: str
+) -> None:
+    """Chromium reads a backslash in the path as a slash before it sends the request: the
+    login link ``/\\evil.example/?token=`` arrives as ``//evil.example/``."""
+    need(CHROMIUM.exists(), "Chromium is not installed at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        # evil.example does not resolve here: where the browser went is in `asked`.
+        with contextlib.suppress(sync_api.Error):
+            page.goto(f"{token_server}{target}?token={TOKEN}")
+        landed = page.url
+        browser.close()
+    assert [url for url in asked if urlsplit(url).hostname == "evil.example"] == []
+    assert urlsplit(landed).netloc == urlsplit(token_server).netloc, landed
+
+
+def test_it_still_returns_to_the_page_a_token_link_named(token_server: str) -> None:
+    host = urlsplit(token_server).netloc
+    connection = http.client.HTTPConnection(host, timeout=10)
+    connection.request("GET", f"/hits/2?watchlist=acme&token={TOKEN}")
+    answer = connection.getresponse()
+    connection.close()
+    assert answer.status == 303 and answer.getheader("location") == "/hits/2?watchlist=acme"
 
 
 # -- 18: bidi overrides --------------------------------------------------------------------
