@@ -28,6 +28,9 @@ __all__ = ["Settings", "get_settings", "load_settings"]
 
 DEFAULT_VAR_DIR = Path("var")
 
+# A shorter HMAC key could be guessed offline from one signed token.
+SECRET_KEY_MIN_LENGTH = 32
+
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 _BROKER_SCHEMES = ("sqla+sqlite", "sqla+postgresql", "redis", "rediss", "memory", "amqp")
 
@@ -118,6 +121,9 @@ class Settings(BaseSettings):
         default=None, description="Basic-auth users as 'name:password,name2:password2'."
     )
     dashboard_writes: bool = False
+    # Signs the dashboard's CSRF tokens; without it a key is made once in var_dir/secret_key.
+    # Set it when several dashboards serve one site, so a form from one is good on another.
+    secret_key: SecretStr | None = None
 
     # -- logging ----------------------------------------------------------------------
     log_level: str = "INFO"
@@ -195,6 +201,17 @@ class Settings(BaseSettings):
             if not password.strip():
                 raise ValueError(f"user {name.strip()!r} has an empty password")
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < SECRET_KEY_MIN_LENGTH:
+            raise ValueError(
+                f"at least {SECRET_KEY_MIN_LENGTH} characters, e.g. from `openssl rand -hex 32`"
+            )
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("default_alerts")
     @classmethod

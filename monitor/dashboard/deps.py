@@ -13,7 +13,7 @@ headline is that long).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import db as storage
 from monitor.config import Settings
-from monitor.dashboard import queries, rendering
+from monitor.dashboard import queries, rendering, signing
 
 __all__ = [
     "SEARCH_MAX_CHARS",
@@ -36,6 +36,7 @@ __all__ = [
     "get_dashboard",
     "hit_filters",
     "hit_or_404",
+    "principal",
     "row_id_or_404",
     "templates",
 ]
@@ -62,14 +63,16 @@ templates.env.filters["short"] = rendering.short_time
 
 @dataclass(frozen=True)
 class Dashboard:
-    """The settings one app was made with, and the sessions of its database."""
+    """The settings one app was made with, the sessions of its database, and the key that
+    signs its CSRF tokens (``signing.server_key``)."""
 
     settings: Settings
     sessions: sessionmaker[Session]
+    key: bytes = field(repr=False)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Dashboard:
-        return cls(settings, storage.sessionmaker_for(settings))
+        return cls(settings, storage.sessionmaker_for(settings), signing.server_key(settings))
 
     def read(
         self, query: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -91,6 +94,12 @@ def get_dashboard(request: Request) -> Dashboard:
 
 
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+
+
+def principal(request: Request) -> str:
+    """Who the access guard found the request to be (``security.authorised_as``)."""
+    who: str = request.state.principal
+    return who
 
 
 def row_id_or_404(value: int, what: str) -> int:

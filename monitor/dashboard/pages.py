@@ -1,13 +1,12 @@
 """The dashboard's HTML pages: recent hits, one hit, watchlists, feeds and deliveries.
 
-Each page is rendered on the server from ``templates/`` and carries the double-submit CSRF
-cookie that the one form (a delivery's Retry button) sends back. The pages are not part of the
-OpenAPI document; the JSON API in ``api.py`` is.
+Each page is rendered on the server from ``templates/`` and carries the signed CSRF token
+(``csrf.py``) that the one form (a delivery's Retry button) sends back. The pages are not part
+of the OpenAPI document; the JSON API in ``api.py`` is.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,13 +14,14 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.alerts.sweep import retry_deliveries
-from monitor.dashboard import queries, security
+from monitor.dashboard import csrf, queries
 from monitor.dashboard.deps import (
     SEARCH_MAX_CHARS,
     Dashboard,
     DashboardDep,
     FiltersDep,
     hit_or_404,
+    principal,
     row_id_or_404,
     templates,
 )
@@ -34,11 +34,12 @@ router = APIRouter(include_in_schema=False)
 def _page(
     request: Request, dashboard: Dashboard, name: str, context: dict[str, Any]
 ) -> HTMLResponse:
-    """Template *name* rendered with *context*, with the request's CSRF cookie or a new one."""
-    csrf = request.cookies.get(security.CSRF_COOKIE) or secrets.token_urlsafe(24)
-    context = {"writes": dashboard.settings.dashboard_writes, "csrf": csrf, **context}
+    """Template *name* rendered with *context*, with the request's CSRF token if this server
+    signed it for this session, else a new one."""
+    token = csrf.issue(request, dashboard.key, principal(request))
+    context = {"writes": dashboard.settings.dashboard_writes, "csrf": token, **context}
     response = templates.TemplateResponse(request, name, context)
-    response.set_cookie(security.CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    csrf.set_cookie(response, request, token)
     return response
 
 
@@ -110,11 +111,11 @@ def deliveries_page(
 
 @router.post("/deliveries/{delivery_id}/retry")
 def retry(
-    request: Request, dashboard: DashboardDep, delivery_id: int, csrf: str = Form("")
+    request: Request, dashboard: DashboardDep, delivery_id: int, token: str = Form("", alias="csrf")
 ) -> Response:
     if not dashboard.settings.dashboard_writes:
         raise HTTPException(403, "the dashboard is read-only (MONITOR_DASHBOARD_WRITES)")
-    if not security.check_csrf(request, csrf):
+    if not csrf.valid(request, token, dashboard.key, principal(request)):
         raise HTTPException(403, "CSRF check failed: reload the page and try again")
     row_id_or_404(delivery_id, "delivery")
     with dashboard.sessions() as session:

@@ -1,11 +1,12 @@
-"""Access control, CSRF and security headers for the dashboard, and the guard that applies them.
+"""Access control and security headers for the dashboard, and the guard that applies them.
 
 :class:`AccessGuard` is the middleware that checks every request and adds the headers to every
 response. With neither a token nor users configured the dashboard is open, which is only
 allowed on a loopback address (``monitor.dashboard.serve`` refuses otherwise: see
 ``check_exposure``). Tokens and passwords are compared in constant time, unknown user names
-included, and never echoed into pages or logs; an empty password never logs in. A
-``?token=`` login redirects to a path of this site only (:func:`local_path`).
+included, and never echoed into pages or logs; an empty password never logs in. A POST from
+another origin is refused here, before any route runs (``csrf.cross_origin``); the routes
+check the form's signed token (``csrf.valid``).
 """
 
 from __future__ import annotations
@@ -24,17 +25,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from monitor.config import Settings
+from monitor.dashboard import csrf
 
 __all__ = [
     "CSP",
-    "CSRF_COOKIE",
     "OPEN",
     "SESSION_COOKIE",
     "TOKEN_HOLDER",
     "AccessGuard",
     "auth_configured",
     "authorised_as",
-    "check_csrf",
     "is_authorised",
     "is_loopback",
     "local_path",
@@ -49,7 +49,7 @@ CSP = (
     "frame-ancestors 'none'"
 )
 SESSION_COOKIE = "monitor_session"
-CSRF_COOKIE = "monitor_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Who a request is, when it is not a basic-auth user: see authorised_as.
 OPEN = "open"
 TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
@@ -139,7 +139,7 @@ def _basic_user(settings: Settings, header: str) -> str | None:
 
 def authorised_as(settings: Settings, request: Request) -> str | None:
     """Who the request is (``user:<name>``, ``token``, or ``open`` when no login is set up),
-    or None when it proves nothing."""
+    or None when it proves nothing. CSRF tokens are bound to this."""
     if not auth_configured(settings):
         return OPEN
     header = request.headers.get("authorization", "")
@@ -157,12 +157,6 @@ def authorised_as(settings: Settings, request: Request) -> str | None:
 
 def is_authorised(settings: Settings, request: Request) -> bool:
     return authorised_as(settings, request) is not None
-
-
-def check_csrf(request: Request, form_token: str | None) -> bool:
-    """Double-submit: the form field must equal the cookie set when the page was rendered."""
-    cookie = request.cookies.get(CSRF_COOKIE)
-    return bool(cookie and form_token and hmac.compare_digest(cookie, form_token))
 
 
 def local_path(path: str) -> str:
@@ -205,14 +199,17 @@ class AccessGuard(BaseHTTPMiddleware):
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
         elif path == "/healthz" or path.startswith("/static/"):
             response = await call_next(request)
-        elif authorised_as(self.settings, request) is None:
+        elif (principal := authorised_as(self.settings, request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
             if token(self.settings) and not users(self.settings):
                 headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}
             response = JSONResponse(
                 {"detail": "authentication required"}, status_code=401, headers=headers
             )
+        elif request.method not in SAFE_METHODS and (refusal := csrf.cross_origin(request)):
+            response = JSONResponse({"detail": refusal}, status_code=403)
         else:
+            request.state.principal = principal  # what csrf tokens are bound to
             response = await call_next(request)
         for name, value in security_headers().items():
             response.headers.setdefault(name, value)

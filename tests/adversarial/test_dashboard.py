@@ -12,10 +12,12 @@ import contextlib
 import hmac
 import http.client
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -29,13 +31,14 @@ from sqlalchemy.orm import Session
 
 from monitor import db as storage
 from monitor.cli.main import cli
-from monitor.config import Settings
+from monitor.config import Settings, load_settings
 from monitor.dashboard import check_exposure, security
 from monitor.dashboard.app import create_app
 from monitor.errors import ConfigError
 from monitor.models import Delivery, Feed, Hit
 from tests.conftest import need
 from tests.dashboard.conftest import seed, seeded
+from tests.support.httpserver import QuietHTTPServer
 
 TOKEN = "t0ken-Secret-123"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -102,6 +105,200 @@ def _serve(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+# -- 12: CSRF by cookie tossing ----------------------------------------------------------
+
+
+@pytest.fixture
+def dashboard(three: Settings) -> Iterator[tuple[str, Settings]]:
+    """The dashboard with writes on, on a real server, as the attacked instance ran."""
+    settings = three.model_copy(update={"dashboard_writes": True})
+    with _serve(create_app(settings)) as base:
+        yield base, settings
+
+
+@pytest.fixture
+def tossing_page(dashboard: tuple[str, Settings]) -> Iterator[str]:
+    """A page on another port of the same host: it sets ``monitor_csrf`` (cookies ignore
+    ports, so the dashboard receives it) and posts the Retry form with the same value."""
+    base, settings = dashboard
+    target = f"{base}/deliveries/{_failed_id(settings)}/retry"
+    page = (
+        "<!doctype html><title>cats</title>"
+        f'<form method="post" action="{target}"><input name="csrf" value="tossed"></form>'
+        "<script>document.forms[0].submit()</script>"
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Set-Cookie", "monitor_csrf=tossed; Path=/")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    server = QuietHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.browser
+def test_it_refuses_a_retry_posted_by_a_page_on_another_port_that_tossed_a_cookie(
+    dashboard: tuple[str, Settings], tossing_page: str
+) -> None:
+    need(CHROMIUM.exists(), "Chromium is not installed at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base, settings = dashboard
+    delivery = _failed_id(settings)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        page.goto(base + "/deliveries")  # the operator has the dashboard open
+        retry = f"{base}/deliveries/{delivery}/retry"
+        with page.expect_response(lambda r: r.url == retry, timeout=10_000) as attack:
+            page.goto(tossing_page)
+        # The attack as it was: the tossed cookie reached the dashboard with the form.
+        cookies = {c["name"]: c["value"] for c in page.context.cookies(base)}
+        assert cookies["monitor_csrf"] == "tossed"
+        assert attack.value.status == 403
+        assert _status_of(settings, delivery) == "failed"
+
+        # The dashboard's own button still works, in the same browser.
+        page.goto(base + "/deliveries")
+        page.click(f"form[action='/deliveries/{delivery}/retry'] button")
+        page.wait_for_url("**/deliveries?done=1", timeout=10_000)
+        browser.close()
+    assert _status_of(settings, delivery) != "failed"
+
+
+def test_it_refuses_a_tossed_cookie_from_a_client_that_sends_no_origin(
+    seeded_settings: Settings,
+) -> None:
+    """Without Origin or Sec-Fetch-Site only the token decides, and a value that equals the
+    cookie is not enough: the server must have signed it, for this session."""
+    client = _with(seeded_settings, dashboard_writes=True)
+    delivery = _failed_id(seeded_settings)
+    for tossed in ("tossed", "nonce.c2lnbmF0dXJl", "."):
+        client.cookies.set("monitor_csrf", tossed)
+        answer = client.post(f"/deliveries/{delivery}/retry", data={"csrf": tossed})
+        assert answer.status_code == 403, tossed
+        assert "CSRF" in answer.json()["detail"]
+    assert _status_of(seeded_settings, delivery) == "failed"
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "same-site"}, False),
+        ({"Sec-Fetch-Site": "none"}, False),
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "http://testserver:8081"}, False),
+        ({"Origin": "https://testserver"}, False),
+        ({"Origin": "null"}, False),
+        ({"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"}, False),
+        ({"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"}, True),
+        ({"Origin": "http://testserver"}, True),
+        ({"Origin": "http://testserver:80"}, True),
+        ({}, True),
+    ],
+    ids=[
+        "cross-site",
+        "same-site-another-port",
+        "sec-fetch-none",
+        "other-origin",
+        "other-port",
+        "other-scheme",
+        "null-origin",
+        "same-site-wins-over-origin",
+        "same-origin",
+        "own-origin",
+        "own-origin-default-port",
+        "not-a-browser",
+    ],
+)
+def test_it_takes_a_retry_with_a_valid_token_only_from_its_own_origin(
+    three: Settings, headers: dict[str, str], allowed: bool
+) -> None:
+    client = _with(three, dashboard_writes=True)
+    delivery = _failed_id(three)
+    client.get("/deliveries")
+    token = client.cookies.get("monitor_csrf")
+    answer = client.post(
+        f"/deliveries/{delivery}/retry",
+        data={"csrf": token},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert answer.status_code == (303 if allowed else 403)
+    assert (_status_of(three, delivery) == "failed") is not allowed
+    if not allowed:
+        assert answer.json()["detail"].startswith("cross-origin request refused")
+
+
+def test_it_binds_the_csrf_token_to_the_user_it_was_made_for(three: Settings) -> None:
+    client = _with(three, dashboard_writes=True, dashboard_users=SecretStr("ann:pw1,cy:pw2"))
+    delivery = _failed_id(three)
+    client.get("/deliveries", headers=_basic("ann", "pw1"))
+    anns = client.cookies.get("monitor_csrf")
+    retry = f"/deliveries/{delivery}/retry"
+    as_cy = client.post(retry, data={"csrf": anns}, headers=_basic("cy", "pw2"))
+    assert as_cy.status_code == 403 and _status_of(three, delivery) == "failed"
+    as_ann = client.post(
+        retry, data={"csrf": anns}, headers=_basic("ann", "pw1"), follow_redirects=False
+    )
+    assert as_ann.status_code == 303 and _status_of(three, delivery) != "failed"
+
+
+def test_it_keeps_its_signing_key_in_var_dir_for_its_owner_only(
+    three: Settings, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    first = _with(three, dashboard_writes=True)
+    page = first.get("/deliveries")
+    key_file = Path(three.var_dir) / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert len(key) >= 64
+    # After a restart the same key signs: a page loaded before it still posts.
+    token = first.cookies.get("monitor_csrf")
+    again = _with(three, dashboard_writes=True)
+    again.cookies.set("monitor_csrf", token)
+    delivery = _failed_id(three)
+    answer = again.post(
+        f"/deliveries/{delivery}/retry", data={"csrf": token}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert key_file.read_text().strip() == key
+    seen = page.text + str(page.headers) + capsys.readouterr().err + caplog.text
+    assert key not in seen
+
+
+def test_it_signs_with_MONITOR_SECRET_KEY_when_it_is_set(three: Settings) -> None:
+    one = _with(three, dashboard_writes=True, secret_key=SecretStr("a" * 40))
+    other = _with(three, dashboard_writes=True, secret_key=SecretStr("b" * 40))
+    one.get("/deliveries")
+    token = one.cookies.get("monitor_csrf")
+    other.cookies.set("monitor_csrf", token)
+    delivery = _failed_id(three)
+    assert other.post(f"/deliveries/{delivery}/retry", data={"csrf": token}).status_code == 403
+    assert not (Path(three.var_dir) / "secret_key").exists()
+    assert _status_of(three, delivery) == "failed"
+
+
+def test_it_refuses_a_short_secret_key_without_repeating_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(secret_key="hunter2-short")
+    assert str(refused.value).startswith("MONITOR_SECRET_KEY: at least 32 characters")
+    assert "hunter2" not in str(refused.value)
 
 
 # -- 13: empty passwords -------------------------------------------------------------------
