@@ -20,6 +20,7 @@ A token in the path (``/feeds/<token>/rss``) cannot be told from a path and is l
 from __future__ import annotations
 
 import re
+from typing import overload
 
 __all__ = ["HARMLESS_PARAMS", "redact_url", "scrub"]
 
@@ -115,6 +116,10 @@ def redact_url(url: str) -> str:
     return url[:start] + _redact_query(rest)
 
 
+@overload
+def scrub(text: str) -> str: ...
+@overload
+def scrub(text: None) -> None: ...
 def scrub(text: str | None) -> str | None:
     """*text* (an error message, a label) with every URL in it redacted by :func:`redact_url`
     and every path-with-query's values masked the same way."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import select
 
 from monitor import db as storage
 from monitor.cli.context import pass_settings
+from monitor.cli.terminal import printable
 from monitor.config import Settings
 from monitor.errors import UserError
 from monitor.feeds import poll_feed, sync_feeds
@@ -37,23 +37,12 @@ from monitor.feeds.opml import export_opml, parse_opml
 from monitor.models import Feed, utcnow
 from monitor.redaction import scrub
 
-__all__ = ["commands", "feeds", "printable"]
-
-# Characters that steer a terminal or the reading order rather than print: bidirectional
-# overrides and isolates (a title that reads backwards), and the line and paragraph
-# separators. Other format characters (the zero-width joiners in emoji and Persian) print.
-_STEERING = frozenset("\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e")
-_STEERING |= frozenset("\u2066\u2067\u2068\u2069")
+__all__ = ["commands", "feeds"]
 
 
-def printable(text: str) -> str:
-    """*text* without control characters (ESC, CSI, BEL, CR, ...) and reordering marks, so
-    what a feed put in it cannot move the cursor, recolour or retitle the terminal."""
-    return "".join(
-        " " if ch in "\t\n" else ch
-        for ch in text
-        if ch in "\t\n" or (unicodedata.category(ch) != "Cc" and ch not in _STEERING)
-    )
+def _shown(feed: Feed) -> str:
+    """A feed's name for a person: its name or title, else its URL without credentials."""
+    return feed.display_name if feed.name or feed.title else scrub(feed.url) or ""
 
 
 @click.group()
@@ -234,7 +223,7 @@ _COLUMNS = (
 def _table_row(feed: Feed) -> list[str]:
     per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
     cells = [
-        feed.display_name if feed.name or feed.title else scrub(feed.url) or "",
+        _shown(feed),
         scrub(feed.url) or "",
         scrub(_status(feed)) or "",
         _when(feed.last_polled_at),
