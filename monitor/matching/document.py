@@ -1,6 +1,11 @@
 """The article tokenised once: its tokens per field, and the sets that queries and the index
 look words up in.
 
+The ``lede`` field is a view of the article rather than one of its fields
+(:func:`monitor.matching.sentences.lede`): its tokens are the summary's when there is a
+summary, else those of the content's opening, and it is tokenised only when a watchlist
+searches it or a hit asks for it.
+
 Every watchlist that is a candidate for an article is evaluated on this one object, and its
 caches (the tokens joined for wildcard searches, the tokens' first characters, the last window
 of character offsets for snippets) serve all of them.
@@ -12,7 +17,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 from monitor.matching.query import FIELDS
-from monitor.matching.text import FieldTokens, offset_spans, tokenise
+from monitor.matching.sentences import lede
+from monitor.matching.text import FieldTokens, fold, offset_spans, tokenise
 from monitor.matching.types import Document
 
 __all__ = ["TokenisedDocument"]
@@ -23,7 +29,11 @@ class TokenisedDocument:
 
     __slots__ = (
         "_beginnings",
+        "_doc",
         "_joined",
+        "_lede",
+        "_lede_folded",
+        "_lede_tokens",
         "_offsets",
         "_prefix_cache",
         "body",
@@ -33,11 +43,16 @@ class TokenisedDocument:
     )
 
     def __init__(self, doc: Document, fields: tuple[str, ...] = FIELDS) -> None:
+        self._doc = doc
+        self._lede: str | None = None
+        self._lede_folded: int | None = None
+        self._lede_tokens: FieldTokens | None = None
         # Fields no watchlist searches (often url and source) are not tokenised at all.
         self.fields: dict[str, FieldTokens] = {
             name: tokenise(getattr(doc, name)) if name in fields else FieldTokens()
-            for name in FIELDS
+            for name in _ARTICLE_FIELDS
         }
+        self.fields["lede"] = self.lede_tokens() if "lede" in fields else FieldTokens()
         self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
         # Copying the largest set and adding the small ones in place makes no intermediate
         # set: measurably cheaper than title | summary | content.
@@ -50,6 +65,35 @@ class TokenisedDocument:
         self._beginnings: dict[int, set[str]] = {}
         self._prefix_cache: dict[str, list[str]] = {}
         self._offsets: dict[str, _FieldOffsets] = {}
+
+    def text(self, name: str) -> str:
+        """The text of field *name* (the lede is made once, on first use)."""
+        if name != "lede":
+            text: str = getattr(self._doc, name)
+            return text
+        if self._lede is None:
+            self._lede = lede(self._doc)
+        return self._lede
+
+    def lede_folded_length(self) -> int:
+        """How long the lede is once folded: where it ends in the folded text of the field it
+        opens (folding goes character by character, so it folds to the start of that)."""
+        if self._lede_folded is None:
+            text = self.text("lede")
+            self._lede_folded = len(text) if text.isascii() else len(fold(text))
+        return self._lede_folded
+
+    def lede_tokens(self) -> FieldTokens:
+        """The lede's tokens: the summary's when the lede is the summary (tokenised once for
+        both), else those of the content's opening."""
+        if self._lede_tokens is None:
+            text = self.text("lede")
+            summary = self.fields["summary"]  # empty when no watchlist searches it
+            if summary.folded and text == self._doc.summary:
+                self._lede_tokens = summary
+            else:
+                self._lede_tokens = tokenise(text)
+        return self._lede_tokens
 
     def offsets(self, name: str, text: str, since: int, until: int | None) -> _FieldOffsets:
         """A field's tokens with character offsets, at least for the words from position
@@ -120,6 +164,8 @@ class TokenisedDocument:
         return found
 
 
+# The fields an article has; the lede is made from two of them.
+_ARTICLE_FIELDS = tuple(name for name in FIELDS if name != "lede")
 # How many first characters of each token have_prefixes sets apart (a wildcard has at least 3
 # before the '*'): 4 tells nearly all absent prefixes apart.
 _START = 4

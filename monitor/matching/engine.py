@@ -15,8 +15,11 @@ percolator):
    evaluated for every article; there are few.
 2. The article is tokenised once (:mod:`monitor.matching.document`).
 3. Candidates are the watchlists filed under words the article holds (both of a pair) or
-   under a prefix of one of them; only those are evaluated in full, by their closures, and
-   each hit is explained (:mod:`monitor.matching.snippets`).
+   under a prefix of one of them; only those are evaluated in full, by their closures.
+4. Each hit is walked for what counts towards it (:mod:`monitor.matching.satisfied`), given
+   its mentions and score (:mod:`monitor.matching.relevance`), dropped if the watchlist's
+   ``min_mentions`` or ``min_score`` says so, and explained (:mod:`monitor.matching.snippets`).
+   Articles that match nothing never reach this step.
 
 Only the first :data:`MAX_MATCHED_CHARS` characters of each field are matched (and so
 explained): the cost of an article is linear in its length, and this bounds the length.
@@ -32,17 +35,10 @@ from monitor.matching.anchors import GUESS, cost, requirements
 from monitor.matching.compile import Predicate, compile_query, node_fields
 from monitor.matching.document import TokenisedDocument
 from monitor.matching.pairs import PairTable
-from monitor.matching.query import (
-    BODY_FIELDS,
-    FIELDS,
-    Phrase,
-    Prefix,
-    Query,
-    Term,
-    leaves,
-    parse_query,
-)
+from monitor.matching.query import BODY_FIELDS, FIELDS, Query, parse_query
 from monitor.matching.rarity import Rarity
+from monitor.matching.relevance import Controls, Relevance, controls_of, relevance
+from monitor.matching.satisfied import Walk, walker
 from monitor.matching.snippets import explain
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
@@ -98,8 +94,8 @@ class _Entry:
     feeds: frozenset[str]
     tags: frozenset[str]
     languages: frozenset[str]
-    # the positive terms its explanations look for (none: NOT-only)
-    leaves: tuple[Term | Prefix | Phrase, ...]
+    controls: Controls
+    walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
 
 
 @dataclass(slots=True)
@@ -150,7 +146,8 @@ class Matcher:
                 feeds=frozenset(feeds),
                 tags=frozenset(tags),
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
-                leaves=tuple(leaves(query.root)),
+                controls=controls_of(spec),
+                walk=walker(query.root),
             )
             self._add(entry)
             self._searched.update(node_fields(query.root))
@@ -229,13 +226,30 @@ class Matcher:
         ]
 
     def match(self, doc: Document) -> list[MatchResult]:
-        """Every watchlist that matches *doc*, each with the reasons why (snippets are taken
-        from the part of each field that is matched)."""
+        """Every watchlist that matches *doc* and keeps the hit by its relevance controls,
+        each with the reasons why and its score."""
+        return [result for result, weight, kept in self._weighed(doc) if kept]
+
+    def weigh(self, doc: Document) -> list[tuple[MatchResult, Relevance]]:
+        """Every watchlist that matches *doc*, whether or not its relevance controls keep the
+        hit, with the hit's mentions and score: what a backtest shows the controls' trade
+        with."""
+        return [(result, weight) for result, weight, _ in self._weighed(doc, every=True)]
+
+    def _weighed(
+        self, doc: Document, *, every: bool = False
+    ) -> list[tuple[MatchResult, Relevance, bool]]:
+        # Snippets and explanations come from the part of each field that is matched.
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
-        hits = [
-            entry
-            for entry in map(self._entries.__getitem__, self._candidates(d))
-            if self._passes_filters(entry, doc) and entry.predicate(d)
-        ]
-        return [explain(entry.id, entry.query, doc, d, positive=entry.leaves) for entry in hits]
+        out = []
+        for entry in map(self._entries.__getitem__, self._candidates(d)):
+            if not (self._passes_filters(entry, doc) and entry.predicate(d)):
+                continue
+            found = entry.walk(d)
+            weight = relevance(found, d)
+            kept = entry.controls.keeps(weight)
+            if kept or every:
+                result = explain(entry.id, entry.query, doc, d, found=found, score=weight.score)
+                out.append((result, weight, kept))
+        return out

@@ -16,9 +16,11 @@ Rules, for the analysts who write watchlists (docs/watchlists.md has more exampl
    The distance counts words from the end of one side to the start of the other, so
    ``a NEAR/1 b`` means adjacent.
 6. ``econom*`` matches every word starting with ``econom``; at least 3 letters before ``*``.
-7. ``title:``, ``summary:``, ``content:``, ``url:`` and ``source:`` restrict a word, phrase or
-   parenthesised group to one field (``source`` is the feed's name, else the site's host).
-   Without a field, a word is searched in the title, the summary and the content.
+7. ``title:``, ``lede:``, ``summary:``, ``content:``, ``url:`` and ``source:`` restrict a word,
+   phrase or parenthesised group to one field (``source`` is the feed's name, else the
+   site's host; ``lede`` is the summary, else the content's first three sentences, see
+   :mod:`monitor.matching.sentences`). Without a field, a word is searched in the title, the
+   summary and the content.
 8. Matching ignores case, accents (``Yorùbá`` = ``Yoruba``) and the style of quotes and
    apostrophes; a possessive ``'s`` is ignored (``NATO`` matches ``NATO’s``); a hyphenated
    word matches joined and split (``Indo-Pacific`` = ``Indo Pacific`` = ``IndoPacific``);
@@ -31,7 +33,7 @@ A syntax error names the column and what was expected, e.g. ``expected a term af
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.matching.text import query_tokens
 
@@ -47,12 +49,19 @@ __all__ = [
     "Prefix",
     "Query",
     "QuerySyntaxError",
+    "Span",
     "Term",
     "parse_query",
 ]
 
-FIELDS = ("title", "summary", "content", "url", "source")
+# 'lede' is not a field of the article but a view of two of them (the summary, else the
+# opening of the content): searched only when a query names it, and never by a word without a
+# field, which finds the lede's words in the summary or content already.
+FIELDS = ("title", "lede", "summary", "content", "url", "source")
 BODY_FIELDS = ("title", "summary", "content")
+# Where a word, wildcard or phrase was written in the query text: [start, end) characters.
+# Not part of its identity (two 'naira' are the same term), only of the marked query.
+Span = tuple[int, int]
 
 
 class QuerySyntaxError(ValueError):
@@ -72,6 +81,7 @@ class Term:
     text: str  # as the query wrote it, for explanations
     token: str
     fields: tuple[str, ...] = BODY_FIELDS
+    span: Span = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,7 @@ class Prefix:
     text: str
     prefix: str
     fields: tuple[str, ...] = BODY_FIELDS
+    span: Span = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +97,7 @@ class Phrase:
     text: str
     tokens: tuple[str, ...]
     fields: tuple[str, ...] = BODY_FIELDS
+    span: Span = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +179,7 @@ def _lex(text: str) -> list[_Tok]:
                 name = scope.group(1)
                 if name.lower() not in FIELDS:
                     raise QuerySyntaxError(
-                        f"unknown field {name!r}: use title, summary, content, url or source",
+                        f"unknown field {name!r}: use title, lede, summary, content, url or source",
                         col,
                     )
                 toks.append(_Tok("scope", name.lower(), col))
@@ -337,11 +349,14 @@ class _Parser:
         words = query_tokens(tok.text)
         if not words:
             raise QuerySyntaxError("empty phrase: put words between the quotes", tok.column)
-        return _sequence(f'"{tok.text}"', words, _fields(scope))
+        start = tok.column - 1  # the opening quote; the closing one ends the span
+        span = (start, start + len(tok.text) + 2)
+        return _sequence(f'"{tok.text}"', words, _fields(scope), span)
 
     def word(self, tok: _Tok, scope: str | None) -> Node:
         fields = _fields(scope)
         text = tok.text
+        span = (tok.column - 1, tok.column - 1 + len(text))
         if "*" in text:
             if text.index("*") != len(text) - 1:
                 raise QuerySyntaxError(
@@ -353,25 +368,26 @@ class _Parser:
                     "a wildcard needs at least 3 letters or digits before '*', as in econom*",
                     tok.column,
                 )
-            return Prefix(text, words[0][0], fields)
+            return Prefix(text, words[0][0], fields, span)
         words = query_tokens(text)
         if not words:
             raise QuerySyntaxError(f"{text!r} has no letters or digits to search for", tok.column)
-        return _sequence(text, words, fields)
+        return _sequence(text, words, fields, span)
 
 
 def _fields(scope: str | None) -> tuple[str, ...]:
     return (scope,) if scope else BODY_FIELDS
 
 
-def _sequence(text: str, words: list[list[str]], fields: tuple[str, ...]) -> Node:
+def _sequence(text: str, words: list[list[str]], fields: tuple[str, ...], span: Span) -> Node:
     """A word or phrase: hyphenated words expand to the split and the joined spelling."""
     variants: list[tuple[str, ...]] = [()]
     for parts in words:
         spellings = [tuple(parts)] if len(parts) == 1 else [tuple(parts), ("".join(parts),)]
         variants = [v + s for v in variants for s in spellings][:16]
     nodes: list[Node] = [
-        Term(text, v[0], fields) if len(v) == 1 else Phrase(text, v, fields) for v in variants
+        Term(text, v[0], fields, span) if len(v) == 1 else Phrase(text, v, fields, span)
+        for v in variants
     ]
     return nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
 

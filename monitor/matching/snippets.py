@@ -1,16 +1,25 @@
-"""Why a watchlist matched an article: the terms found, per field, and a snippet of plain text
-with the character spans of the matched words.
+"""Why a watchlist matched an article: the terms that count towards the hit, per field, and a
+snippet of plain text with the character spans of those terms' words.
+
+What counts is decided by walking the query with the article (:mod:`monitor.matching.satisfied`):
+a word of an OR branch that did not hold, of a NEAR whose sides are too far apart, or under NOT,
+is neither listed nor highlighted. Under NEAR only the occurrences within the distance are
+highlighted.
 
 The snippet is the sentence (or two short ones) around the first match, cut to about 320
-characters, taken from the first field with a match in the order content, summary, title, url,
-source; a hit with no word to show (a NOT-only query) gets the opening of the content, else of
-the summary or the title. Finding the highlights is most of the cost of an explained hit, so
-two paths give the same answer:
+characters, taken from the first field with a match in the order content, summary, lede. A hit
+found in the headline but not in the body (or with no word to show: a NOT-only query) shows
+the lede instead (:func:`monitor.matching.sentences.lede`: the summary, else the content's
+first sentences), since the headline is on screen already; without a lede, the headline. A
+hit found only in the url or the source shows where it was found there.
+Finding the highlights is most of the cost of an explained hit, so two paths give the same
+answer:
 
 - the quick path finds the first match with ``str.find`` in the field's folded text, cuts the
   sentence around it and looks only at that sentence (:func:`_quick_snippet`);
-- the exact path, when the quick one cannot be certain, tokenises the field again with
-  character offsets, up to a little past the first match (:func:`_char_spans`).
+- the exact path, when the quick one cannot be certain (and for NEAR, whose occurrences are
+  word positions), tokenises the field again with character offsets, up to a little past the
+  first match (:func:`_char_spans`).
 
 The renderers (Slack, email, the dashboard) escape the text and mark the spans themselves.
 """
@@ -23,33 +32,34 @@ import re
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
-from monitor.matching.compile import Spans, occurrences, phrase_spans
+from monitor.matching.compile import Spans, phrase_spans
 from monitor.matching.document import TokenisedDocument
-from monitor.matching.query import FIELDS, Node, Phrase, Prefix, Query, Term, leaves
-from monitor.matching.text import FieldTokens, fold, folds_in_place, offset_spans
+from monitor.matching.query import FIELDS, Node, Phrase, Prefix, Query, Term
+from monitor.matching.relevance import relevance
+from monitor.matching.satisfied import Evidence, satisfied
+from monitor.matching.sentences import SENTENCE_END as _SENTENCE_END
+from monitor.matching.sentences import is_lede
+from monitor.matching.text import (
+    FieldTokens,
+    fold,
+    folds_in_place,
+    is_word_character,
+    offset_spans,
+    word_places,
+)
 from monitor.matching.types import Document, MatchResult
 
 __all__ = ["explain"]
 
 
-_SNIPPET_ORDER = ("content", "summary", "title", "url", "source")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+|\n\s*\n")
+# Where a snippet is looked for first; a hit only in the title shows the lede (see above).
+_SNIPPET_ORDER = ("content", "summary", "lede")
+_AFTER_LEDE = ("title", "url", "source")
 _ENDERS = ".!?…\n"  # what a _SENTENCE_END match can begin with ...
 _CLOSERS = frozenset(".!?…\"'”’)]")  # ... and what else, besides spaces, it can hold
 _MAX_SNIPPET = 320
 _LOOK_BACK = 2 * _MAX_SNIPPET
 _LONG_SPACE = re.compile(r"\s{2,}")
-
-
-def _leaf_in_field(leaf: Node, d: TokenisedDocument, name: str) -> bool:
-    if name not in getattr(leaf, "fields", ()):
-        return False
-    present = d.sets[name]
-    if isinstance(leaf, Term):
-        return leaf.token in present
-    if isinstance(leaf, Prefix):
-        return any(t in present for t in d.prefix_tokens(leaf.prefix))
-    return bool(occurrences(leaf, d, name))
 
 
 def explain(
@@ -58,36 +68,33 @@ def explain(
     doc: Document,
     d: TokenisedDocument | None = None,
     *,
-    positive: Sequence[Term | Prefix | Phrase] | None = None,
+    found: list[Evidence] | None = None,
+    score: float | None = None,
 ) -> MatchResult:
-    """Why *query* matched *doc*: its terms found, per field, and a highlighted snippet.
+    """Why *query* matched *doc*: the terms that count, per field, a highlighted snippet and
+    the hit's score.
 
-    *positive* are the query's positive leaves when the caller has them already (the matcher
-    lists them once per watchlist, not once per hit)."""
+    *found* (what :func:`~monitor.matching.satisfied.satisfied` says counts) and *score*
+    are given by the matcher, which has them already to apply a watchlist's relevance
+    controls."""
     d = d or TokenisedDocument(doc)
+    if found is None:
+        found = satisfied(query.root, d) or []
+    if score is None:
+        score = relevance(found, d).score
     matched: list[str] = []
     per_field: dict[str, list[str]] = {}
-    found_leaves: list[tuple[Node, list[str]]] = []
-    sets, every = d.sets, d.every
-    for leaf in leaves(query.root) if positive is None else positive:
-        if isinstance(leaf, Term):  # most leaves: one set lookup per field, inline
-            token = leaf.token
-            if token not in every:  # the other side of an OR, say
-                continue
-            hit_fields = [name for name in leaf.fields if token in sets[name]]
-        else:
-            hit_fields = [name for name in leaf.fields if _leaf_in_field(leaf, d, name)]
-        if not hit_fields:
-            continue
-        found_leaves.append((leaf, hit_fields))
-        if leaf.text not in matched:
-            matched.append(leaf.text)
-        for name in hit_fields:
-            terms = per_field.setdefault(name, [])
-            if leaf.text not in terms:
-                terms.append(leaf.text)
+    by_field: dict[str, list[Evidence]] = {}
+    for evidence in found:
+        text = evidence.leaf.text
+        if text not in matched:
+            matched.append(text)
+        terms = per_field.setdefault(evidence.field, [])
+        if text not in terms:
+            terms.append(text)
+        by_field.setdefault(evidence.field, []).append(evidence)
     fields = tuple(filter(per_field.__contains__, FIELDS))
-    snippet, highlights = _snippet(doc, d, found_leaves)
+    snippet, highlights = _snippet(d, by_field)
     return MatchResult(
         watchlist_id=watchlist_id,
         matched=tuple(matched),
@@ -95,25 +102,43 @@ def explain(
         explanation=per_field,
         snippet=snippet,
         highlights=highlights,
+        score=score,
     )
 
 
-def _snippet(
-    doc: Document, d: TokenisedDocument, found: list[tuple[Node, list[str]]]
-) -> tuple[str, tuple[tuple[int, int], ...]]:
-    for name in _SNIPPET_ORDER if found else ():
-        leaves_here = [leaf for leaf, names in found if name in names]
-        if leaves_here:
-            text = getattr(doc, name)
-            quick = _quick_snippet(text, d.fields[name], leaves_here)
-            if quick is not None:
-                return quick
-            return _window(text, _char_spans(text, d, name, leaves_here))
-    for name in ("content", "summary", "title"):
-        text = getattr(doc, name)
-        if text and not text.isspace():
-            return _window(text, [])
-    return "", ()
+def _snippet(d: TokenisedDocument, found: dict[str, list[Evidence]]) -> Snippet:
+    for name in _SNIPPET_ORDER:
+        if name in found:
+            return _field_snippet(d, name, found[name])
+    if "title" in found or not found:
+        # The lede's opening: the sentence (or two short ones) that starts the summary, else
+        # the content; the lede (monitor.matching.sentences) starts the same way.
+        summary = d.text("summary")
+        opening = summary if is_lede(summary) else d.text("content")
+        if opening and not opening.isspace():
+            return _window(opening, [])
+    for name in _AFTER_LEDE:
+        if name in found:
+            return _field_snippet(d, name, found[name])
+    title = d.text("title")
+    return _window(title, []) if title and not title.isspace() else ("", ())
+
+
+def _field_snippet(d: TokenisedDocument, name: str, found: list[Evidence]) -> Snippet:
+    text = d.text(name)
+    everywhere: list[Node] = []  # leaves whose every occurrence counts
+    only: Spans = []  # word spans that count of the others (NEAR's)
+    for evidence in found:
+        if evidence.spans is None:
+            if evidence.leaf not in everywhere:
+                everywhere.append(evidence.leaf)
+        else:
+            only.extend(evidence.spans)
+    if not only:
+        quick = _quick_snippet(text, d.fields[name], everywhere)
+        if quick is not None:
+            return quick
+    return _window(text, _char_spans(text, d, name, everywhere, only))
 
 
 Snippet = tuple[str, tuple[tuple[int, int], ...]]
@@ -163,16 +188,12 @@ def _first_bounded(folded: str, needle: str, whole: bool) -> tuple[int, int] | N
         if tries == _MAX_LOOKALIKES:
             return None
         end = at + len(needle)
-        if (at == 0 or not _is_word(folded[at - 1])) and (
-            not whole or end == size or not _is_word(folded[end])
+        if (at == 0 or not is_word_character(folded[at - 1])) and (
+            not whole or end == size or not is_word_character(folded[end])
         ):
             return at, end
         at, tries = folded.find(needle, at + 1), tries + 1
     return -1, -1
-
-
-def _is_word(char: str) -> bool:
-    return char.isalnum() or char == "_"
 
 
 def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet | None:
@@ -270,38 +291,18 @@ def _may_be_altered(leaf: Term | Prefix, altered: Mapping[str, AbstractSet[str]]
 _WORDLIKE = (Term, Prefix)
 # What joins two runs of word characters into one token, besides an apostrophe or a hyphen.
 _DIGIT_JOIN = re.compile(r"\d[.,]\d")
-_WORD_REST = re.compile(r"\w*")
 
 
 def _word_spans(folded: str, leaf: Term | Prefix, shift: int) -> list[tuple[int, int]] | None:
-    """Character spans (plus *shift*) of the tokens *leaf* matches in *folded*, where none
-    of them is altered and no digits are joined. None where an apostrophe inside a word
-    makes the token something else ("o'brien" holds no "brien"): the caller then tokenises.
-
-    A hyphen only separates tokens; a possessive 's is marked with its word, as the
-    tokenising path marks it."""
-    whole = isinstance(leaf, Term)
-    needle = leaf.token if isinstance(leaf, Term) else leaf.prefix
-    size, out = len(folded), []
-    at = folded.find(needle)
-    while at != -1:
-        end = at + len(needle)
-        if at == 0 or not _is_word(folded[at - 1]):
-            if at >= 2 and folded[at - 1] == "'" and _is_word(folded[at - 2]):
-                return None
-            if not whole:  # a wildcard: the whole word it begins
-                rest = _WORD_REST.match(folded, end)
-                end = rest.end() if rest else end
-            if end == size or not _is_word(folded[end]):
-                if end + 1 < size and folded[end] == "'" and _is_word(folded[end + 1]):
-                    if not folded.startswith("'s", end) or (
-                        end + 2 < size and _is_word(folded[end + 2])
-                    ):
-                        return None
-                    end += 2
-                out.append((at + shift, end + shift))
-        at = folded.find(needle, end)
-    return out
+    """Character spans (plus *shift*) of the tokens *leaf* matches in *folded*
+    (:func:`~monitor.matching.text.word_places`); None where the text alone cannot tell."""
+    if isinstance(leaf, Term):
+        places = word_places(folded, leaf.token, whole=True)
+    else:
+        places = word_places(folded, leaf.prefix, whole=False)
+    if places is None or not shift:
+        return places
+    return [(a + shift, b + shift) for a, b in places]
 
 
 def _local_occurrences(leaf: Node, tokens: FieldTokens) -> Spans:
@@ -331,17 +332,23 @@ def _first_position(leaf: Node, tokens: FieldTokens, d: TokenisedDocument) -> in
 
 
 def _char_spans(
-    text: str, d: TokenisedDocument, name: str, found: list[Node]
+    text: str,
+    d: TokenisedDocument,
+    name: str,
+    found: list[Node],
+    only: Sequence[tuple[int, int]] = (),
 ) -> list[tuple[int, int]]:
-    """The exact path: character spans of every occurrence of *found* in a field."""
+    """The exact path: character spans of every occurrence of *found* in a field, and of the
+    word spans *only* (the occurrences NEAR kept)."""
     known = [p for leaf in found if (p := _first_position(leaf, d.fields[name], d)) is not None]
+    known.extend(start for start, _ in only)
     if not known:
         return []
     # Only the words up to a little past the first match can fall inside the snippet, so
     # only those are tokenised again, this time with character offsets.
     first = min(known)
     offsets = d.offsets(name, text, first, first + 80)
-    wanted: set[tuple[int, int]] = set()
+    wanted: set[tuple[int, int]] = set(only)
     for leaf in found:
         wanted.update(_local_occurrences(leaf, offsets.tokens))
     return _merged(offsets.exact, wanted)

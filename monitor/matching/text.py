@@ -31,10 +31,12 @@ __all__ = [
     "FieldTokens",
     "Token",
     "fold",
+    "is_word_character",
     "offset_spans",
     "query_tokens",
     "tokenise",
     "tokens_with_offsets",
+    "word_places",
 ]
 
 _QUOTES = {
@@ -488,6 +490,59 @@ def offset_spans(
             if pos >= since:
                 out.append((cleaned, pos, origin[start], origin[end - 1] + 1, pos))
             pos += 1
+    return out
+
+
+_WORD_REST = re.compile(r"\w*")
+
+
+def is_word_character(char: str) -> bool:
+    """Whether *char* (folded) can be part of a token."""
+    return char.isalnum() or char == "_"
+
+
+def word_places(folded: str, needle: str, *, whole: bool) -> list[tuple[int, int]] | None:
+    """[start, end) characters of the tokens of *folded* (folded text) that are *needle*
+    (*whole*) or begin with it (a wildcard's prefix), found with ``str.find``: a scan in C,
+    several times cheaper than looking at each token. Tokens written otherwise in the
+    folded text (:attr:`FieldTokens.altered`: joined hyphen forms, words with an apostrophe
+    taken out) are not found; the caller knows which those are.
+
+    None where the text alone cannot tell: the needle inside a word with an apostrophe
+    ("o'brien" holds no "brien"), or against digits a '.' or ',' joins ("1,572" holds no
+    "1"). A hyphen only separates tokens; a possessive 's is included with its word, as the
+    tokenising path marks it."""
+    size, out = len(folded), []
+    at = folded.find(needle)
+    while at != -1:
+        end = at + len(needle)
+        if at == 0 or not is_word_character(folded[at - 1]):
+            if at >= 2 and is_word_character(folded[at - 2]):
+                before = folded[at - 1]
+                if before == "'" or (
+                    before in ".," and folded[at - 2].isdecimal() and folded[at].isdecimal()
+                ):
+                    return None
+            if not whole:  # a wildcard: the whole word it begins
+                rest = _WORD_REST.match(folded, end)
+                end = rest.end() if rest else end
+            if end == size or not is_word_character(folded[end]):
+                if end + 1 < size and is_word_character(folded[end + 1]):
+                    after = folded[end]
+                    if (
+                        after in ".,"
+                        and folded[end - 1].isdecimal()
+                        and folded[end + 1].isdecimal()
+                    ):
+                        return None
+                    if after == "'":
+                        if not folded.startswith("'s", end) or (
+                            end + 2 < size and is_word_character(folded[end + 2])
+                        ):
+                            return None
+                        end += 2
+                out.append((at, end))
+        at = folded.find(needle, end)
     return out
 
 

@@ -27,16 +27,33 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
+    """A watchlist matched an article, and why.
+
+    Only the parts of the query the article satisfied are reported
+    (:mod:`monitor.matching.satisfied`): a word under an OR branch, an AND or a NEAR that did
+    not hold, or under NOT, never appears in ``matched``, ``fields``, ``explanation`` or the
+    highlights, and under NEAR only the occurrences within the distance are highlighted.
+
+    ``score`` is the hit's relevance in [0, 1) (:mod:`monitor.matching.relevance`): how often
+    those terms occur, a mention in the title weighing most, then one in the lede, then one
+    elsewhere, and saturating as mentions add up. A NOT-only query's hit scores 0.
+    """
+
     watchlist_id: str
     matched: tuple[str, ...]  # terms and phrases that matched, as the query wrote them
-    fields: tuple[str, ...]  # fields they matched in: title, summary, content, url, source
+    fields: tuple[str, ...]  # fields they matched in: title, lede, summary, content, url, source
     explanation: dict[str, list[str]]  # field -> matched terms
-    snippet: str  # plain text: the sentence(s) around the first match
+    snippet: str  # plain text: the sentence(s) around the first match, or the lede
     highlights: tuple[tuple[int, int], ...]  # [start, end) character spans in snippet
+    score: float = 0.0
 
 
 class WatchlistLike(Protocol):
-    """What the matcher reads from a watchlist (``monitor.watchlists.WatchlistSpec``)."""
+    """What the matcher reads from a watchlist (``monitor.watchlists.WatchlistSpec``).
+
+    The relevance controls ``min_mentions`` and ``min_score`` are read too where a watchlist
+    has them (:func:`monitor.matching.relevance.controls_of`); one without them has none.
+    """
 
     @property
     def id(self) -> str: ...

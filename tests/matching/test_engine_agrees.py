@@ -43,9 +43,9 @@ leaf = st.one_of(
     word,
     st.sampled_from(["eco*", "econom*", "nat*", "mar*", "indo*"]),
     st.lists(word, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
-    st.tuples(st.sampled_from(["title:", "summary:", "content:", "url:", "source:"]), word).map(
-        "".join
-    ),
+    st.tuples(
+        st.sampled_from(["title:", "lede:", "summary:", "content:", "url:", "source:"]), word
+    ).map("".join),
 )
 positional = st.one_of(
     leaf, st.lists(leaf, min_size=2, max_size=3).map(lambda ls: "(" + " OR ".join(ls) + ")")
