@@ -23,6 +23,7 @@ from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
+from monitor.matching.relevance import Controls, Relevance, controls_of
 from monitor.watchlists import LoadResult, load_watchlists, unsendable_alerts
 
 __all__ = ["commands", "match", "parse_since", "watchlists"]
@@ -106,16 +107,38 @@ def list_(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
         ctx.exit(1)
 
 
+# What `watchlists test` tries when neither the file nor an option sets a control.
+TRY_MENTIONS = 2
+TRY_SCORE = 0.3
+
+
 @watchlists.command()
 @click.argument("watchlist_id", metavar="ID")
 @click.option("--since", default="7d", show_default=True, help="How far back: 12h, 7d, 2w.")
 @click.option("--sample", default=5, show_default=True, type=click.IntRange(0, 100))
 @click.option("--watchlists", "directory", type=click.Path(path_type=Path), help="Directory.")
+@click.option(
+    "--min-mentions",
+    type=click.IntRange(1, 1000),
+    help=f"Try this min_mentions (default: the file's, else {TRY_MENTIONS}).",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 1, max_open=True),
+    help=f"Try this min_score (default: the file's, else {TRY_SCORE}).",
+)
 @click.pass_context
 def test(
-    ctx: click.Context, watchlist_id: str, since: str, sample: int, directory: Path | None
+    ctx: click.Context,
+    watchlist_id: str,
+    since: str,
+    sample: int,
+    directory: Path | None,
+    min_mentions: int | None,
+    min_score: float | None,
 ) -> None:
-    """Backtest ID over stored articles: how many would have matched, and a sample."""
+    """Backtest ID over stored articles: how many would have matched, how many hits each
+    relevance control (min_mentions, min_score, both) would remove, and a sample."""
     from monitor import db as storage
     from monitor.models import Article
 
@@ -126,13 +149,19 @@ def test(
         broken = [str(e) for e in result.errors]
         hint = f" ({broken[0]})" if broken else " (see: monitor watchlists list)"
         raise UserError(f"no valid watchlist {watchlist_id!r}{hint}")
-    # A backtest shows what the query catches, so a paused watchlist is tested too.
+    # A backtest shows what the query catches, so a paused watchlist is tested too; weigh()
+    # gives every hit with its mentions and score, whatever the controls say.
     matcher = Matcher([spec.model_copy(update={"enabled": True})])
+    in_force = controls_of(spec)
+    trial = Controls(
+        min_mentions or in_force.min_mentions or TRY_MENTIONS,
+        min_score if min_score is not None else (in_force.min_score or TRY_SCORE),
+    )
     settings = settings_from(ctx)
     cutoff = datetime.now(UTC) - window
     total = 0
-    hits: list[tuple[Any, MatchResult]] = []
-    hit_count = 0
+    hits: list[tuple[Any, MatchResult, Relevance]] = []
+    weights: list[Relevance] = []
     with storage.session_scope(settings) as session:
         query = (
             select(Article)
@@ -143,23 +172,62 @@ def test(
         )
         for article in session.scalars(query):
             total += 1
-            found = matcher.match(stored_document(article))
+            found = matcher.weigh(stored_document(article))
             if found:
-                hit_count += 1
+                why, weight = found[0]
+                weights.append(weight)
                 if len(hits) < sample:
-                    hits.append((article, found[0]))
+                    hits.append((article, why, weight))
     click.echo(
-        f"{watchlist_id}: {hit_count} hit(s) in {total} article(s) "
+        f"{watchlist_id}: {len(weights)} hit(s) in {total} article(s) "
         f"since {cutoff:%Y-%m-%d %H:%M} UTC"
     )
+    for line in _trade(weights, trial, in_force):
+        click.echo(line)
     # Titles, URLs and snippets come from feeds: printable() keeps their escape sequences off
     # the terminal.
-    for article, why in hits:
+    for article, why, weight in hits:
         click.echo(printable(f"- {article.title or '(no title)'}  <{article.url or ''}>"))
+        dropped = "" if in_force.keeps(weight) else ", dropped by the controls in force"
+        click.echo(f"  score {weight.score:.2f}, {weight.mentions} mention(s){dropped}")
         click.echo(printable(f"  matched: {', '.join(why.matched) or '(NOT-only query)'}"))
         if why.snippet:
             marked = mark_plain(why.snippet, why.highlights, left="[", right="]")
             click.echo(printable(f"  {marked}"))
+
+
+def _trade(weights: list[Relevance], trial: Controls, in_force: Controls) -> list[str]:
+    """How many of the hits each control would remove: min_mentions, min_score, both."""
+    if not weights:
+        return []
+    scores = sorted(w.score for w in weights)
+    lines = [
+        f"scores: lowest {scores[0]:.2f}, median {scores[len(scores) // 2]:.2f}, "
+        f"highest {scores[-1]:.2f}"
+    ]
+    tried = [
+        (
+            f"min_mentions {trial.min_mentions}",
+            Controls(min_mentions=trial.min_mentions),
+            _filed(trial.min_mentions, in_force.min_mentions),
+        ),
+        (
+            f"min_score {trial.min_score:g}",
+            Controls(min_score=trial.min_score),
+            _filed(trial.min_score, in_force.min_score),
+        ),
+        ("both", trial, "as in the file" if trial == in_force else "together"),
+    ]
+    for head, controls, where in tried:
+        removed = sum(1 for w in weights if not controls.keeps(w))
+        lines.append(f"{head}: removes {removed} hit(s), {len(weights) - removed} left ({where})")
+    return lines
+
+
+def _filed(tried: float, filed: float) -> str:
+    if not filed:
+        return "not in the file"
+    return "as in the file" if tried == filed else f"the file has {filed:g}"
 
 
 # -- monitor match ---------------------------------------------------------------------
@@ -277,6 +345,7 @@ def _hit_line(hit: MatchResult, doc: Document) -> dict[str, Any]:
         "matched": list(hit.matched),
         "snippet": hit.snippet,
         "highlights": [list(span) for span in hit.highlights],
+        "score": round(hit.score, 3),
     }
 
 

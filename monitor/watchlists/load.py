@@ -148,6 +148,13 @@ def _check_examples(spec: WatchlistSpec, item: yaml.Node, path: str) -> list[Wat
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             if kind == "match" and not results:
                 message = f"example does not match the query: {shown!r}"
+                weighed = matcher.weigh(_example_document(example, number))
+                if weighed:  # it does, but min_mentions or min_score drops the hit
+                    _, found = weighed[0]
+                    message = (
+                        f"example matches the query but its relevance controls drop it "
+                        f"({found.mentions} mention(s), score {found.score:.2f}): {shown!r}"
+                    )
                 errors.append(WatchlistError(path, line, col, message))
             elif kind == "no_match" and results:
                 why = ", ".join(results[0].matched) or "its NOT-only query"

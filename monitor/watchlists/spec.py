@@ -13,11 +13,19 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from monitor.destinations import AlertSpec, Throttle, parse_throttle
 from monitor.matching import QuerySyntaxError, parse_query
+from monitor.matching.query import leaves
 
 __all__ = [
     "ID_PATTERN",
@@ -77,7 +85,7 @@ class WatchlistFile(BaseModel):
     description: str | None = Field(default=None, description="What the desk wants to catch.")
     query: str = Field(
         description='Boolean query: words, AND/OR/NOT, -word, "phrases", NEAR/n, ONEAR/n, '
-        "econom*, title:/summary:/content:/url:/source: scopes. See docs/watchlists.md.",
+        "econom*, title:/lede:/summary:/content:/url:/source: scopes. See docs/watchlists.md.",
         min_length=1,
     )
     # strict: YAML has real booleans and numbers; "yes" in quotes is a mistake, not a yes.
@@ -106,6 +114,21 @@ class WatchlistFile(BaseModel):
         strict=True,
         description="Send one follow-up alert when a matched story reaches this many sources.",
     )
+    min_mentions: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        strict=True,
+        description="Keep a hit only when the query's matched terms occur at least this many "
+        "times, counted over all fields (terms under NOT or an unmatched branch not counted).",
+    )
+    min_score: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="Keep a hit only when its relevance score (0 up to 1: mentions weighted "
+        "title above lede above body, saturating; see docs/watchlists.md) is at least this.",
+    )
     examples: Examples = Field(
         default_factory=Examples,
         description="Texts the query must match (match) and must not match (no_match).",
@@ -129,6 +152,23 @@ class WatchlistFile(BaseModel):
             raise PydanticCustomError(
                 "query_syntax", "{message}", {"message": exc.message, "position": exc.position}
             ) from None
+        return value
+
+    @field_validator("min_mentions", "min_score")
+    @classmethod
+    def _relevance_control(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # A query made only of NOT has no term to count: every hit would be dropped.
+        query = info.data.get("query")
+        if value and isinstance(query, str) and not leaves(parse_query(query).root):
+            raise ValueError("needs a query with words to count; one made only of NOT has none")
+        return value
+
+    @field_validator("min_score", mode="before")
+    @classmethod
+    def _score_is_a_number(cls, value: Any) -> Any:
+        # Not strict (0 and 1 are fine as integers), but "0.5" in quotes is a mistake.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise PydanticCustomError("float_type", "Input should be a number such as 0.3")
         return value
 
     @field_validator("languages")
