@@ -71,7 +71,8 @@ def home(
 @router.get("/hits/{hit_id}", response_class=HTMLResponse)
 def hit_page(request: Request, dashboard: DashboardDep, hit_id: int) -> HTMLResponse:
     hit = hit_or_404(dashboard, hit_id)
-    return _page(request, dashboard, "hit.html", {"hit": hit})
+    query = dashboard.read(queries.marked_hit_query, hit_id)
+    return _page(request, dashboard, "hit.html", {"hit": hit, "query": query})
 
 
 @router.get("/watchlists", response_class=HTMLResponse)

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.formatting import neutralise, neutralise_marked, safe_url
 from monitor.destinations import AlertSpec
+from monitor.documents import stored_document
 from monitor.feeds.config import feeds_file_problems as stored_feeds_file_problems
+from monitor.matching.satisfied import QueryPart, marked_query
 from monitor.models import (
     Article,
     Delivery,
@@ -45,6 +47,7 @@ __all__ = [
     "feeds_file_problems",
     "filter_choices",
     "hit_detail",
+    "marked_hit_query",
     "recent_hits",
     "watchlist_stats",
 ]
@@ -461,3 +464,13 @@ def deliveries(
     rows = [_delivery_row(d) for d in session.scalars(stmt)]
     more = rows[limit - 1]["cursor"] if len(rows) > limit else None
     return rows[:limit], more
+
+
+def marked_hit_query(session: Session, hit_id: int) -> list[QueryPart]:
+    """The query of a hit's watchlist as it reads now, each word and phrase marked by whether
+    it counts towards the hit on the stored article (``monitor.matching.satisfied``); empty
+    when the hit or its watchlist is gone."""
+    hit = session.get(Hit, hit_id)
+    if hit is None or not hit.watchlist.query:
+        return []
+    return marked_query(hit.watchlist.query, stored_document(hit.article))
