@@ -18,7 +18,7 @@ from operator import itemgetter
 
 from monitor.matching.query import FIELDS
 from monitor.matching.sentences import lede
-from monitor.matching.text import FieldTokens, fold, offset_spans, tokenise
+from monitor.matching.text import NO_TOKENS, FieldTokens, fold, offset_spans, tokenise
 from monitor.matching.types import Document
 
 __all__ = ["TokenisedDocument"]
@@ -52,7 +52,7 @@ class TokenisedDocument:
             name: tokenise(getattr(doc, name)) if name in fields else FieldTokens()
             for name in _ARTICLE_FIELDS
         }
-        self.fields["lede"] = self.lede_tokens() if "lede" in fields else FieldTokens()
+        self.fields["lede"] = self.lede_tokens() if "lede" in fields else NO_TOKENS
         self.sets: dict[str, set[str]] = {n: t.vocabulary for n, t in self.fields.items()}
         # Copying the largest set and adding the small ones in place makes no intermediate
         # set: measurably cheaper than title | summary | content.

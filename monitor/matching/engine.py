@@ -94,7 +94,7 @@ class _Entry:
     feeds: frozenset[str]
     tags: frozenset[str]
     languages: frozenset[str]
-    controls: Controls
+    controls: Controls | None  # None: the watchlist sets none
     walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
 
 
@@ -146,7 +146,7 @@ class Matcher:
                 feeds=frozenset(feeds),
                 tags=frozenset(tags),
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
-                controls=controls_of(spec),
+                controls=controls_of(spec) or None,
                 walk=walker(query.root),
             )
             self._add(entry)
@@ -228,28 +228,35 @@ class Matcher:
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc* and keeps the hit by its relevance controls,
         each with the reasons why and its score."""
-        return [result for result, weight, kept in self._weighed(doc) if kept]
+        # Snippets and explanations come from the part of each field that is matched.
+        doc = matched_part(doc)
+        d = TokenisedDocument(doc, self._fields)
+        out = []
+        for entry in self._hits(doc, d):
+            found = entry.walk(d)
+            weight = relevance(found, d)
+            if entry.controls is None or entry.controls.keeps(weight):
+                out.append(explain(entry.id, entry.query, doc, d, found=found, score=weight.score))
+        return out
 
     def weigh(self, doc: Document) -> list[tuple[MatchResult, Relevance]]:
         """Every watchlist that matches *doc*, whether or not its relevance controls keep the
         hit, with the hit's mentions and score: what a backtest shows the controls' trade
         with."""
-        return [(result, weight) for result, weight, _ in self._weighed(doc, every=True)]
-
-    def _weighed(
-        self, doc: Document, *, every: bool = False
-    ) -> list[tuple[MatchResult, Relevance, bool]]:
         # Snippets and explanations come from the part of each field that is matched.
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
         out = []
-        for entry in map(self._entries.__getitem__, self._candidates(d)):
-            if not (self._passes_filters(entry, doc) and entry.predicate(d)):
-                continue
+        for entry in self._hits(doc, d):
             found = entry.walk(d)
             weight = relevance(found, d)
-            kept = entry.controls.keeps(weight)
-            if kept or every:
-                result = explain(entry.id, entry.query, doc, d, found=found, score=weight.score)
-                out.append((result, weight, kept))
+            result = explain(entry.id, entry.query, doc, d, found=found, score=weight.score)
+            out.append((result, weight))
         return out
+
+    def _hits(self, doc: Document, d: TokenisedDocument) -> list[_Entry]:
+        return [
+            entry
+            for entry in map(self._entries.__getitem__, self._candidates(d))
+            if self._passes_filters(entry, doc) and entry.predicate(d)
+        ]

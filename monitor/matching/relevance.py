@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from monitor.matching.document import TokenisedDocument
 from monitor.matching.query import Prefix, Term
 from monitor.matching.satisfied import Evidence, occurrences_counted
-from monitor.matching.sentences import is_lede
+from monitor.matching.sentences import MAX_LEDE, is_lede
 from monitor.matching.text import FieldTokens, word_places
 from monitor.matching.types import WatchlistLike
 
@@ -52,6 +52,9 @@ SATURATION = 4.0
 class Relevance:
     mentions: int
     score: float
+
+
+_NOTHING = Relevance(0, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ def relevance(found: list[Evidence], d: TokenisedDocument) -> Relevance:
     """The mentions and score of a hit from what counts towards it (see the module
     docstring)."""
     if not found:
-        return Relevance(0, 0.0)
+        return _NOTHING
     has_summary = is_lede(d.text("summary"))
     # The lede's words are its source's: the summary's, or the content's first ones.
     by_field: dict[str, list[Evidence]] = {}
@@ -119,6 +122,10 @@ def _places(
     tokens = d.fields[name]
     starts = _character_starts(tokens, counted, d)
     if starts is not None:
+        if lede and starts and min(starts) >= MAX_LEDE and d.text(name).isascii():
+            # Past the longest lede, in text that folds character for character: no need
+            # to find where the lede ends.
+            return starts, 0
         return starts, d.lede_folded_length() if lede else None
     positions = {start for e in counted for start, _ in occurrences_counted(e, d)}
     return positions, d.lede_tokens().length if lede else None

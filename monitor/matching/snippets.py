@@ -130,8 +130,7 @@ def _field_snippet(d: TokenisedDocument, name: str, found: list[Evidence]) -> Sn
     only: Spans = []  # word spans that count of the others (NEAR's)
     for evidence in found:
         if evidence.spans is None:
-            if evidence.leaf not in everywhere:
-                everywhere.append(evidence.leaf)
+            everywhere.append(evidence.leaf)  # a leaf twice costs a second look, no more
         else:
             only.extend(evidence.spans)
     if not only:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 __all__ = [
+    "NO_TOKENS",
     "FieldTokens",
     "Token",
     "fold",
@@ -372,6 +373,13 @@ class FieldTokens:
 
     def __contains__(self, token: object) -> bool:
         return token in self.vocabulary
+
+
+# The tokens of a field that is not searched, shared by every article: made once rather than
+# once an article. Its positions are set (to none), so that asking about a word (which
+# spans() and phrase_spans() do only for words in its empty vocabulary) stores nothing.
+NO_TOKENS = FieldTokens()
+NO_TOKENS._positions = {}
 
 
 def tokenise(text: str) -> FieldTokens:
