@@ -18,7 +18,14 @@ from operator import itemgetter
 
 from monitor.matching.query import FIELDS
 from monitor.matching.sentences import lede
-from monitor.matching.text import NO_TOKENS, FieldTokens, fold, offset_spans, tokenise
+from monitor.matching.text import (
+    NO_TOKENS,
+    FieldTokens,
+    fold,
+    offset_spans,
+    tokenise,
+    word_places,
+)
 from monitor.matching.types import Document
 
 __all__ = ["TokenisedDocument"]
@@ -35,6 +42,7 @@ class TokenisedDocument:
         "_lede_folded",
         "_lede_tokens",
         "_offsets",
+        "_places",
         "_prefix_cache",
         "body",
         "every",
@@ -65,6 +73,7 @@ class TokenisedDocument:
         self._beginnings: dict[int, set[str]] = {}
         self._prefix_cache: dict[str, list[str]] = {}
         self._offsets: dict[str, _FieldOffsets] = {}
+        self._places: dict[tuple[str, str, bool], list[tuple[int, int]] | None] = {}
 
     def text(self, name: str) -> str:
         """The text of field *name* (the lede is made once, on first use)."""
@@ -74,6 +83,19 @@ class TokenisedDocument:
         if self._lede is None:
             self._lede = lede(self._doc)
         return self._lede
+
+    def word_places(self, name: str, needle: str, *, whole: bool) -> list[tuple[int, int]] | None:
+        """:func:`~monitor.matching.text.word_places` in field *name*'s folded text, kept: a
+        hit's score finds every mention with it, and its snippet then looks up the first one
+        and those in the sentence shown rather than searching again."""
+        key = (name, needle, whole)
+        if key not in self._places:
+            self._places[key] = word_places(self.fields[name].folded, needle, whole=whole)
+        return self._places[key]
+
+    def known_places(self, name: str, needle: str, *, whole: bool) -> list[tuple[int, int]] | None:
+        """What :meth:`word_places` found already, else None (nothing is searched here)."""
+        return self._places.get((name, needle, whole))
 
     def lede_folded_length(self) -> int:
         """How long the lede is once folded: where it ends in the folded text of the field it

@@ -22,12 +22,12 @@ It is computed only for hits: an article that matches nothing costs nothing here
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.matching.document import TokenisedDocument
 from monitor.matching.query import Prefix, Term
 from monitor.matching.satisfied import Evidence, occurrences_counted
 from monitor.matching.sentences import MAX_LEDE, is_lede
-from monitor.matching.text import FieldTokens, word_places
 from monitor.matching.types import WatchlistLike
 
 __all__ = [
@@ -48,8 +48,9 @@ BODY_WEIGHT = 1.0  # the rest of the summary and content, the url and the source
 SATURATION = 4.0
 
 
-@dataclass(frozen=True, slots=True)
-class Relevance:
+class Relevance(NamedTuple):
+    """A hit's mentions and score (a named tuple: one is made for every hit)."""
+
     mentions: int
     score: float
 
@@ -119,8 +120,7 @@ def _places(
     field's words one by one in Python's comparisons, several times slower on a
     400-word article. Phrases, NEAR's occurrences, lede-scoped terms and words the folded
     text does not show as such take word positions."""
-    tokens = d.fields[name]
-    starts = _character_starts(tokens, counted, d)
+    starts = _character_starts(name, counted, d)
     if starts is not None:
         if lede and starts and min(starts) >= MAX_LEDE and d.text(name).isascii():
             # Past the longest lede, in text that folds character for character: no need
@@ -131,13 +131,11 @@ def _places(
     return positions, d.lede_tokens().length if lede else None
 
 
-def _character_starts(
-    tokens: FieldTokens, counted: list[Evidence], d: TokenisedDocument
-) -> set[int] | None:
-    """Character offsets in *tokens*' folded text where *counted* are mentioned, or None when
-    that cannot be told from the folded text alone (see :func:`_places`)."""
+def _character_starts(name: str, counted: list[Evidence], d: TokenisedDocument) -> set[int] | None:
+    """Character offsets in field *name*'s folded text where *counted* are mentioned, or None
+    when that cannot be told from the folded text alone (see :func:`_places`)."""
     starts: set[int] = set()
-    altered = tokens.altered
+    altered = d.fields[name].altered
     for evidence in counted:
         leaf = evidence.leaf
         if evidence.spans is not None or evidence.field == "lede":
@@ -145,11 +143,11 @@ def _character_starts(
         if isinstance(leaf, Term):
             if leaf.token in altered:
                 return None
-            places = word_places(tokens.folded, leaf.token, whole=True)
+            places = d.word_places(name, leaf.token, whole=True)
         elif isinstance(leaf, Prefix):
             if altered and any(token in altered for token in d.prefix_tokens(leaf.prefix)):
                 return None
-            places = word_places(tokens.folded, leaf.prefix, whole=False)
+            places = d.word_places(name, leaf.prefix, whole=False)
         else:
             return None
         if places is None:

@@ -134,13 +134,26 @@ def _field_snippet(d: TokenisedDocument, name: str, found: list[Evidence]) -> Sn
         else:
             only.extend(evidence.spans)
     if not only:
-        quick = _quick_snippet(text, d.fields[name], everywhere)
+        known = [_known_places(d, name, leaf) for leaf in everywhere]
+        quick = _quick_snippet(text, d.fields[name], everywhere, known)
         if quick is not None:
             return quick
     return _window(text, _char_spans(text, d, name, everywhere, only))
 
 
 Snippet = tuple[str, tuple[tuple[int, int], ...]]
+# Per leaf, where its tokens are in the field's folded text when the hit's score found them
+# already (monitor.matching.relevance), else None.
+Known = list[list[tuple[int, int]] | None]
+
+
+def _known_places(d: TokenisedDocument, name: str, leaf: Node) -> list[tuple[int, int]] | None:
+    if isinstance(leaf, Term):
+        return d.known_places(name, leaf.token, whole=True)
+    if isinstance(leaf, Prefix):
+        return d.known_places(name, leaf.prefix, whole=False)
+    return None
+
 
 # How many look-alikes (the term inside a longer word) _first_characters steps over before it
 # leaves the question to the exact path.
@@ -195,7 +208,9 @@ def _first_bounded(folded: str, needle: str, whole: bool) -> tuple[int, int] | N
     return -1, -1
 
 
-def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet | None:
+def _quick_snippet(
+    text: str, tokens: FieldTokens, found: list[Node], known: Known | None = None
+) -> Snippet | None:
     """The snippet without tokenising the whole field again: find the first match with
     ``str.find``, cut the sentence around it, and tokenise only that sentence (with
     character offsets) to mark the matches. None when that cannot be done with certainty;
@@ -206,13 +221,14 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
     if not tokens.folded:
         return None
     guesses = []
-    for leaf in found:
+    for number, leaf in enumerate(found):
         if isinstance(leaf, Phrase):
             # A phrase can run past the end of the sentence ("... NATO. Japan ..."), and the
             # highlights of overlapping matches merge: only the whole field shows where a
             # merged highlight ends. Phrases are about one hit in a hundred.
             return None
-        guess = _first_characters(leaf, tokens)
+        places = known[number] if known else None
+        guess = places[0] if places else _first_characters(leaf, tokens)
         if guess is None:  # it may occur before the others' first place: no certainty
             return None
         guesses.append(guess)
@@ -223,7 +239,8 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
             return None
         first, first_end = start_at, last_at + 1
     start, end, prefix, suffix = _bounds(text, first, first_end)
-    spans = _region_spans(text, start, end, found, tokens.altered)
+    in_place = known if known and all(known) and tokens.folds_in_place(text) else None
+    spans = _region_spans(text, start, end, found, tokens.altered, in_place)
     if not spans or spans[0][0] != first:  # the guess was a look-alike
         return None
     if spans[0][1] != first_end:  # the first match is longer than the guess (a wildcard)
@@ -235,11 +252,17 @@ def _quick_snippet(text: str, tokens: FieldTokens, found: list[Node]) -> Snippet
 
 
 def _region_spans(
-    text: str, start: int, end: int, found: list[Node], altered: Mapping[str, AbstractSet[str]]
+    text: str,
+    start: int,
+    end: int,
+    found: list[Node],
+    altered: Mapping[str, AbstractSet[str]],
+    known: Known | None = None,
 ) -> list[tuple[int, int]]:
     """Character spans of *found* within text[start:end], from looking at only that part
     (widened to whitespace on both sides, so that no word is cut in two). *altered* are the
-    field's tokens not written as such (:attr:`FieldTokens.altered`)."""
+    field's tokens not written as such (:attr:`FieldTokens.altered`); *known*, where given,
+    are every leaf's places in the whole field, in a text that folds in place."""
     # Sentences mostly begin and end next to a space already.
     if not start or text[start - 1] in " \n":
         low = start
@@ -250,6 +273,9 @@ def _region_spans(
     else:
         ends = [at for at in (text.find(" ", end), text.find("\n", end)) if at != -1]
         high = min(ends) if ends else len(text)
+    if known:  # found in the whole field already: keep those in the region
+        inside = [(a, b) for places in known if places for a, b in places if low <= a < high]
+        return _merged({}, set(), inside)
     region = text[low:high]
     words = [leaf for leaf in found if isinstance(leaf, _WORDLIKE)]
     if (
