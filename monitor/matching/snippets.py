@@ -16,7 +16,8 @@ Finding the highlights is most of the cost of an explained hit, so two paths giv
 answer:
 
 - the quick path finds the first match with ``str.find`` in the field's folded text, cuts the
-  sentence around it and looks only at that sentence (:func:`_quick_snippet`);
+  sentence around it and looks only at that sentence (:func:`_quick_snippet`); where the hit's
+  score found its words' places already (:mod:`monitor.matching.relevance`), it takes them;
 - the exact path, when the quick one cannot be certain (and for NEAR, whose occurrences are
   word positions), tokenises the field again with character offsets, up to a little past the
   first match (:func:`_char_spans`).
