@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from monitor.destinations import AlertSpec, SlackWebhook, parse_destinations
 from monitor.errors import ConfigError, first_problem
 
-__all__ = ["Settings", "get_settings", "load_settings"]
+__all__ = ["Settings", "get_settings", "load_settings", "parse_duration"]
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -33,6 +33,23 @@ SECRET_KEY_MIN_LENGTH = 32
 
 _DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 _BROKER_SCHEMES = ("sqla+sqlite", "sqla+postgresql", "redis", "rediss", "memory", "amqp")
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds from ``172800``, ``"172800"``, ``"90s"``, ``"15m"``, ``"48h"`` or ``"2d"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds or a duration such as 48h or 2d")
+    if isinstance(value, int | float):
+        return int(value)
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", str(value).lower())
+    if not match:
+        raise ValueError(
+            f"expected a number of seconds or a duration such as 48h or 2d, not {str(value)!r}"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 class Settings(BaseSettings):
@@ -88,6 +105,9 @@ class Settings(BaseSettings):
     delivery_max_attempts: Annotated[int, Field(ge=1)] = 8
     delivery_backoff_base: Annotated[float, Field(gt=0)] = 30.0
     delivery_backoff_cap: Annotated[float, Field(gt=0)] = 3600.0
+    # An article published (else first seen) longer ago than this is recorded and matched,
+    # never alerted: a feed that re-lists its archive must not page the desk about 2016.
+    alert_max_age: Annotated[int, Field(ge=1)] = 48 * 3600
 
     # -- workers and the beat -----------------------------------------------------------
     # How often the beat sends each periodic task (workers/beat.py).
@@ -226,6 +246,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(str(exc).removesuffix(" in MONITOR_DEFAULT_ALERTS")) from None
         return value
+
+    @field_validator("alert_max_age", mode="before")
+    @classmethod
+    def _check_alert_max_age(cls, value: Any) -> int:
+        return parse_duration(value)
 
     @field_validator("log_level")
     @classmethod

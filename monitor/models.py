@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -114,6 +115,9 @@ class Feed(Base):
     interval_seconds: Mapped[int | None] = mapped_column(Integer)
     fulltext: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Alert on the entries found at the first successful poll too (feeds.yaml
+    # 'alert_first_poll'); by default that backlog is recorded without alerts.
+    alert_first_poll: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Why the feed is off when the service turned it off (a 410, removed from feeds.yaml).
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     in_config: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -223,6 +227,9 @@ class Article(Base):
     # NULL until the matcher has seen it: the articles table is the match queue.
     matched_at: Mapped[datetime | None] = mapped_column(index=True)
     fulltext_error: Mapped[str | None] = mapped_column(Text)
+    # Stored by its feed's first successful poll: the backlog a new feed brings, whose hits are
+    # recorded without alerts (unless the feed says 'alert_first_poll').
+    first_poll: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     source_feed: Mapped[Feed | None] = relationship(lazy="joined")
     feeds: Mapped[list[ArticleFeed]] = relationship(
@@ -313,6 +320,10 @@ class Hit(Base):
     highlights: Mapped[list[Any]] = mapped_column(default=list)
     source_count: Mapped[int] = mapped_column(Integer, default=1)
     escalated_at: Mapped[datetime | None]
+    # How well the article matched, as the matcher scores it (higher is better).
+    score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # A NotAlerted: why no alert of its own went out (NULL: it was alerted).
+    not_alerted: Mapped[str | None] = mapped_column(String(20))
 
     watchlist: Mapped[Watchlist] = relationship()
     article: Mapped[Article] = relationship()
@@ -324,6 +335,8 @@ class Hit(Base):
         Index("ix_hits_recent", "created_at", "id"),
         Index("ix_hits_watchlist_recent", "watchlist_id", "created_at", "id"),
         Index("ix_hits_article", "article_id"),
+        # 'Best matches first' (sort=score), paginated by (score, id).
+        Index("ix_hits_score", "score", "id"),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["READY_TO_SEND", "DeliveryKind", "DeliveryStatus"]
+__all__ = ["READY_TO_SEND", "SILENT", "DeliveryKind", "DeliveryStatus", "NotAlerted"]
 
 
 class DeliveryStatus(StrEnum):
@@ -41,3 +41,25 @@ class DeliveryKind(StrEnum):
     FOLLOWUP = "followup"  # another outlet carried the story: a reply in the first alert's thread
     ESCALATION = "escalation"  # the story reached the watchlist's escalate_at sources
     TEST = "test"  # 'monitor alerts test': composed and sent, never stored
+
+
+class NotAlerted(StrEnum):
+    """Why a hit was recorded without an alert of its own (``hits.not_alerted``; NULL when it
+    was alerted, instantly or in a digest).
+
+    ``too_old`` and ``first_poll`` hits have no deliveries at all; a ``throttled`` hit went
+    into the window's summary instead of an instant alert.
+    """
+
+    TOO_OLD = "too_old"  # published (else first seen) longer than MONITOR_ALERT_MAX_AGE ago
+    FIRST_POLL = "first_poll"  # in the feed at its first successful poll: the backlog
+    MUTED = "muted"  # reserved for muting a story; nothing sets it yet
+    THROTTLED = "throttled"  # past the watchlist's throttle: in the summary instead
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+#: Reasons that say nothing was sent about the hit (a throttled hit is in a summary).
+SILENT = (NotAlerted.TOO_OLD, NotAlerted.FIRST_POLL, NotAlerted.MUTED)

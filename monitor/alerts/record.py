@@ -13,6 +13,11 @@ For each destination of the watchlist a hit becomes one of:
   attached to the first hit, goes into its Slack thread, and at ``escalate_at`` sources one
   escalation goes to every destination.
 
+A hit whose article is old news or a new feed's backlog (:mod:`monitor.alerts.silence`) is
+recorded with its reason in ``hits.not_alerted`` and owes nothing: no delivery, no place in a
+summary, no count against the throttle, no thread reply or escalation for its story. A hit that
+went into a throttle summary instead of an instant alert says ``throttled``.
+
 Every delivery has a ``dedupe_key``, so recording the same article twice (a redelivered task,
 two workers) adds nothing.
 """
@@ -20,16 +25,18 @@ two workers) adds nothing.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from monitor.alerts.silence import STALE, silent_reason
 from monitor.cas import compare_and_set, update_where
 from monitor.config import Settings
 from monitor.destinations import (
@@ -42,7 +49,7 @@ from monitor.destinations import (
 from monitor.matching import MatchResult
 from monitor.metrics import HITS
 from monitor.models import Article, Delivery, DeliveryHit, Destination, Hit, HitArticle, utcnow
-from monitor.states import DeliveryKind, DeliveryStatus
+from monitor.states import SILENT, DeliveryKind, DeliveryStatus, NotAlerted
 
 __all__ = ["digest_period", "record_hits", "thread_parent"]
 
@@ -83,10 +90,13 @@ def record_hits(
     """
     now = now or utcnow()
     _open_transaction(session)
+    silent = silent_reason(article, settings=settings, now=now) if results else None
     delivery_ids: list[int] = []
     for result in results:
         watchlist = watchlists.get(result.watchlist_id)
-        delivery_ids.extend(_record_one(session, article, result, watchlist, settings, now))
+        delivery_ids.extend(
+            _record_one(session, article, result, watchlist, settings, now, silent=silent)
+        )
     return delivery_ids
 
 
@@ -111,6 +121,8 @@ def _record_one(
     watchlist: WatchlistAlerts | None,
     settings: Settings,
     now: datetime,
+    *,
+    silent: NotAlerted | None,
 ) -> list[int]:
     watchlist_id = result.watchlist_id
     existing = session.scalar(
@@ -126,11 +138,16 @@ def _record_one(
                 Hit.story_id == article.story_id,
                 Hit.created_at >= now - timedelta(hours=settings.story_window_hours),
             )
-            .order_by(Hit.created_at, Hit.id)
+            # The story's alerted hit first: copies gather under what the reader was told.
+            .order_by(case((Hit.not_alerted.in_(STALE), 1), else_=0), Hit.created_at, Hit.id)
             .limit(1)
         ).first()
-        if earlier is not None:
-            return _attach_to_story(session, earlier, article, watchlist, settings, now)
+        # A fresh copy of a story known only from old news or a feed's backlog is the first
+        # the reader hears of it: a hit and an alert of its own, not a silent attachment.
+        if earlier is not None and not (earlier.not_alerted in STALE and silent is None):
+            return _attach_to_story(
+                session, earlier, article, watchlist, settings, now, silent=silent
+            )
 
     hit = Hit(
         watchlist_id=watchlist_id,
@@ -143,6 +160,9 @@ def _record_one(
         snippet=result.snippet,
         highlights=[list(span) for span in result.highlights],
         source_count=1,
+        # A score the database cannot order (NaN, infinity) would break sorting by score.
+        score=result.score if math.isfinite(result.score) else 0.0,
+        not_alerted=silent,
     )
     try:
         with session.begin_nested():
@@ -159,18 +179,28 @@ def _record_one(
             raise
         return []
     HITS.labels(watchlist_id).inc()
+    if silent is not None:
+        return []
 
     throttled = _throttled(session, hit, watchlist, now)
     ids: list[int] = []
+    summarised = False
     for alert in destinations_for(watchlist, settings.default_alerts):
         _ensure_destination(session, alert)
         schedule = alert.schedule
         if schedule is not None:
             ids.extend(_attach_digest(session, hit, alert, schedule, now))
         elif throttled is not None:
-            ids.extend(_attach_throttle(session, hit, alert, throttled, now))
+            # [] when the hit joined the summary; an instant delivery's id when it came too
+            # late for that summary and went out on its own.
+            instead = _attach_throttle(session, hit, alert, throttled, now)
+            summarised = summarised or not instead
+            ids.extend(instead)
         else:
             ids.append(_new_delivery(session, hit, alert, kind=DeliveryKind.INSTANT, now=now))
+    if summarised:
+        hit.not_alerted = NotAlerted.THROTTLED
+        session.flush()
     return ids
 
 
@@ -344,6 +374,8 @@ def _throttled(
             Hit.created_at >= start,
             Hit.created_at < end,
             Hit.id != hit.id,
+            # Hits that were never going to alert (a new feed's backlog) use none of the limit.
+            or_(Hit.not_alerted.is_(None), Hit.not_alerted == NotAlerted.THROTTLED),
         )
     )
     if int(earlier or 0) < throttle.limit:
@@ -378,10 +410,15 @@ def _attach_to_story(
     watchlist: WatchlistAlerts | None,
     settings: Settings,
     now: datetime,
+    *,
+    silent: NotAlerted | None,
 ) -> list[int]:
     """A later copy of a story this watchlist already alerted on: no new hit, no new alert.
     The copy is listed under the first hit, its source count goes up, and when the count
-    reaches ``escalate_at`` one follow-up goes to every destination."""
+    reaches ``escalate_at`` one follow-up goes to every destination.
+
+    A copy that is itself old news or backlog (*silent*), or a story the reader was never told
+    about, is counted and sends nothing."""
     if hit.article_id == article.id:
         return []
     if session.get(HitArticle, (hit.id, article.id)) is not None:
@@ -394,6 +431,8 @@ def _attach_to_story(
     # An atomic increment: two workers attaching copies at once must both count.
     update_where(session, Hit, Hit.id == hit.id, source_count=Hit.source_count + 1)
     session.refresh(hit)
+    if silent is not None or hit.not_alerted in SILENT:
+        return []
     ids: list[int] = []
     alerts = destinations_for(watchlist, settings.default_alerts)
     # Where the first alert is already a Slack message, the copy goes in its thread: quiet

@@ -9,6 +9,7 @@ The file is the source of truth for each feed's configuration::
         interval: 15m          # seconds, or 90s / 15m / 2h / 1d; default MONITOR_POLL_INTERVAL
         fulltext: false        # fetch each new article's page and keep its main text
         enabled: true
+        alert_first_poll: false  # alert on what the first poll finds (default: record only)
 
 :func:`sync_feeds` upserts the feeds table by URL and turns off feeds that left the file. It is
 called on every scheduling tick, so it returns at once when the file's modification time and
@@ -105,6 +106,9 @@ class FeedSpec(BaseModel):
     interval: int | None = Field(default=None)
     fulltext: bool = False
     enabled: bool = True
+    # The entries already in the feed at its first successful poll are its backlog: recorded
+    # and matched, but alerted only when this says so.
+    alert_first_poll: bool = False
 
     @field_validator("url")
     @classmethod
@@ -138,6 +142,8 @@ class FeedSpec(BaseModel):
             out["fulltext"] = True
         if not self.enabled:
             out["enabled"] = False
+        if self.alert_first_poll:
+            out["alert_first_poll"] = True
         return out
 
 
@@ -278,7 +284,8 @@ def _validation_problem(exc: ValidationError, node: Any, line: int) -> str:
     field = str(first["loc"][0]) if first["loc"] else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key (expected url, name, tags, interval, fulltext, enabled)"
+        message = "unknown key (expected url, name, tags, interval, fulltext, enabled, "
+            "alert_first_poll)"
     elif first["type"] == "missing":
         message = "missing 'url'"
     field_line = _key_line(node, field) if field else line
@@ -447,6 +454,7 @@ def _apply(session: Session, loaded: LoadedFeeds) -> None:
         feed.tags = list(spec.tags)
         feed.interval_seconds = spec.interval
         feed.fulltext = spec.fulltext
+        feed.alert_first_poll = spec.alert_first_poll
         feed.in_config = True
         if not spec.enabled:
             feed.enabled = False

@@ -2,8 +2,9 @@
 
 :func:`poll_feed` tells the whole story in order: claim the feed so no other worker polls it at
 the same time, fetch it politely (conditional GET, per-host limit), read the status, parse,
-normalise, store only what is new, fetch full text for the new articles if the feed asks for
-it, record the poll state and when to come back, release the claim and commit.
+normalise, store only what is new (marking what a new feed's first poll finds as its backlog),
+fetch full text for the new articles if the feed asks for it, record the poll state and when
+to come back, release the claim and commit.
 
 Most polls end in a 304, so that path is kept to two statements and two commits: the claim is
 one ``UPDATE ... RETURNING`` that also reads the columns the poll needs (no separate load), and
@@ -66,6 +67,8 @@ _POLL_COLUMNS = (
     _FEEDS.c.ttl_seconds,
     _FEEDS.c.error_streak,
     _FEEDS.c.fulltext,
+    _FEEDS.c.last_success_at,
+    _FEEDS.c.alert_first_poll,
 )
 
 
@@ -98,6 +101,9 @@ class Claim:
     ttl_seconds: int | None
     error_streak: int
     fulltext: bool
+    # None until the feed's first successful poll, whose entries are its backlog.
+    last_success_at: datetime | None
+    alert_first_poll: bool
 
     @classmethod
     def from_row(cls, feed_id: int, token: str, row: Row[Any]) -> Claim:
@@ -111,6 +117,8 @@ class Claim:
             row.ttl_seconds,
             int(row.error_streak or 0),
             bool(row.fulltext),
+            row.last_success_at,
+            bool(row.alert_first_poll),
         )
 
 
@@ -331,6 +339,8 @@ def _poll(
     # 5. Normalise and store only what is new.
     articles = articles_from_parsed(parsed, url=url, now=now, scope=f"feed:{feed_id}")
     new_ids = store_articles(session, feed_id, articles, now=now)
+    if claim.last_success_at is None and not claim.alert_first_poll:
+        _mark_backlog(session, new_ids)
 
     # 6. Full text for the new articles, under the same politeness rules.
     if claim.fulltext and new_ids:
@@ -340,6 +350,19 @@ def _poll(
         claim, values, result, settings=settings, now=now, new=len(new_ids), parsed=parsed
     )
     return PollOutcome(feed_id, "new" if new_ids else "unchanged", new_ids, http_status=200)
+
+
+def _mark_backlog(session: Session, article_ids: list[int]) -> None:
+    """The first successful poll finds the feed's backlog, often weeks of it: its articles are
+    marked, so their hits are recorded without alerts (``monitor.alerts.record``)."""
+    for start in range(0, len(article_ids), 500):
+        chunk = article_ids[start : start + 500]
+        session.execute(
+            update(Article)
+            .where(Article.id.in_(chunk))
+            .values(first_poll=True)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _can_move(session: Session, claim: Claim, result: FetchResult) -> bool:

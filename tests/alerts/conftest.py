@@ -32,6 +32,7 @@ class Result:
     explanation: dict[str, list[str]] = field(default_factory=lambda: {"title": ["flood"]})
     snippet: str = "Heavy flood hits Lagos after a night of rain."
     highlights: tuple[tuple[int, int], ...] = ((6, 11),)
+    score: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +79,20 @@ class World:
         url: str | None = None,
         story_id: int | None = None,
         feed: Feed | None = None,
+        published_at: datetime | None = NOW,
+        **values: Any,
     ) -> Article:
+        """A stored article; *values* sets other columns (first_seen_at, first_poll)."""
         number = next(self._numbers)
         article = Article(
             identity=f"identity-{number}",
             url=url if url is not None else f"https://news.example/{number}",
             title=title,
             summary="",
-            published_at=NOW,
+            published_at=published_at,
             source_feed_id=(feed or self.feed).id,
             story_id=story_id,
+            **values,
         )
         self.session.add(article)
         self.session.flush()
@@ -101,10 +106,11 @@ class World:
         settings: Settings,
         now: datetime = NOW,
     ) -> list[int]:
-        """Record an article (a new one, or a new one with this title) as matched by *spec*,
-        as the pipeline does; the ids of the deliveries to send now."""
+        """Record an article (a new one, or a new one with this title, published at *now*)
+        as matched by *spec*, as the pipeline does; the ids of the deliveries to send now."""
         if not isinstance(article, Article):
-            article = self.article() if article is None else self.article(article)
+            title = "Heavy flood hits Lagos" if article is None else article
+            article = self.article(title, published_at=now)
         return record_hits(
             self.session,
             article,

@@ -35,10 +35,14 @@ def record(
     source: str,
     minutes: int = 0,
 ) -> list[int]:
+    now = NOW + timedelta(minutes=minutes)
     article = world.article(
-        f"Flood report from {source}", story_id=story, feed=world.feed_named(source)
+        f"Flood report from {source}",
+        story_id=story,
+        feed=world.feed_named(source),
+        published_at=now,
     )
-    return world.hit(spec, article, settings=settings, now=NOW + timedelta(minutes=minutes))
+    return world.hit(spec, article, settings=settings, now=now)
 
 
 def test_it_attaches_later_copies_and_escalates_once(

@@ -175,8 +175,15 @@ class Stack:
         )
 
     def _write_config(self) -> None:
+        # An item may be published before its feed's first poll has finished: it is alerted,
+        # as these tests are about delivery, not about a new feed's backlog.
         feeds = [
-            {"url": self.feed_server.url(name), "name": name, "interval": 10}
+            {
+                "url": self.feed_server.url(name),
+                "name": name,
+                "interval": 10,
+                "alert_first_poll": True,
+            }
             for name in self.feed_names
         ]
         (self.workdir / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}))

@@ -34,7 +34,8 @@ def slack() -> Iterator[SlackStandIn]:
 
 
 def _configure(tmp_path: Path, feed_server: FeedServer) -> None:
-    feeds = [{"url": feed_server.url("wire"), "name": "Wire"}]
+    # What the first poll finds is alerted here: the cycle, not the backlog rule, is tested.
+    feeds = [{"url": feed_server.url("wire"), "name": "Wire", "alert_first_poll": True}]
     (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": feeds}))
     (tmp_path / "watchlists").mkdir()
     (tmp_path / "watchlists" / "grid.yaml").write_text(
