@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # An article published (else first seen) longer ago than this is recorded and matched,
     # never alerted: a feed that re-lists its archive must not page the desk about 2016.
     alert_max_age: Annotated[int, Field(ge=1)] = 48 * 3600
+    # Where people open the dashboard ('https://monitor.example.org'): alerts link to their
+    # hit's page there. Without it, alerts carry no link back.
+    public_url: str | None = None
 
     # -- workers and the beat -----------------------------------------------------------
     # How often the beat sends each periodic task (workers/beat.py).
@@ -251,6 +254,30 @@ class Settings(BaseSettings):
     @classmethod
     def _check_alert_max_age(cls, value: Any) -> int:
         return parse_duration(value)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip()
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - urllib checks the port only when asked for it
+        except ValueError:
+            raise ValueError(
+                "expected the dashboard's address, e.g. https://monitor.example.org"
+            ) from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "expected an http:// or https:// URL, e.g. https://monitor.example.org"
+            )
+        # It is written into every alert: a password or a token in it would travel too.
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold a user name or password")
+        if parts.query or parts.fragment:
+            raise ValueError("must not hold a query (?) or fragment (#)")
+        return url.rstrip("/")
 
     @field_validator("log_level")
     @classmethod

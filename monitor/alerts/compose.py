@@ -3,6 +3,8 @@
 A digest is composed when it is sent, so it holds every hit attached up to that moment; a
 follow-up and an escalation go into the thread of the first alert where Slack has one. The
 message is plain data, escaped by each channel's renderer (:mod:`monitor.alerts.formatting`).
+With ``MONITOR_PUBLIC_URL`` set, each item links to its hit's page and a digest or summary to
+its hits on the dashboard (:mod:`monitor.alerts.links`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.links import hit_link, hits_list_link
 from monitor.alerts.message import AlertItem, Message
 from monitor.alerts.record import thread_parent
 from monitor.models import Article, Delivery, DeliveryHit, Hit, HitArticle, Watchlist
@@ -24,7 +27,14 @@ from monitor.states import DeliveryKind
 __all__ = ["build_message", "with_lost_attempt"]
 
 
-def _item(session: Session, hit: Hit, *, article: Article | None = None) -> AlertItem:
+def _item(
+    session: Session,
+    hit: Hit,
+    *,
+    article: Article | None = None,
+    public_url: str | None = None,
+    period: tuple[datetime, datetime] | None = None,
+) -> AlertItem:
     shown = article or hit.article
     also: list[str] = []
     if article is None:
@@ -51,6 +61,13 @@ def _item(session: Session, hit: Hit, *, article: Article | None = None) -> Aler
         source_count=hit.source_count,
         also_reported_by=tuple(also),
         hit_id=hit.id,
+        watchlist_query=watchlist.query if watchlist else "",
+        hit_link=hit_link(public_url, hit.id),
+        list_link=(
+            hits_list_link(public_url, watchlist_id=hit.watchlist_id, period=period)
+            if period is not None
+            else None
+        ),
     )
 
 
@@ -64,8 +81,11 @@ def _highlights(raw: Sequence[Any]) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-def build_message(session: Session, delivery: Delivery) -> Message:
-    """The message a delivery carries, from the rows as they are now."""
+def build_message(
+    session: Session, delivery: Delivery, *, public_url: str | None = None
+) -> Message:
+    """The message a delivery carries, from the rows as they are now; with *public_url* (the
+    dashboard's address), with links to its hits there."""
     hits = list(
         session.scalars(
             select(Hit)
@@ -81,13 +101,21 @@ def build_message(session: Session, delivery: Delivery) -> Message:
         raise LookupError("its hits were deleted")
     payload = delivery.payload or {}
     if delivery.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
-        items = tuple(_item(session, hit) for hit in hits)
+        period = _period(payload)
+        items = tuple(_item(session, hit, public_url=public_url, period=period) for hit in hits)
+        watchlists = {item.watchlist_id for item in items}
         return Message(
             kind=DeliveryKind(delivery.kind),
             items=items,
             heading=_group_heading(delivery, items, payload),
             delivery_id=delivery.id,
-            period=_period(payload),
+            period=period,
+            list_link=hits_list_link(
+                public_url,
+                # A digest of several watchlists links to every hit of its period.
+                watchlist_id=next(iter(watchlists)) if len(watchlists) == 1 else None,
+                period=period,
+            ),
         )
     hit = hits[0]
     thread = thread_parent(session, hit.id, delivery.destination)
@@ -95,7 +123,7 @@ def build_message(session: Session, delivery: Delivery) -> Message:
         article = session.get(Article, int(payload.get("article_id", 0)))
         if article is None:
             raise LookupError("the article it reports was deleted")
-        item = _item(session, hit, article=article)
+        item = _item(session, hit, article=article, public_url=public_url)
         source = item.source or "another outlet"
         return Message(
             kind=DeliveryKind.FOLLOWUP,
@@ -105,7 +133,7 @@ def build_message(session: Session, delivery: Delivery) -> Message:
             thread_ts=thread.provider_message_id if thread else None,
             thread_channel=thread.provider_channel if thread else None,
         )
-    item = _item(session, hit)
+    item = _item(session, hit, public_url=public_url)
     if delivery.kind == DeliveryKind.ESCALATION:
         count = int(payload.get("source_count", hit.source_count))
         return Message(

@@ -379,8 +379,13 @@ def _slack_item_blocks(item: AlertItem, *, with_watchlist: bool) -> list[dict[st
         context.append(f"Matched {matched_terms(item)}{where}")
     if item.also_reported_by:
         context.append("Also reported by " + _also(item))
-    if context:
-        text = _fit_text(" · ".join(context), SLACK_SECTION_LIMIT, slack_escape)
+    # The link is markup of ours: it goes after the escaped (and, if need be, cut) text.
+    hit_page = safe_url(item.hit_link)
+    link = f"<{hit_page}|Details on the dashboard>" if hit_page else ""
+    if context or link:
+        room = SLACK_SECTION_LIMIT - len(link) - 3
+        text = _fit_text(" · ".join(context), room, slack_escape) if context else ""
+        text = " · ".join(part for part in (text, link) if part)
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     return blocks
 
@@ -394,10 +399,11 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     blocks: list[dict[str, Any]] = []
     text = plain_summary(message, escape_for=slack_escape)
     heading = clip(message.heading, HEADING_LIMIT)
+    list_page = safe_url(message.list_link)
+    link_line = f"\n<{list_page}|See them on the dashboard>" if list_page else ""
     if heading:
-        blocks.append(
-            _mrkdwn_section(_fit_text(heading, SLACK_SECTION_LIMIT, slack_escape, "*{}*"))
-        )
+        room = SLACK_SECTION_LIMIT - len(link_line)
+        blocks.append(_mrkdwn_section(_fit_text(heading, room, slack_escape, "*{}*") + link_line))
     many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
     candidates = message.items[:SLACK_MAX_ITEMS] if many else message.items[:1]
     shown = 0
@@ -423,12 +429,13 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
             shown += 1
     omitted = message.omitted + (len(message.items) - shown)
     if omitted > 0:
+        listed = (
+            f"<{list_page}|listed on the dashboard>" if list_page else "listed on the dashboard"
+        )
         blocks.append(
             {
                 "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f"…and {omitted} more, listed on the dashboard."}
-                ],
+                "elements": [{"type": "mrkdwn", "text": f"…and {omitted} more, {listed}."}],
             }
         )
     return text, blocks
@@ -514,6 +521,8 @@ def _context(message: Message) -> dict[str, Any]:
                 "matched": matched_terms(item),
                 "fields": clip(", ".join(item.fields), LIST_LIMIT),
                 "also": _also(item),
+                "link": safe_url(item.hit_link),
+                "list_link": safe_url(item.list_link),
             }
         )
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -525,4 +534,29 @@ def _context(message: Message) -> dict[str, Any]:
         "groups": list(groups.items()),
         "grouped": message.kind == DeliveryKind.DIGEST,
         "omitted": message.omitted + (len(message.items) - len(shown)),
+        "list_link": safe_url(message.list_link),
+        "footer": _footer(message),
+    }
+
+
+def _footer(message: Message) -> dict[str, Any] | None:
+    """Why the reader got this email: the watchlists behind it, each with its query, and
+    where to see more (the hit's page, or a digest's or summary's hits)."""
+    if message.kind == DeliveryKind.TEST or not message.items:
+        return None
+    watchlists: dict[str, dict[str, str]] = {}
+    for item in message.items:
+        watchlists.setdefault(
+            item.watchlist_id,
+            {
+                "id": one_line(item.watchlist_id),
+                "name": one_line(item.watchlist_name or item.watchlist_id),
+                "query": one_line(item.watchlist_query),
+            },
+        )
+    grouped = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
+    return {
+        "watchlists": list(watchlists.values()),
+        "link": safe_url(message.list_link if grouped else message.items[0].hit_link),
+        "link_label": "These hits on the dashboard" if grouped else "This hit on the dashboard",
     }

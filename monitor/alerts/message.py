@@ -38,6 +38,12 @@ class AlertItem:
     # Other outlets that carried the same story ('also reported by').
     also_reported_by: tuple[str, ...] = ()
     hit_id: int | None = None
+    # The watchlist's query: why the reader got this (the email's footer).
+    watchlist_query: str = ""
+    # The hit's page on the dashboard, when MONITOR_PUBLIC_URL says where that is.
+    hit_link: str | None = None
+    # This watchlist's hits of the message's period there (a digest's group of this watchlist).
+    list_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,9 @@ class Message:
     unconfirmed_since: datetime | None = None
     # Slack: the channel id this destination's messages went to before, for that look.
     known_channel: str | None = None
+    # A digest's or a throttle summary's hits on the dashboard: its watchlist (when it has
+    # one) and its period. None without MONITOR_PUBLIC_URL.
+    list_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

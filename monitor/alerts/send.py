@@ -136,7 +136,8 @@ def deliver(
         if sender is None:
             raise LookupError(f"no channel named {delivery.channel!r}")
         alert = parse_destination(delivery.destination)
-        message = with_lost_attempt(session, delivery, build_message(session, delivery))
+        built = build_message(session, delivery, public_url=settings.public_url)
+        message = with_lost_attempt(session, delivery, built)
     except (LookupError, ValueError) as exc:
         return _finish(
             session,

@@ -284,8 +284,9 @@ def _validation_problem(exc: ValidationError, node: Any, line: int) -> str:
     field = str(first["loc"][0]) if first["loc"] else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key (expected url, name, tags, interval, fulltext, enabled, "
-            "alert_first_poll)"
+        message = (
+            "unknown key (expected url, name, tags, interval, fulltext, enabled, alert_first_poll)"
+        )
     elif first["type"] == "missing":
         message = "missing 'url'"
     field_line = _key_line(node, field) if field else line

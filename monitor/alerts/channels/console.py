@@ -41,6 +41,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
             f"[{clip(item.watchlist_name, NAME_LIMIT)}] {clip(item.title, TITLE_LIMIT)}"
             for item in message.items[:50]
         ]
+        fields["link"] = message.list_link
     elif message.items:
         item = message.items[0]
         fields.update(
@@ -48,6 +49,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
             source=clip(item.source, NAME_LIMIT) or None,
             matched=matched_terms(item) or None,
             snippet=one_line(mark_plain(item.snippet[:1000], item.highlights))[:300] or None,
+            link=item.hit_link,
         )
     log.info("ALERT " + plain_summary(message), **{k: v for k, v in fields.items() if v})
     return SendResult()
