@@ -135,11 +135,12 @@ def build_message(
         )
     item = _item(session, hit, public_url=public_url)
     if delivery.kind == DeliveryKind.ESCALATION:
-        count = int(payload.get("source_count", hit.source_count))
+        # One number in the heading and in the item: the sources as they are now (a copy
+        # attached while the escalation waited counts too), never the count it was made at.
         return Message(
             kind=DeliveryKind.ESCALATION,
             items=(item,),
-            heading=f"Now reported by {count} sources",
+            heading=f"Now reported by {item.source_count} sources",
             delivery_id=delivery.id,
             thread_ts=thread.provider_message_id if thread else None,
             thread_channel=thread.provider_channel if thread else None,

@@ -1,5 +1,6 @@
 """What a message says about itself: an email's footer (why you got it, the watchlist and
-its query, a link), through the outbox to a real SMTP server."""
+its query, a link), and an escalation that gives one source count, through the outbox to a
+real SMTP server and the Slack stand-in."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session
 from monitor.alerts.send import deliver
 from monitor.alerts.sweep import open_due_digests
 from monitor.config import Settings
-from monitor.models import Hit, Watchlist
+from monitor.models import Delivery, Hit, Watchlist
 from tests.alerts.conftest import NOW, World, alerts
 from tests.alerts.test_digest import at
 from tests.alerts.test_email import parts
+from tests.support.slack_standin import SlackStandIn
 from tests.support.smtp import SMTPServer
 
 PUBLIC = "https://monitor.example.org"
@@ -93,3 +95,38 @@ def test_it_names_every_watchlist_of_a_digest_in_its_footer(
     assert f"- Floods (floods): {QUERY}" in footer
     assert "- Bush fires (fires): fire* NOT drill" in footer
     assert footer.count("\n- ") == 2  # one line each, the watchlist with two hits once
+
+
+def test_it_gives_one_source_count_in_an_escalations_heading_and_item(
+    session: Session, settings: Settings, world: World, slack: SlackStandIn, smtp: SMTPServer
+) -> None:
+    settings = settings.model_copy(
+        update={
+            "slack_base_url": slack.base_url,
+            "slack_bot_token": SecretStr(slack.token),
+            "smtp_url": SecretStr(smtp.url),
+        }
+    )
+    spec = world.watchlist(
+        "floods", alerts=alerts("slack:#desk", "email:desk@example.org"), escalate_at=2
+    )
+    story = world.story()
+    for n, source in enumerate(("Wire A", "Wire B", "Wire C")):
+        article = world.article(f"Flood report {n}", story_id=story, feed=world.feed_named(source))
+        world.hit(spec, article, settings=settings, now=NOW + timedelta(minutes=n))
+    session.commit()
+    # The escalation was made at two sources; a third came before it was sent.
+    escalations = session.scalars(
+        select(Delivery.id).where(Delivery.kind == "escalation").order_by(Delivery.id)
+    ).all()
+    assert session.scalars(select(Hit.source_count)).one() == 3
+    for delivery_id in escalations:
+        assert deliver(session, delivery_id, settings=settings, now=NOW + timedelta(hours=1)).sent
+
+    post = next(p for p in slack.posts if p.text.startswith("Now reported by"))
+    assert post.text.startswith("Now reported by 3 sources:")
+    assert "3 sources" in post.all_text() and "2 sources" not in post.all_text()
+    mail = smtp.messages[-1]
+    assert mail["Subject"].startswith("[monitor] Now reported by 3 sources:")
+    plain, _ = parts(mail)
+    assert "3 sources" in plain and "2 sources" not in plain
