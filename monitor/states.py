@@ -42,6 +42,21 @@ class DeliveryKind(StrEnum):
     ESCALATION = "escalation"  # the story reached the watchlist's escalate_at sources
     TEST = "test"  # 'monitor alerts test': composed and sent, never stored
 
+    @property
+    def label(self) -> str:
+        """What a person calls it (the hit page's list of deliveries)."""
+        return _DELIVERY_LABELS[self]
+
+
+_DELIVERY_LABELS = {
+    DeliveryKind.INSTANT: "first alert",
+    DeliveryKind.DIGEST: "digest",
+    DeliveryKind.THROTTLE: "throttle summary",
+    DeliveryKind.FOLLOWUP: "thread reply",
+    DeliveryKind.ESCALATION: "escalation",
+    DeliveryKind.TEST: "test message",
+}
+
 
 class NotAlerted(StrEnum):
     """Why a hit was recorded without an alert of its own (``hits.not_alerted``; NULL when it

@@ -75,7 +75,9 @@ def api_export(
         body, media_type = json.dumps(rows), "application/json"
     else:
         columns = ["id", "created_at", "watchlist", "title", "url", "source", "snippet"]
-        body = _csv(rows, [*columns, "delivery_status"])
+        # The later columns come last, so that spreadsheets built on the first ones still fit.
+        later = ["published_at", "watchlist_name", "score", "alerted", "not_alerted"]
+        body = _csv(rows, [*columns, "delivery_status", *later])
         media_type = "text/csv; charset=utf-8"
     disposition = f'attachment; filename="hits.{format}"'
     return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})

@@ -147,17 +147,34 @@ def hit_filters(
     q: str | None = Query(
         None, max_length=SEARCH_MAX_CHARS, description="text in the headline or snippet"
     ),
+    alerted: str | None = Query(
+        None, description="yes: hits that were alerted; no: hits recorded without an alert"
+    ),
+    sort: str | None = Query(None, description="time (newest first, the default) or score"),
 ) -> HitFilters:
     """The filter parameters shared by the hits page, ``/api/hits`` and the export."""
     if range_ and range_ not in queries.RANGES and range_ != "custom":
         raise HTTPException(400, "range: expected 1h, 24h, 7d or custom")
+    if alerted and alerted not in ("yes", "no"):
+        raise HTTPException(400, "alerted: expected yes or no")
+    if sort and sort not in queries.SORTS:
+        raise HTTPException(400, "sort: expected time or score")
     # Empty form fields arrive as '' and mean "any".
     # isdigit() alone admits '²' (int() refuses it), and a number past 64 bits overflows the
     # database's integer (past 4,300 digits int() refuses it too): all were a 500. Eighteen
     # digits always fit.
     if feed and not (feed.isascii() and feed.isdigit() and len(feed) <= 18):
         raise HTTPException(400, "feed: expected a feed id")
-    given = {"watchlist": watchlist, "feed": feed, "range": range_, "from": since, "to": until}
+    given = {
+        "watchlist": watchlist,
+        "feed": feed,
+        "range": range_,
+        "from": since,
+        "to": until,
+        "q": q,
+        "alerted": alerted,
+        "sort": sort,
+    }
     return HitFilters(
         queries.HitFilter(
             watchlist=watchlist or None,
@@ -166,8 +183,10 @@ def hit_filters(
             since=_parse_time(since, "from"),
             until=_parse_time(until, "to"),
             q=(q or "").strip() or None,
+            alerted={"yes": True, "no": False}.get(alerted or ""),
+            sort=sort or "time",
         ),
-        {k: v for k, v in {**given, "q": q}.items() if v},
+        {k: v for k, v in given.items() if v},
     )
 
 

@@ -64,6 +64,8 @@ def home(
             "until": f.params.get("to", ""),
             "first_cursor": rows[0]["cursor"] if rows else "",
             "paged": cursor is not None,
+            # New hits come in at the top of the newest-first order only.
+            "live": cursor is None and f.hits.sort == "time",
         },
     )
 

@@ -2,13 +2,16 @@
 
 Recent hits are paginated by keyset on (created_at, id), newest first, so that page 10,000 costs
 what page 1 costs: ``ix_hits_recent`` and ``ix_hits_watchlist_recent`` serve both the order and
-the cursor condition. OFFSET would scan every skipped row.
+the cursor condition. OFFSET would scan every skipped row. Sorted by score (best first), the
+keyset is (score, id), served by ``ix_hits_score``, and its cursors say so: a cursor of one
+order is refused by the other.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +37,7 @@ from monitor.models import (
     utcnow,
 )
 from monitor.redaction import scrub
-from monitor.states import DeliveryStatus
+from monitor.states import DeliveryKind, DeliveryStatus, NotAlerted
 
 __all__ = [
     "ID_LIMIT",
@@ -43,6 +46,7 @@ __all__ = [
     "decode_cursor",
     "deliveries",
     "encode_cursor",
+    "encode_score_cursor",
     "feed_health",
     "feeds_file_problems",
     "filter_choices",
@@ -55,6 +59,8 @@ __all__ = [
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 # Ids are 64-bit signed integers in both databases: anything from here up cannot be one.
 ID_LIMIT = 2**63
+# How the hits list may be ordered: newest recorded first, or best score first.
+SORTS = ("time", "score")
 
 
 def encode_cursor(created_at: datetime, hit_id: int) -> str:
@@ -78,6 +84,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ValueError("invalid cursor") from exc
 
 
+_SCORE_CURSOR = "score:"
+
+
+def encode_score_cursor(score: float, hit_id: int) -> str:
+    """A cursor of the best-first order; ``repr`` gives back the very same float."""
+    raw = f"{_SCORE_CURSOR}{float(score)!r}|{hit_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_score_cursor(cursor: str) -> tuple[float, int]:
+    """Raise ValueError on anything that is not a score cursor we made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith(_SCORE_CURSOR):
+            raise ValueError("not a score cursor")
+        value, _, ident = raw.removeprefix(_SCORE_CURSOR).partition("|")
+        score = float(value)
+        key = int(ident)
+        if not math.isfinite(score) or not 0 <= key < 2**63:
+            raise ValueError("cursor out of range")
+        return score, key
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
 @dataclass(frozen=True)
 class HitFilter:
     watchlist: str | None = None
@@ -86,6 +117,9 @@ class HitFilter:
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
+    # True: hits that were alerted (instantly or in a digest); False: those that were not.
+    alerted: bool | None = None
+    sort: str = "time"  # one of SORTS
 
     def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         if self.range in RANGES:
@@ -127,6 +161,10 @@ def _filtered(f: HitFilter) -> Any:
         stmt = stmt.where(Hit.created_at >= since)
     if until is not None:
         stmt = stmt.where(Hit.created_at < until)
+    if f.alerted is True:
+        stmt = stmt.where(Hit.not_alerted.is_(None))
+    elif f.alerted is False:
+        stmt = stmt.where(Hit.not_alerted.is_not(None))
     if f.q:
         term = _containing(f.q.lower())
         stmt = stmt.where(
@@ -167,23 +205,51 @@ def _readable(text: str | None) -> str | None:
     return neutralise(text) if text else text
 
 
-def _hit_row(hit: Hit, article: Article, status: str | None) -> dict[str, Any]:
+def _watchlist_names(session: Session, ids: set[str]) -> dict[str, str]:
+    """Each watchlist's name, else its id (for a watchlist whose file gives none)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Watchlist.id, Watchlist.name).where(Watchlist.id.in_(ids)))
+    names = {wid: name for wid, name in rows if name}
+    return {wid: names.get(wid, wid) for wid in ids}
+
+
+def _not_alerted_label(value: str | None) -> str | None:
+    try:
+        return NotAlerted(value).label if value else None
+    except ValueError:  # a reason written by a newer version
+        return value
+
+
+def _hit_row(
+    hit: Hit, article: Article, status: str | None, names: dict[str, str], *, sort: str = "time"
+) -> dict[str, Any]:
     # Without bidi controls: the live refresh shows these fields as they are (app.js).
     snippet, highlights = neutralise_marked(hit.snippet or "", hit.highlights or ())
     return {
         "id": hit.id,
+        # When the hit was recorded, and when the article says it was published.
         "created_at": hit.created_at.isoformat(),
+        "published_at": _iso(article.published_at),
         "watchlist": hit.watchlist_id,
+        "watchlist_name": _readable(names.get(hit.watchlist_id, hit.watchlist_id)),
         "title": _readable(article.title),
         "url": safe_url(article.url),
         "source": _readable(article.source_name),
         "feed_id": article.source_feed_id,
-        "published_at": _iso(article.published_at),
         "snippet": snippet,
         "highlights": highlights,
         "matched": hit.matched,
+        "score": hit.score,
+        "alerted": hit.not_alerted is None,
+        "not_alerted": hit.not_alerted,
+        "not_alerted_label": _not_alerted_label(hit.not_alerted),
         "delivery_status": status or "none",
-        "cursor": encode_cursor(hit.created_at, hit.id),
+        "cursor": (
+            encode_score_cursor(hit.score, hit.id)
+            if sort == "score"
+            else encode_cursor(hit.created_at, hit.id)
+        ),
     }
 
 
@@ -195,11 +261,24 @@ def recent_hits(
     cursor: str | None = None,
     after: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first, ``limit`` rows after ``cursor``; or, with ``after``, the rows newer than
-    that cursor (for live refresh), still newest first. Returns the rows and the next cursor
-    (None on the last page)."""
+    """Newest first (or best score first, ``f.sort == "score"``), ``limit`` rows after
+    ``cursor``; or, with ``after``, the rows recorded after that cursor's (for live refresh),
+    newest first whatever the sort. Returns the rows and the next cursor (None on the last
+    page)."""
     stmt = _filtered(f)
-    if after:
+    sort = "time" if after else f.sort
+    if sort == "score":
+        if cursor:
+            score, ident = decode_score_cursor(cursor)
+            stmt = stmt.where(or_(Hit.score < score, and_(Hit.score == score, Hit.id < ident)))
+        stmt = stmt.order_by(Hit.score.desc(), Hit.id.desc()).limit(limit + 1)
+        pairs = list(session.execute(stmt).all())
+        more = None
+        if len(pairs) > limit:
+            pairs = pairs[:limit]
+            last = pairs[-1][0]
+            more = encode_score_cursor(last.score, last.id)
+    elif after:
         created, ident = decode_cursor(after)
         stmt = stmt.where(
             or_(Hit.created_at > created, and_(Hit.created_at == created, Hit.id > ident))
@@ -218,18 +297,26 @@ def recent_hits(
             last = pairs[-1][0]
             more = encode_cursor(last.created_at, last.id)
     statuses = _status_by_hit(session, [hit.id for hit, _ in pairs])
-    return [_hit_row(hit, article, statuses.get(hit.id)) for hit, article in pairs], more
+    names = _watchlist_names(session, {hit.watchlist_id for hit, _ in pairs})
+    rows = [
+        _hit_row(hit, article, statuses.get(hit.id), names, sort=sort) for hit, article in pairs
+    ]
+    return rows, more
 
 
 # Past this many watchlists the hits page asks for an id rather than listing them all.
 MENU_MAX = 500
 
 
-def filter_choices(session: Session) -> tuple[list[str] | None, list[tuple[int, str]]]:
-    """Watchlist ids (None when there are more than MENU_MAX) and (feed id, label) pairs for
-    the filter menus of the hits page."""
-    ids = list(session.scalars(select(Watchlist.id).order_by(Watchlist.id).limit(MENU_MAX + 1)))
-    watchlists = ids if len(ids) <= MENU_MAX else None
+def filter_choices(
+    session: Session,
+) -> tuple[list[tuple[str, str]] | None, list[tuple[int, str]]]:
+    """(watchlist id, name) pairs (None when there are more than MENU_MAX) and (feed id,
+    label) pairs for the filter menus of the hits page."""
+    rows = session.execute(
+        select(Watchlist.id, Watchlist.name).order_by(Watchlist.id).limit(MENU_MAX + 1)
+    ).all()
+    watchlists = [(wid, name or wid) for wid, name in rows] if len(rows) <= MENU_MAX else None
     feeds = [
         (feed.id, _feed_label(feed)) for feed in session.scalars(select(Feed).order_by(Feed.id))
     ]
@@ -241,11 +328,12 @@ def hit_detail(session: Session, hit_id: int) -> dict[str, Any] | None:
     if hit is None:
         return None
     article = hit.article
-    row = _hit_row(hit, article, _status_by_hit(session, [hit_id]).get(hit_id))
+    names = _watchlist_names(session, {hit.watchlist_id})
+    row = _hit_row(hit, article, _status_by_hit(session, [hit_id]).get(hit_id), names)
     row["explanation"] = hit.explanation
     row["fields"] = hit.fields
     row["deliveries"] = [
-        _delivery_row(d)
+        _delivery_row(d, names)
         for d in session.scalars(
             select(Delivery)
             .join(DeliveryHit, DeliveryHit.delivery_id == Delivery.id)
@@ -426,12 +514,22 @@ def feeds_file_problems(session: Session) -> list[str]:
     return [scrub(line) or "" for line in stored_feeds_file_problems(session)]
 
 
-def _delivery_row(d: Delivery) -> dict[str, Any]:
+def _kind_label(kind: str) -> str:
+    try:
+        return DeliveryKind(kind).label
+    except ValueError:  # a kind written by a newer version
+        return kind
+
+
+def _delivery_row(d: Delivery, names: dict[str, str]) -> dict[str, Any]:
     return {
         "id": d.id,
         "kind": d.kind,
+        "kind_label": _kind_label(d.kind),
         "hit_id": d.hit_id,
         "watchlist": d.watchlist_id,
+        # A digest serves every watchlist that sends to its destination: it has no one name.
+        "watchlist_name": names.get(d.watchlist_id) if d.watchlist_id else None,
         "channel": d.channel,
         "destination": d.destination,
         "status": d.status,
@@ -461,7 +559,9 @@ def deliveries(
     if cursor:
         stmt = stmt.where(_older_than(Delivery.created_at, Delivery.id, cursor))
     stmt = stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit + 1)
-    rows = [_delivery_row(d) for d in session.scalars(stmt)]
+    found = list(session.scalars(stmt))
+    names = _watchlist_names(session, {d.watchlist_id for d in found if d.watchlist_id})
+    rows = [_delivery_row(d, names) for d in found]
     more = rows[limit - 1]["cursor"] if len(rows) > limit else None
     return rows[:limit], more
 

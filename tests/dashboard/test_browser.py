@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import uvicorn
 from monitor import db as storage
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
-from monitor.models import Article, Hit, utcnow
+from monitor.models import Article, Hit, Watchlist, utcnow
+from monitor.states import NotAlerted
 from tests.conftest import ROOT, need
 from tests.dashboard.conftest import seeded
 
@@ -74,10 +76,23 @@ def page(server: tuple[str, Settings]) -> Iterator[Any]:
         browser.close()
 
 
-def _store_hit(settings: Settings, title: str, snippet: str, spans: list[list[int]]) -> None:
+def _store_hit(
+    settings: Settings,
+    title: str,
+    snippet: str,
+    spans: list[list[int]],
+    *,
+    published_at: datetime | None = None,
+    **values: Any,
+) -> None:
     """A hit as the pipeline would store it while the page is open."""
     with storage.sessionmaker_for(settings)() as s:
-        article = Article(identity=secrets.token_hex(32), url="http://wire.test/new", title=title)
+        article = Article(
+            identity=secrets.token_hex(32),
+            url="http://wire.test/new",
+            title=title,
+            published_at=published_at,
+        )
         s.add(article)
         s.flush()
         s.add(
@@ -87,6 +102,7 @@ def _store_hit(settings: Settings, title: str, snippet: str, spans: list[list[in
                 created_at=utcnow(),
                 snippet=snippet,
                 highlights=spans,
+                **values,
             )
         )
         s.commit()
@@ -135,3 +151,31 @@ def test_it_renders_hostile_headlines_as_text(page: Any, server: tuple[str, Sett
     assert page.evaluate("window.pwned") is None
     assert not [e for e in page.events if e.startswith(("dialog", "pageerror"))]
     page.screenshot(path=str(ARTIFACTS / "dashboard-xss.png"), full_page=True)
+
+
+def test_it_shows_live_rows_with_the_same_cells_as_the_page(
+    page: Any, server: tuple[str, Settings]
+) -> None:
+    base, settings = server
+    with storage.sessionmaker_for(settings)() as s:
+        s.get_one(Watchlist, "acme").name = "Acme merger watch"
+        s.commit()
+    page.goto(base + "/")
+    served = page.locator("#hits tbody tr").first.locator("td").all_inner_texts()
+    _store_hit(
+        settings,
+        "An old acme story",
+        "An old acme story",
+        [[7, 11]],
+        published_at=datetime(2016, 5, 4, 8, 30, tzinfo=UTC),
+        not_alerted=NotAlerted.TOO_OLD,
+        score=1.5,
+    )
+    fresh = page.locator("#hits tbody tr.fresh")
+    fresh.wait_for(timeout=10_000)
+    cells = fresh.locator("td").all_inner_texts()
+    assert len(cells) == len(served) == 8
+    assert cells[1:3] == ["2016-05-04 08:30", "Acme merger watch"]
+    assert cells[5] == "1.50"
+    assert cells[7] == "not alerted: too old"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-live-silent.png"), full_page=True)

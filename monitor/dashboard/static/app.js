@@ -38,19 +38,32 @@
     });
     td.appendChild(document.createTextNode(text.slice(pos)));
   }
+  function short(iso) { return iso ? String(iso).slice(0, 16).replace("T", " ") : "\u2014"; }
+  function status(td, cls, text) {
+    var st = document.createElement("span");
+    st.className = "status s-" + String(cls).replace(/[^a-z-]/g, "");
+    st.textContent = text;
+    td.appendChild(st);
+  }
+  // The same cells as templates/hits.html.
   function row(h) {
     var tr = document.createElement("tr");
     tr.className = "fresh";
-    link(cell(tr, null, "time"), "/hits/" + encodeURIComponent(h.id), h.created_at.slice(0, 16).replace("T", " "));
-    link(cell(tr, null), "/?watchlist=" + encodeURIComponent(h.watchlist), h.watchlist);
+    link(cell(tr, null, "time"), "/hits/" + encodeURIComponent(h.id), short(h.created_at));
+    cell(tr, short(h.published_at), "time published");
+    link(cell(tr, null), "/?watchlist=" + encodeURIComponent(h.watchlist), h.watchlist_name);
     var head = cell(tr, null, "headline");
     if (h.url && /^https?:\/\//i.test(h.url)) link(head, h.url, h.title, true); else head.textContent = h.title;
     cell(tr, h.source);
+    cell(tr, Number(h.score).toFixed(2), "num score");
     snippet(cell(tr, null, "snippet"), h.snippet, h.highlights);
-    var st = document.createElement("span");
-    st.className = "status s-" + String(h.delivery_status).replace(/[^a-z]/g, "");
-    st.textContent = h.delivery_status;
-    cell(tr, null).appendChild(st);
+    var alert = cell(tr, null);
+    if (h.not_alerted) {
+      status(alert, "not-alerted", "not alerted: " + h.not_alerted_label);
+      if (h.delivery_status !== "none") { alert.appendChild(document.createTextNode(" ")); status(alert, h.delivery_status, h.delivery_status); }
+    } else {
+      status(alert, h.delivery_status, h.delivery_status);
+    }
     return tr;
   }
   function poll() {
