@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.config import Settings
 from monitor.dashboard import api, ops, pages
@@ -36,15 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(ops.router)
-    app.add_exception_handler(RequestValidationError, _bad_request)
+    # A browser gets an HTML page for a missing hit or page; /api keeps JSON errors.
+    app.add_exception_handler(StarletteHTTPException, pages.html_errors)
+    app.add_exception_handler(RequestValidationError, pages.html_errors)
     return app
-
-
-async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
-    """A parameter the routes cannot take, as a 400 naming it in one line (FastAPI's default
-    is a 422 with pydantic's list, which echoes the whole input: 50,000 characters of it)."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    first = errors[0] if errors else {}
-    name = str((first.get("loc") or ("", "request"))[-1])
-    message = str(first.get("msg") or "invalid request")
-    return JSONResponse({"detail": f"{name}: {message}"}, status_code=400)

@@ -3,6 +3,10 @@
 Each page is rendered on the server from ``templates/`` and carries the signed CSRF token
 (``csrf.py``) that the one form (a delivery's Retry button) sends back. The pages are not part
 of the OpenAPI document; the JSON API in ``api.py`` is.
+
+An error a browser meets (a missing hit, a mistyped address) is an HTML page too
+(:func:`html_errors`); the API under ``/api`` and any client that does not ask for HTML keep
+JSON errors (one line naming the parameter, for a request FastAPI could not read).
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.alerts.sweep import retry_deliveries
 from monitor.dashboard import csrf, queries
@@ -20,13 +27,14 @@ from monitor.dashboard.deps import (
     Dashboard,
     DashboardDep,
     FiltersDep,
+    bad_request,
     hit_or_404,
     principal,
     row_id_or_404,
     templates,
 )
 
-__all__ = ["router"]
+__all__ = ["html_errors", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -125,3 +133,35 @@ def retry(
         count = retry_deliveries(session, ids=[delivery_id])
         session.commit()
     return RedirectResponse(f"/deliveries?done={count}", status_code=303)
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asking for a page: not the JSON API, and HTML accepted."""
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def html_errors(request: Request, exc: Exception) -> Response:
+    """An HTTP error (or a request FastAPI could not read) as an HTML page for a browser,
+    else as FastAPI's JSON. A path parameter that is not an id (``/hits/abc``) names no
+    page: a 404, like an id that names no hit."""
+    if isinstance(exc, RequestValidationError):
+        if not _wants_html(request):
+            return bad_request(exc)
+        in_path = any(error.get("loc", ("",))[0] == "path" for error in exc.errors())
+        status, message = (404, "Not Found") if in_path else (400, "Bad request")
+        headers = None
+    elif isinstance(exc, StarletteHTTPException):
+        if not _wants_html(request):
+            return await http_exception_handler(request, exc)
+        status, message, headers = exc.status_code, str(exc.detail), exc.headers
+    else:  # registered for those two classes only
+        raise exc
+    if status == 404 and message == "Not Found":
+        message = "There is no page at this address."
+    context = {"status": status, "message": message, "writes": False}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=status, headers=headers
+    )

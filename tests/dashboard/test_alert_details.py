@@ -1,6 +1,6 @@
 """What the dashboard, the API and the exports say about each hit's alert: the published time
 beside the recorded one, whether it was alerted and why not, its score (sortable), watchlist
-names, delivery kinds. On SQLite and PostgreSQL."""
+names, delivery kinds; and an HTML 404 for a browser. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
 from monitor.config import Settings
@@ -15,6 +16,8 @@ from monitor.dashboard.app import create_app
 from monitor.models import Delivery, DeliveryHit, Destination, Hit, Watchlist
 from monitor.states import DeliveryKind, NotAlerted
 from tests.dashboard.conftest import NOW, seeded
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 def _rows(client: TestClient, query: str) -> list[dict[str, object]]:
@@ -182,3 +185,45 @@ def test_it_lists_each_delivery_of_a_hit_with_its_kind(settings: Settings) -> No
     cells = [f'<td class="kind">{label}</td>' for label in labels]
     assert all(cell in page for cell in cells)
     assert [page.index(cell) for cell in cells] == sorted(page.index(cell) for cell in cells)
+
+
+@pytest.mark.parametrize(
+    "path", ["/hits/999999", "/hits/abc", "/no/such/page"], ids=["no-hit", "not-an-id", "no-page"]
+)
+def test_it_answers_a_browser_with_an_html_404(client: TestClient, path: str) -> None:
+    response = client.get(path, headers=HTML)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>404: not found</h1>" in response.text
+    assert '<a href="/">Back to recent hits</a>' in response.text
+    # The page is one of ours: the same headers as every other page.
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/api/hits/999999", HTML),
+        ("/api/nowhere", HTML),
+        ("/hits/999999", {"Accept": "application/json"}),
+        ("/hits/999999", {}),
+    ],
+    ids=["api-from-a-browser", "api-unknown-path", "json-client", "no-accept"],
+)
+def test_it_keeps_json_errors_for_the_api_and_clients_that_want_json(
+    client: TestClient, path: str, headers: dict[str, str]
+) -> None:
+    response = client.get(path, headers=headers)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert "detail" in response.json()
+
+
+def test_it_shows_a_bad_filter_to_a_browser_as_a_page(client: TestClient) -> None:
+    response = client.get("/?range=forever", headers=HTML)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "range: expected 1h, 24h, 7d or custom" in response.text
+    assert client.get("/api/hits?range=forever").json() == {
+        "detail": "range: expected 1h, 24h, 7d or custom"
+    }

@@ -179,3 +179,17 @@ def test_it_shows_live_rows_with_the_same_cells_as_the_page(
     assert cells[5] == "1.50"
     assert cells[7] == "not alerted: too old"
     page.screenshot(path=str(ARTIFACTS / "dashboard-live-silent.png"), full_page=True)
+
+
+def test_it_shows_a_page_not_json_for_a_missing_hit(
+    page: Any, server: tuple[str, Settings]
+) -> None:
+    base, _ = server
+    for path in ("/hits/999999", "/hits/abc", "/no-such-page"):
+        response = page.goto(base + path)
+        assert response is not None and response.status == 404
+        assert page.locator("h1").inner_text() == "404: not found"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-404.png"), full_page=True)
+    page.locator("text=Back to recent hits").click()
+    page.wait_for_url(base + "/", wait_until="load")
+    assert page.locator("#hits tbody tr").count() == 12
