@@ -1,7 +1,7 @@
 """why a hit was not alerted, its score, and the first-poll backlog
 
-Revision ID: 0002_h16_alerts
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-04 18:30:00.000000
 
 Adds ``hits.not_alerted`` (a NotAlerted, NULL when alerted) and ``hits.score`` with its sort
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_h16_alerts"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

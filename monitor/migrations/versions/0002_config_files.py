@@ -1,6 +1,6 @@
 """config_files: feeds.yaml as last read, and what in it is not in force
 
-Revision ID: 0002_h19_ops
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01 10:00:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import monitor.models
 
-revision: str = "0002_h19_ops"
+revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
