@@ -153,6 +153,19 @@ def _logging_left_as_found() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _database_connections_closed() -> Iterator[None]:
+    """No test leaves its database connections open for the rest of the run.
+
+    The engines are cached per URL for the life of a process; every test's SQLite file is a
+    URL of its own, so its pooled connections (three descriptors each with WAL) piled up until,
+    past 1,300 tests, the process held over 1,024 descriptors and ``select()`` in a test
+    server refused them ('filedescriptor out of range in select()').
+    """
+    yield
+    storage.dispose_engines()
+
+
+@pytest.fixture(autouse=True)
 def _fetch_pools_closed() -> Iterator[None]:
     """No test leaves kept-alive feed connections in the fetcher's process-wide pool.
 
