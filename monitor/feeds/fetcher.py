@@ -20,8 +20,6 @@ Statuses other than 2xx/304/3xx are returned, not raised: the poller decides wha
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +30,7 @@ import httpx
 
 from monitor import __version__
 from monitor.config import Settings
+from monitor.feeds import addresses
 
 __all__ = [
     "FEED_ACCEPT",
@@ -235,20 +234,14 @@ def _check_url(url: str, settings: Settings) -> None:
 
 
 def check_public_address(host: str, port: int = 80) -> None:
-    """Raise :class:`PrivateAddressError` if *host* is or resolves to a non-public address."""
+    """Raise :class:`PrivateAddressError` if *host* is or resolves to a non-public address
+    (the rule is :func:`monitor.feeds.addresses.is_public`)."""
     try:
-        addresses = {ipaddress.ip_address(host.strip("[]"))}
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise FetchError(f"cannot resolve {host}: {exc}") from None
-        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
-    for address in addresses:
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None:
-            address = mapped
-        if not address.is_global or address.is_multicast:
+        resolved = addresses.resolve(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve {host}: {exc}") from None
+    for address in resolved:
+        if not addresses.is_public(address):
             raise PrivateAddressError(
                 f"{host} resolves to a private address ({address}); "
                 "set MONITOR_ALLOW_PRIVATE_FEEDS=1 to allow it"
