@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     poll_error_backoff_cap: Annotated[int, Field(ge=60)] = 6 * 3600
     fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
     fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
+    # One deadline for a whole fetch: connecting, every redirect, the headers and the body. The
+    # timeouts above apply to each wait on the network; a server that trickles a byte at a
+    # time never trips them, and held a worker for over 300 s before this deadline.
+    fetch_deadline: Annotated[float, Field(gt=0)] = 70.0
     fetch_max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     fetch_per_host_limit: Annotated[int, Field(ge=1)] = 2
     allow_private_feeds: bool = False
