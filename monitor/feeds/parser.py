@@ -2,7 +2,8 @@
 
 feedparser is given the body *and* the response headers, never a URL: it then honours the
 charset of ``Content-Type`` (which wins over the XML declaration, as HTTP says it should) and
-does no network I/O of its own (it has no timeout).
+does no network I/O of its own (it has no timeout). The body goes to it as a file object:
+given bytes, feedparser first tries them as the name of a local file to open.
 
 Three outcomes a caller must tell apart:
 
@@ -16,6 +17,7 @@ Three outcomes a caller must tell apart:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -146,7 +148,9 @@ class UnreadableFeed(ValueError):
 
 
 def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
-    return feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    # A file object, not bytes: feedparser opens bytes as a file name when it can (a body of
+    # b"/etc/hostname" would be read from our disk).
+    return feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True)
 
 
 # A gzip file served without 'Content-Encoding: gzip' (a .xml.gz behind a misconfigured

@@ -17,6 +17,7 @@ from monitor import db as storage
 from monitor.config import Settings
 from monitor.feeds import addresses, network, poll_feed
 from monitor.feeds.fetcher import FetchError, PrivateAddressError, fetch
+from monitor.feeds.parser import parse_feed
 from monitor.models import Feed
 from tests.conftest import make_settings
 from tests.feeds.conftest import NOW, add_feed
@@ -95,6 +96,18 @@ def test_it_gives_up_on_slow_redirects_at_the_deadline(server: FeedServer, tmp_p
     assert reloaded.last_error == outcome.error and reloaded.error_streak == 1
     assert elapsed < 2.0 + 1.0
     assert server.count("/rss") == 0
+
+
+# -- parsing: the body is never a file name -------------------------------------------
+
+
+def test_it_never_lets_feedparser_open_a_body_as_a_file_name(tmp_path: Path) -> None:
+    # Given bytes, feedparser opens them as a path when it can: a publisher whose feed is the
+    # text '/var/lib/monitor/secret.xml' would have us read that file.
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(HEAD + item("s", "Local secret") + TAIL)
+    parsed = parse_feed(str(secret).encode())
+    assert not parsed.is_feed and parsed.entries == []
 
 
 # -- 11. SSRF: addresses that carry a private IPv4 address, and DNS rebinding -------------
