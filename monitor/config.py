@@ -92,10 +92,17 @@ class Settings(BaseSettings):
     # timeouts above apply to each wait on the network; a server that trickles a byte at a
     # time never trips them, and held a worker for over 300 s before this deadline.
     fetch_deadline: Annotated[float, Field(gt=0)] = 70.0
+    # The decoded body, and anything inflated from it, at most.
     fetch_max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
     fetch_per_host_limit: Annotated[int, Field(ge=1)] = 2
     allow_private_feeds: bool = False
     user_agent_contact: str = "https://github.com/monitor-news/monitor"
+    # What one feed document may cost to read (monitor/feeds/limits.py): the newest entries
+    # are kept, the rest counted and shown on the feed. feedparser is pure Python and cannot
+    # be interrupted, so these bound its work before it starts.
+    feed_max_entries: Annotated[int, Field(ge=1)] = 500
+    feed_max_elements: Annotated[int, Field(ge=1000)] = 100_000
+    feed_parse_seconds: Annotated[float, Field(gt=0)] = 30.0
 
     # -- alerting ---------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None

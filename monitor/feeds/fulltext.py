@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import trafilatura
 
+from monitor.feeds.limits import CONTENT_CHARS, capped
 from monitor.feeds.normalise import clean_text
 
 __all__ = ["extract_main_text"]
@@ -33,4 +34,5 @@ def extract_main_text(html: str, *, url: str | None = None) -> str:
         return ""
     # trafilatura returns paragraphs on separate lines; keep them, but clean each one.
     lines = (clean_text(line) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+    # Held to the same limit as a feed's own content: it replaces it.
+    return capped("\n".join(line for line in lines if line), CONTENT_CHARS)

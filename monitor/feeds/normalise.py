@@ -10,7 +10,9 @@ Each entry becomes an :class:`ArticleData` with:
   parameters (``utm_*``, ``fbclid``, ``gclid``, ...) removed; only http(s) links are kept.
 - ``title``, ``summary``, ``content``: plain text: markup removed, entities decoded, whitespace
   collapsed, Unicode NFC. Nothing from a feed keeps its markup, so no script or event handler
-  can reach a page or a Slack message through us.
+  can reach a page or a Slack message through us. Each is held to its limit in characters
+  (:mod:`monitor.feeds.limits`: 1,000, 20,000 and 200,000; the author 300), cut at a word and
+  marked '…'; markup far past the limit is not even read.
 - ``published_at``: aware UTC; the first-seen time when the entry has no date, and clamped to
   now when it claims to come from the future (a wrong clock or time zone at the publisher).
 - ``language``: the entry's own (xml:lang) when given, else the feed's.
@@ -29,6 +31,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from monitor import entities
+from monitor.feeds.limits import (
+    AUTHOR_CHARS,
+    CONTENT_CHARS,
+    MARKUP_FACTOR,
+    SUMMARY_CHARS,
+    TITLE_CHARS,
+    FeedLimits,
+    capped,
+)
 from monitor.feeds.parser import ParsedFeed, parse_feed
 
 __all__ = [
@@ -59,13 +70,15 @@ def articles_from_bytes(
     url: str = "",
     headers: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    limits: FeedLimits | None = None,
 ) -> list[ArticleData]:
     """Parse a feed document and return its entries as articles (no I/O, no database).
 
     *url* is the feed's URL: relative links are resolved against it and bare GUIDs are scoped
     to it. *headers* are the HTTP response headers (``Content-Type`` carries the charset).
     """
-    return articles_from_parsed(parse_feed(body, headers=headers), url=url, now=now)
+    parsed = parse_feed(body, headers=headers, limits=limits)
+    return articles_from_parsed(parsed, url=url, now=now)
 
 
 def articles_from_parsed(
@@ -98,8 +111,8 @@ def article_from_entry(
     scope: str | None = None,
 ) -> ArticleData:
     link = _first_link(entry, feed_url)
-    title = clean_text(entry.get("title"))
-    summary = clean_text(entry.get("summary"))
+    title = _clean(entry.get("title"), TITLE_CHARS)
+    summary = _clean(entry.get("summary"), SUMMARY_CHARS)
     content = _content(entry)
     if content == summary:
         # RSS puts the only text in <description>; feedparser may report it as both.
@@ -112,7 +125,7 @@ def article_from_entry(
         title=title,
         summary=summary,
         content=content,
-        author=clean_text(entry.get("author")) or None,
+        author=_clean(entry.get("author"), AUTHOR_CHARS) or None,
         published_at=_published(entry, now),
         language=_entry_language(entry) or feed_language,
     )
@@ -270,6 +283,17 @@ def clean_text(value: Any) -> str:
     return text
 
 
+def _clean(value: Any, limit: int) -> str:
+    """clean_text of *value*, held to *limit* characters. The raw text is cut first, well past
+    the limit, so that cleaning a 5 MB title costs no more than cleaning a long one."""
+    if not value:
+        return ""
+    text = str(value)
+    if len(text) > limit * MARKUP_FACTOR:
+        text = text[: limit * MARKUP_FACTOR]
+    return capped(clean_text(text), limit)
+
+
 def _strip_markup(text: str, *, unescape: bool = True) -> str:
     if "<" in text:
         if _DROP_PROBE.search(text):
@@ -288,7 +312,7 @@ def _content(entry: Mapping[str, Any]) -> str:
     best = ""
     for part in parts:
         value = part.get("value", "") if isinstance(part, Mapping) else ""
-        text = clean_text(value)
+        text = _clean(value, CONTENT_CHARS)
         # Atom may offer text and html alternatives of the same content: keep the fullest.
         if len(text) > len(best):
             best = text

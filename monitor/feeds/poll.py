@@ -34,6 +34,7 @@ from monitor.feeds import schedule
 from monitor.feeds.fetcher import PAGE_ACCEPT, FetchError, FetchResult, fetch
 from monitor.feeds.fulltext import extract_main_text
 from monitor.feeds.hostlimit import HostBusy, host_slot
+from monitor.feeds.limits import FeedLimits
 from monitor.feeds.normalise import articles_from_parsed
 from monitor.feeds.parser import ParsedFeed, parse_feed
 from monitor.feeds.store import store_articles
@@ -79,13 +80,19 @@ class PollOutcome:
     new_article_ids: list[int] = field(default_factory=list)
     http_status: int | None = None
     error: str | None = None
+    # Entries the feed held past the limits (monitor/feeds/limits.py): the newest were read.
+    left_out: int = 0
 
     def __str__(self) -> str:
         if self.outcome == "new":
-            return f"new {len(self.new_article_ids)}"
-        if self.error:
-            return f"{self.outcome}: {self.error}"
-        return self.outcome
+            text = f"new {len(self.new_article_ids)}"
+        elif self.error:
+            text = f"{self.outcome}: {self.error}"
+        else:
+            text = self.outcome
+        if self.left_out:
+            text += f" ({self.left_out:,} entries left out for the limits)"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +262,7 @@ def poll_feed(
             new=len(outcome.new_article_ids),
             status=outcome.http_status,
             error=outcome.error,
+            left_out=outcome.left_out,
             seconds=round(time.monotonic() - started, 3),
         )
     return outcome
@@ -326,8 +334,14 @@ def _poll(
         )
         return PollOutcome(feed_id, "error", http_status=result.status, error=message)
 
-    # 4. Parse; a page that is not a feed is an error, not a feed with zero items.
-    parsed = parse_feed(result.body, headers=result.headers)
+    # 4. Parse within the limits; a document refused for one is an error, and so is a page
+    # that is not a feed (not a feed with zero items).
+    limits = FeedLimits.from_settings(settings)
+    parsed = parse_feed(result.body, headers=result.headers, limits=limits)
+    if parsed.refused:
+        message = parsed.problem or "refused"
+        _record_error(claim, values, settings=settings, now=now, status=200, message=message)
+        return PollOutcome(feed_id, "error", http_status=200, error=message)
     if not parsed.is_feed:
         content_type = result.headers.get("content-type", "no Content-Type")
         message = f"not a feed ({content_type.split(';')[0].strip()})"
@@ -336,7 +350,8 @@ def _poll(
         _record_error(claim, values, settings=settings, now=now, status=200, message=message)
         return PollOutcome(feed_id, "not_a_feed", http_status=200, error=message)
 
-    # 5. Normalise and store only what is new.
+    # 5. Normalise and store only what is new. Entries left out for the limits are counted
+    # in the outcome, and said in last_error with any other problem of the document.
     articles = articles_from_parsed(parsed, url=url, now=now, scope=f"feed:{feed_id}")
     new_ids = store_articles(session, feed_id, articles, now=now)
     if claim.last_success_at is None and not claim.alert_first_poll:
@@ -349,7 +364,13 @@ def _poll(
     _record_success(
         claim, values, result, settings=settings, now=now, new=len(new_ids), parsed=parsed
     )
-    return PollOutcome(feed_id, "new" if new_ids else "unchanged", new_ids, http_status=200)
+    return PollOutcome(
+        feed_id,
+        "new" if new_ids else "unchanged",
+        new_ids,
+        http_status=200,
+        left_out=parsed.left_out,
+    )
 
 
 def _mark_backlog(session: Session, article_ids: list[int]) -> None:
@@ -404,8 +425,9 @@ def _record_success(
                 values[column] = value
         ttl_seconds = values["ttl_seconds"] = parsed.ttl_seconds
         values["last_new_items"] = new
-        # A malformed feed whose entries could be recovered: polled, but the problem is shown.
-        values["last_error"] = parsed.problem
+        # A malformed feed whose entries could be recovered, or one with entries left out for
+        # the limits: polled, but the problem is shown.
+        values["last_error"] = parsed.problem[:1000] if parsed.problem else None
     else:
         values["last_error"] = None
     values["last_success_at"] = now

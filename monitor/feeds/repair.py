@@ -39,11 +39,14 @@ _ROOT = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:rss|feed|RDF)[\s>/]")
 _ENTRY_NAMES = frozenset({"item", "entry"})
 
 
-def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
+def read_repaired(
+    body: bytes, parse: Parse, error: Exception, *, out_of_time: Callable[[], bool] = bool
+) -> Any:
     """feedparser's reading of a repaired *body*, flagged bozo with what was wrong.
 
     *error* is what feedparser raised on *body* as it came; it is raised again when no repair
-    can be read.
+    can be read, or when *out_of_time* says the parse time is spent before one could be.
+    Entry by entry, the entries not yet read when the time is spent are left out and counted.
     """
     text = _as_utf8(body)
     try:
@@ -53,6 +56,8 @@ def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
     # dict.fromkeys: each distinct version once (the text often equals the body, and starts
     # at its root already).
     for source in dict.fromkeys((body, text, _from_root(text))):
+        if out_of_time():
+            break
         root, mended = _rebuilt(source)
         if root is None:
             continue
@@ -61,7 +66,7 @@ def read_repaired(body: bytes, parse: Parse, error: Exception) -> Any:
         try:
             return _flagged(parse(_serialised(root)), ValueError(mended))
         except Exception:  # still unreadable as a whole: read it piecewise
-            parsed = _entry_by_entry(root, parse, mended)
+            parsed = _entry_by_entry(root, parse, mended, out_of_time)
             if parsed is not None:
                 return parsed
     raise error
@@ -106,7 +111,9 @@ def _serialised(root: Any) -> bytes:
     return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
-def _entry_by_entry(root: Any, parse: Parse, mended: str) -> Any | None:
+def _entry_by_entry(
+    root: Any, parse: Parse, mended: str, out_of_time: Callable[[], bool]
+) -> Any | None:
     """The feed read as its shell (everything but the entries) and then each entry in it on its
     own; None if not even the shell can be read."""
     entries = list(_entries(root))
@@ -117,7 +124,11 @@ def _entry_by_entry(root: Any, parse: Parse, mended: str) -> Any | None:
     if parsed is None:
         return None
     read: list[Any] = []
+    tried = 0
     for entry, parent in zip(entries, parents, strict=True):
+        if out_of_time():
+            break
+        tried += 1
         parent.append(entry)
         try:
             read.extend(_one_entry(root, entry, parse))
@@ -125,10 +136,14 @@ def _entry_by_entry(root: Any, parse: Parse, mended: str) -> Any | None:
             continue
         finally:
             parent.remove(entry)
-    lost = len(entries) - len(read)
+    lost = tried - len(read)
     problem = f"{mended}; read entry by entry"
     if lost > 0:
         problem += f", {lost} of {len(entries)} unreadable and left out"
+    if tried < len(entries):
+        problem += (
+            f", {len(entries) - tried} of {len(entries)} left out when the parse time ran out"
+        )
     parsed["entries"] = read
     return _flagged(parsed, ValueError(problem))
 
