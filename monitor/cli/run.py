@@ -31,6 +31,7 @@ from monitor.config import Settings
 from monitor.errors import MonitorError, UserError
 from monitor.feeds import sync_feeds
 from monitor.redaction import redact_url
+from monitor.watchlists import load_watchlists, unsendable_destinations
 
 __all__ = ["commands", "prune", "run", "worker_command"]
 
@@ -145,6 +146,19 @@ class Supervisor:
                 child.wait()
 
 
+def _warn_unsendable(settings: Settings) -> None:
+    """One line on stderr per alert destination this cycle could not send to (its secret's
+    variable is unset), as a worker that sends alerts logs at its start: a cron user learns it
+    before the first hit fails. The files' own errors are the watchlists' report."""
+    specs = load_watchlists([settings.watchlists]).watchlists
+    for item in unsendable_destinations(specs, settings):
+        click.echo(
+            f"monitor: warning: cannot send to {item.destination}: {item.problem} "
+            f"(watchlists: {', '.join(item.watchlists)})",
+            err=True,
+        )
+
+
 def _check_feeds(settings: Settings) -> None:
     """Apply feeds.yaml before anything starts: its broken entries are logged (and keep their
     feeds as they were); with no valid feed at all, the ConfigError is the one line printed."""
@@ -175,6 +189,7 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
     if once:
         from monitor.pipeline import run_once
 
+        _warn_unsendable(settings)
         summary = run_once(settings)
         for line in summary.lines():
             click.echo(printable(line))  # feed names, URLs and servers' errors are outside text

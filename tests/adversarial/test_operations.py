@@ -495,3 +495,23 @@ def test_it_warns_once_per_unsendable_destination_as_an_alerts_worker_starts(
         ),
     ]
     assert "pa55word" not in err
+
+
+def test_it_warns_of_unsendable_destinations_when_run_once_starts(
+    watchlist_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cron user's `monitor run --once` is a start too: it says which destination cannot
+    # send, on stderr, before the first hit would fail there.
+    settings = make_settings(tmp_path, watchlists=watchlist_dir)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    env = cli_env(settings, MONITOR_SMTP_URL=SECRET_SMTP, MONITOR_DEFAULT_ALERTS="slack:#fx-desk")
+    result = CliRunner().invoke(cli, ["run", "--once"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "cannot send to" in line]
+    assert warnings == [
+        "monitor: warning: cannot send to slack:#fx-desk: MONITOR_SLACK_BOT_TOKEN is not set "
+        "(watchlists: naira, plain)",
+        f"monitor: warning: cannot send to webhook:{WEBHOOK_VARIABLE}: environment variable "
+        f"{WEBHOOK_VARIABLE} (the webhook URL) is not set (watchlists: naira)",
+    ]
+    assert "cannot send" not in result.stdout and "pa55word" not in result.output
