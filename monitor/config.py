@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     poll_min_interval: Annotated[int, Field(ge=1)] = 60
     poll_max_interval: Annotated[int, Field(ge=60)] = 86_400
     poll_error_backoff_cap: Annotated[int, Field(ge=60)] = 6 * 3600
+    # Poll each feed by its own publishing rate (monitor/feeds/rate.py); off, every feed
+    # without an interval: in feeds.yaml is polled every poll_interval.
+    poll_adaptive: bool = True
     fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
     fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
     # One deadline for a whole fetch: connecting, every redirect, the headers and the body. The
