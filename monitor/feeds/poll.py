@@ -30,7 +30,7 @@ from sqlalchemy import Row, Table, Update, bindparam, inspect, or_, select, upda
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
-from monitor.feeds import rate, schedule
+from monitor.feeds import rate, schedule, websub
 from monitor.feeds.fetcher import PAGE_ACCEPT, FetchError, FetchResult, fetch
 from monitor.feeds.fulltext import extract_main_text
 from monitor.feeds.hostlimit import HostBusy, host_slot
@@ -71,6 +71,7 @@ _POLL_COLUMNS = (
     _FEEDS.c.last_success_at,
     _FEEDS.c.alert_first_poll,
     _FEEDS.c.items_per_day,
+    _FEEDS.c.websub_until,
 )
 
 
@@ -114,6 +115,8 @@ class Claim:
     alert_first_poll: bool
     # The smoothed publishing rate so far (monitor.feeds.rate), None before the first estimate.
     items_per_day: float | None = None
+    # The end of a verified WebSub lease: until then polling is the slower fallback.
+    websub_until: datetime | None = None
 
     @classmethod
     def from_row(cls, feed_id: int, token: str, row: Row[Any]) -> Claim:
@@ -130,6 +133,7 @@ class Claim:
             row.last_success_at,
             bool(row.alert_first_poll),
             row.items_per_day,
+            row.websub_until,
         )
 
 
@@ -215,9 +219,17 @@ def _release_statement(columns: tuple[str, ...]) -> Update:
 
 
 def poll_feed(
-    session: Session, feed_id: int, *, settings: Settings, now: datetime | None = None
+    session: Session,
+    feed_id: int,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    document: FetchResult | None = None,
 ) -> PollOutcome:
-    """Poll one feed now and store what is new. Never raises for a problem with the feed."""
+    """Poll one feed now and store what is new. Never raises for a problem with the feed.
+
+    *document* is a body the feed's WebSub hub pushed (monitor.feeds.push): it is read in
+    place of a fetch, by the same steps."""
     now = now or utcnow()
     claim = claim_feed(session, feed_id, now=now)
     if claim is None:
@@ -231,7 +243,7 @@ def poll_feed(
     started = time.monotonic()
     values: dict[str, Any] = {}
     try:
-        outcome = _poll(session, claim, values, settings=settings, now=now)
+        outcome = _poll(session, claim, values, settings=settings, now=now, document=document)
     except Exception as exc:
         # One bad feed never stops the others: whatever went wrong is recorded on the feed.
         session.rollback()
@@ -279,16 +291,24 @@ def _poll(
     *,
     settings: Settings,
     now: datetime,
+    document: FetchResult | None = None,
 ) -> PollOutcome:
     """Poll the claimed feed; the new poll state goes into *values* (column -> value)."""
     feed_id = claim.feed_id
-    # 1. Fetch, with the validators from last time, inside one of the host's slots.
+    # 1. Fetch, with the validators from last time, inside one of the host's slots; a
+    # pushed document has already arrived.
     host = urlsplit(claim.url).hostname or ""
     try:
-        with host_slot(host, settings=settings):
-            result = fetch(
-                claim.url, settings=settings, etag=claim.etag, last_modified=claim.last_modified
-            )
+        if document is not None:
+            result = document
+        else:
+            with host_slot(host, settings=settings):
+                result = fetch(
+                    claim.url,
+                    settings=settings,
+                    etag=claim.etag,
+                    last_modified=claim.last_modified,
+                )
     except HostBusy as exc:
         # Not the feed's fault: try again soon, without counting an error.
         values["next_poll_at"] = now + timedelta(seconds=settings.poll_min_interval)
@@ -304,7 +324,12 @@ def _poll(
 
     # 2. A chain of permanent redirects moves the feed for good.
     url = claim.url
-    if result.permanent_url and result.permanent_url != url and _can_move(session, claim, result):
+    if (
+        document is None
+        and result.permanent_url
+        and result.permanent_url != url
+        and _can_move(session, claim, result)
+    ):
         url = values["url"] = result.permanent_url
 
     # 3. What the status says.
@@ -365,8 +390,21 @@ def _poll(
     if claim.fulltext and new_ids:
         _fetch_full_text(session, new_ids, settings=settings)
 
+    # 7. A feed that names a WebSub hub is subscribed to it (monitor.feeds.websub).
+    if settings.websub and settings.public_url:
+        hub = websub.discover(parsed, result.headers, url=url)
+        if hub is not None:
+            websub.note_hub(session, feed_id, hub, now=now)
+
     _record_success(
-        claim, values, result, settings=settings, now=now, new=len(new_ids), parsed=parsed
+        claim,
+        values,
+        result,
+        settings=settings,
+        now=now,
+        new=len(new_ids),
+        parsed=parsed,
+        pushed=document is not None,
     )
     return PollOutcome(
         feed_id,
@@ -409,8 +447,11 @@ def _record_success(
     now: datetime,
     new: int,
     parsed: ParsedFeed | None,
+    pushed: bool = False,
 ) -> None:
-    if result.status == 200:
+    if pushed:
+        pass  # a pushed body says nothing of what a conditional GET would get next
+    elif result.status == 200:
         # Validators are replaced (or cleared) by each full response.
         values["etag"] = result.headers.get("etag")
         values["last_modified"] = result.headers.get("last-modified")
@@ -445,6 +486,7 @@ def _record_success(
         ttl_seconds=ttl_seconds,
         now=now,
         items_per_day=items_per_day,
+        pushed_until=claim.websub_until,
     )
     values["next_poll_at"] = now + timedelta(seconds=delay)
 

@@ -37,6 +37,7 @@ def success_delay(
     ttl_seconds: int | None = None,
     now: datetime,
     items_per_day: float | None = None,
+    pushed_until: datetime | None = None,
 ) -> float:
     if interval:
         base = float(interval)
@@ -44,6 +45,9 @@ def success_delay(
         base = float(settings.poll_interval)
     else:
         base = adaptive_interval(items_per_day, poll_interval=float(settings.poll_interval))
+    if pushed_until is not None and pushed_until > now:
+        # The hub pushes what is new: polling is only the fallback, in case a push is lost.
+        base = max(base, float(settings.websub_poll_interval))
     hint = server_hint_seconds(headers or {}, ttl_seconds=ttl_seconds, now=now)
     delay = max(base, hint or 0.0)
     return _bounded(delay, settings)
