@@ -323,3 +323,31 @@ def test_it_finds_the_hub_in_the_link_header_or_the_document(
 ) -> None:
     parsed = ParsedFeed(entries=[], feed={"links": links})
     assert websub.discover(parsed, headers, url="https://f.example/rss") == expected
+
+
+def test_the_dashboard_and_api_show_each_subscriptions_state(world: World) -> None:
+    sub = verified(world)
+    world.hub.publish(sub, document(world.hub.url, world.topic), secret="forged")
+    base = world.settings.public_url
+    assert base is not None
+
+    [feed] = httpx.get(base + "/api/feeds", timeout=10).json()["items"]
+    state = feed["websub"]
+    assert state["state"] == "active" and state["hub"] == world.hub.url
+    assert state["topic"] == world.topic and state["lease_expires_at"]
+    assert (state["pushes"], state["rejected_pushes"]) == (0, 1)
+    page = httpx.get(base + "/feeds", timeout=10).text
+    assert "ws-active" in page and "1 ignored for a bad signature" in page
+    row = world.subscription()
+    for text in (httpx.get(base + "/api/feeds", timeout=10).text, page):
+        assert row.secret not in text and row.callback_token not in text
+
+    # A lease not renewed in time shows as expired; a hub's address from a feed is escaped.
+    row.lease_expires_at = utcnow() - timedelta(seconds=1)
+    row.hub_url = 'https://hub.example/"><script>alert(1)</script>'
+    world.db.commit()
+    assert httpx.get(base + "/api/feeds", timeout=10).json()["items"][0]["websub"]["state"] == (
+        "expired"
+    )
+    page = httpx.get(base + "/feeds", timeout=10).text
+    assert "ws-expired" in page and "<script>alert(1)" not in page
