@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,8 @@ from monitor.config import Settings
 from monitor.dashboard.app import create_app
 from monitor.feeds import poll_feed, websub
 from monitor.feeds.parser import ParsedFeed
+from monitor.feeds.poll import claim_feed
+from monitor.feeds.signature import sign
 from monitor.models import Article, Delivery, Feed, Hit, WebSubSubscription, utcnow
 from monitor.states import DeliveryStatus, SubscriptionState
 from tests.conftest import make_settings
@@ -289,7 +293,7 @@ def test_it_records_a_denial_with_the_hubs_reason(world: World) -> None:
     assert world.feed().websub_until is None
 
 
-def test_it_subscribes_to_nothing_without_a_public_url(world: World, tmp_path: Path) -> None:
+def test_it_subscribes_to_nothing_without_a_public_url(world: World) -> None:
     settings = world.settings.model_copy(update={"public_url": None})
     poll_feed(world.db, world.feed_id, settings=settings, now=utcnow())
     assert world.db.execute(select(WebSubSubscription)).first() is None
@@ -351,3 +355,37 @@ def test_the_dashboard_and_api_show_each_subscriptions_state(world: World) -> No
     )
     page = httpx.get(base + "/feeds", timeout=10).text
     assert "ws-expired" in page and "<script>alert(1)" not in page
+
+
+def test_the_callback_is_open_to_hubs_when_the_dashboard_needs_a_login(world: World) -> None:
+    sub = verified(world)
+    settings = world.settings.model_copy(
+        update={"dashboard_token": SecretStr("t" * 40), "dashboard_users": None}
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/feeds").status_code == 401
+        # No login, no CSRF token: the callback's token and the signature guard it.
+        params = {"hub.mode": "subscribe", "hub.topic": world.topic, "hub.challenge": "x"}
+        token = world.subscription().callback_token
+        assert client.get(f"/websub/{token}", params=params).status_code == 404
+        body = document(world.hub.url, world.topic, ("p1", "Pushed"))
+        pushed = client.post(
+            f"/websub/{token}",
+            content=body,
+            headers={"X-Hub-Signature": sign(sub.secret, body), "Origin": "http://evil.test"},
+        )
+        assert pushed.status_code == 202
+    assert "Pushed" in set(world.db.execute(select(Article.title)).scalars())
+
+
+def test_a_push_while_a_poll_holds_the_feed_makes_it_due_at_once(world: World) -> None:
+    sub = verified(world)
+    claim = claim_feed(world.db, world.feed_id, now=utcnow())
+    assert claim is not None
+
+    answer = world.hub.publish(sub, document(world.hub.url, world.topic, ("late", "Late")))
+
+    assert answer.status_code == 202
+    feed = world.feed()
+    assert feed.next_poll_at is not None and feed.next_poll_at <= utcnow()
+    assert world.subscription().pushes == 1
