@@ -20,6 +20,7 @@ import functools
 import logging
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -299,16 +300,10 @@ def _poll(
     # pushed document has already arrived.
     host = urlsplit(claim.url).hostname or ""
     try:
-        if document is not None:
-            result = document
-        else:
-            with host_slot(host, settings=settings):
-                result = fetch(
-                    claim.url,
-                    settings=settings,
-                    etag=claim.etag,
-                    last_modified=claim.last_modified,
-                )
+        with host_slot(host, settings=settings) if document is None else nullcontext():
+            result = document or fetch(
+                claim.url, settings=settings, etag=claim.etag, last_modified=claim.last_modified
+            )
     except HostBusy as exc:
         # Not the feed's fault: try again soon, without counting an error.
         values["next_poll_at"] = now + timedelta(seconds=settings.poll_min_interval)
@@ -324,12 +319,7 @@ def _poll(
 
     # 2. A chain of permanent redirects moves the feed for good.
     url = claim.url
-    if (
-        document is None
-        and result.permanent_url
-        and result.permanent_url != url
-        and _can_move(session, claim, result)
-    ):
+    if result.permanent_url and result.permanent_url != url and _can_move(session, claim, result):
         url = values["url"] = result.permanent_url
 
     # 3. What the status says.
@@ -450,7 +440,8 @@ def _record_success(
     pushed: bool = False,
 ) -> None:
     if pushed:
-        pass  # a pushed body says nothing of what a conditional GET would get next
+        # A pushed body says nothing of what a conditional GET would get next.
+        pass
     elif result.status == 200:
         # Validators are replaced (or cleared) by each full response.
         values["etag"] = result.headers.get("etag")

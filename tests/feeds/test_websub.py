@@ -86,13 +86,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    """Each test on SQLite and on PostgreSQL."""
     port = _free_port()
     watchlists = tmp_path / "watchlists"
     watchlists.mkdir()
     (watchlists / "naira.yaml").write_text("query: naira\n", encoding="utf-8")
     settings = make_settings(
         tmp_path,
+        database_url=database_url,
         public_url=f"http://127.0.0.1:{port}",
         watchlists=watchlists,
         websub_lease_seconds=7200,
