@@ -83,6 +83,8 @@ def alert_now(settings: Settings, article_ids: list[int]) -> None:
     try:
         with session_scope(settings) as session:
             registry = _watchlists(settings, session)
+            if registry is None:
+                return
             delivery_ids = pipeline.match_articles(
                 session, article_ids, registry=registry, settings=settings, now=utcnow()
             )
@@ -93,15 +95,22 @@ def alert_now(settings: Settings, article_ids: list[int]) -> None:
         log.exception("alerting a push failed", article_id=article_ids)
 
 
-def _watchlists(settings: Settings, session: Session) -> WatchlistRegistry:
+def _watchlists(settings: Settings, session: Session) -> WatchlistRegistry | None:
     """This process's watchlists, loaded once and re-read when their files change (the same
-    hot reload as a worker's), written to the database before a hit can refer to them."""
+    hot reload as a worker's), written to the database before a hit can refer to them.
+
+    None when this process finds no watchlist at all: its MONITOR_WATCHLISTS is not the
+    workers' folder, and mirroring an empty folder would show every watchlist as gone. The
+    pushed articles then wait for the worker's sweep, which matches them."""
     key = str(settings.watchlists)
     with _registry_lock:
         registry = _registry.get(key)
         first = registry is None
         if registry is None:
             registry = _registry[key] = pipeline.load_registry(settings)
+        if not registry.specs and not registry.errors:
+            log.warning("no watchlists here: pushed articles are left for the worker's sweep")
+            return None
         if pipeline.sync_registry(session, registry, force=first):
             session.commit()
     return registry

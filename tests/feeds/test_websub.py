@@ -29,7 +29,7 @@ from monitor.feeds import poll_feed, websub
 from monitor.feeds.parser import ParsedFeed
 from monitor.feeds.poll import claim_feed
 from monitor.feeds.signature import sign
-from monitor.models import Article, Delivery, Feed, Hit, WebSubSubscription, utcnow
+from monitor.models import Article, Delivery, Feed, Hit, Watchlist, WebSubSubscription, utcnow
 from monitor.states import DeliveryStatus, SubscriptionState
 from tests.conftest import make_settings
 from tests.feeds.conftest import add_feed
@@ -391,3 +391,28 @@ def test_a_push_while_a_poll_holds_the_feed_makes_it_due_at_once(world: World) -
     feed = world.feed()
     assert feed.next_poll_at is not None and feed.next_poll_at <= utcnow()
     assert world.subscription().pushes == 1
+
+
+def test_a_callback_process_without_the_watchlists_leaves_pushes_to_the_sweep(
+    world: World, tmp_path: Path
+) -> None:
+    sub = verified(world)
+    world.db.add(Watchlist(id="naira", query="naira", definition={}, enabled=True))
+    world.db.commit()
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    settings = world.settings.model_copy(update={"watchlists": empty})
+    body = document(world.hub.url, world.topic, ("s1", "Naira steadies"))
+
+    with TestClient(create_app(settings)) as client:
+        token = world.subscription().callback_token
+        headers = {"X-Hub-Signature": sign(sub.secret, body)}
+        assert client.post(f"/websub/{token}", content=body, headers=headers).status_code == 202
+
+    world.db.commit()
+    article = world.db.execute(
+        select(Article).where(Article.title == "Naira steadies")
+    ).scalar_one()
+    assert article.matched_at is None  # for the worker's sweep, which has the watchlists
+    watchlist = world.db.get_one(Watchlist, "naira", populate_existing=True)
+    assert watchlist.enabled and watchlist.in_files  # not mirrored as gone
