@@ -86,6 +86,16 @@ class Settings(BaseSettings):
     poll_min_interval: Annotated[int, Field(ge=1)] = 60
     poll_max_interval: Annotated[int, Field(ge=60)] = 86_400
     poll_error_backoff_cap: Annotated[int, Field(ge=60)] = 6 * 3600
+    # Poll each feed by its own publishing rate (monitor/feeds/rate.py); off, every feed
+    # without an interval: in feeds.yaml is polled every poll_interval.
+    poll_adaptive: bool = True
+    # WebSub (monitor/feeds/websub.py): a feed that names a hub is subscribed when
+    # public_url is set, with a callback under it. The lease asked of the hub; when to renew
+    # before it ends; how often a feed is still polled while the hub pushes (the fallback).
+    websub: bool = True
+    websub_lease_seconds: Annotated[int, Field(ge=300)] = 10 * 86_400
+    websub_renew_before: Annotated[int, Field(ge=60)] = 86_400
+    websub_poll_interval: Annotated[int, Field(ge=60)] = 3600
     fetch_connect_timeout: Annotated[float, Field(gt=0)] = 10.0
     fetch_read_timeout: Annotated[float, Field(gt=0)] = 30.0
     # One deadline for a whole fetch: connecting, every redirect, the headers and the body. The
@@ -129,6 +139,7 @@ class Settings(BaseSettings):
     beat_sweep_seconds: Annotated[float, Field(gt=0)] = 15.0
     beat_digest_seconds: Annotated[float, Field(gt=0)] = 60.0
     beat_prune_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    beat_websub_seconds: Annotated[float, Field(gt=0)] = 60.0
     # A beat lease not renewed for this long is free for a standby beat; it is renewed every
     # third of it, so the margin covers a slow database and a busy machine.
     beat_lease_ttl: Annotated[float, Field(ge=3)] = 30.0

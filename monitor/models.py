@@ -35,7 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from monitor.states import DeliveryKind, DeliveryStatus
+from monitor.states import DeliveryKind, DeliveryStatus, SubscriptionState
 
 __all__ = [
     "Article",
@@ -52,6 +52,7 @@ __all__ = [
     "Story",
     "StoryKey",
     "Watchlist",
+    "WebSubSubscription",
     "source_name",
     "utcnow",
 ]
@@ -143,6 +144,9 @@ class Feed(Base):
     # ``claimed_until`` is stale (its worker died) and may be taken over.
     claim_token: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
+    # The end of the lease of a verified WebSub subscription: until then the hub pushes new
+    # entries and polling is the slower fallback (monitor.feeds.websub).
+    websub_until: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -152,6 +156,40 @@ class Feed(Base):
     @property
     def display_name(self) -> str:
         return self.name or self.title or self.url
+
+
+class WebSubSubscription(Base):
+    """A feed's WebSub subscription at its hub, and where it stands (monitor.feeds.websub).
+
+    ``callback_token`` is the last part of the callback URL, unguessable, so a request to it
+    names its subscription; ``secret`` is the ``hub.secret`` the hub signs pushes with. Both
+    are made here for this subscription alone and are never shown.
+    """
+
+    __tablename__ = "websub_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"), unique=True)
+    hub_url: Mapped[str] = mapped_column(Text)
+    topic_url: Mapped[str] = mapped_column(Text)
+    callback_token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(20), default=SubscriptionState.REQUESTED)
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)
+    lease_expires_at: Mapped[datetime | None]
+    # When the next (re)subscription request is due: a new request, a renewal before the
+    # lease ends, a retry after a failure or a verification that never came.
+    next_request_at: Mapped[datetime | None]
+    requested_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    last_push_at: Mapped[datetime | None]
+    pushes: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_pushes: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_websub_due", "next_request_at"),)
 
 
 class ConfigFile(Base):

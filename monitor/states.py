@@ -78,3 +78,19 @@ class NotAlerted(StrEnum):
 
 #: Reasons that say nothing was sent about the hit (a throttled hit is in a summary).
 SILENT = (NotAlerted.TOO_OLD, NotAlerted.FIRST_POLL, NotAlerted.MUTED)
+
+
+class SubscriptionState(StrEnum):
+    """Where a WebSub subscription stands (``websub_subscriptions.state``; monitor.feeds.websub).
+
+    ``requested``: the feed named a hub, no request sent yet. ``pending``: the hub has our
+    request and is to verify it by calling back. ``active``: verified, pushes are taken until
+    ``lease_expires_at`` (renewed before it). ``denied``: the hub refused it (its reason is
+    in ``last_error``). ``failed``: the request could not be made; retried later.
+    """
+
+    REQUESTED = "requested"
+    PENDING = "pending"
+    ACTIVE = "active"
+    DENIED = "denied"
+    FAILED = "failed"

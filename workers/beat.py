@@ -71,6 +71,8 @@ SCHEDULE = [
     Entry("send-due-digests", "beat_digest_seconds", "monitor.send_due_digests"),
     # Delete articles without hits past the retention period.
     Entry("prune", "beat_prune_seconds", "monitor.prune"),
+    # Send the WebSub subscription requests that are due: new hubs, renewals, retries.
+    Entry("websub-subscribe", "beat_websub_seconds", "monitor.websub_subscribe"),
 ]
 
 

@@ -21,6 +21,7 @@ from monitor.alerts import send as alerts_send
 from monitor.alerts import sweep as alerts_sweep
 from monitor.config import Settings, get_settings
 from monitor.db import session_scope
+from monitor.feeds import websub
 from monitor.logs import get_logger
 from monitor.models import utcnow
 from workers.app import app
@@ -143,3 +144,13 @@ def prune() -> str:
     with session_scope(settings) as session:
         count = pipeline.prune(session, settings=settings, now=utcnow())
     return f"pruned {count} articles"
+
+
+@app.task(name="monitor.websub_subscribe", ignore_result=True)
+def websub_subscribe() -> str:
+    """Send the due WebSub subscription requests (monitor.feeds.websub)."""
+    settings = get_settings()
+    with session_scope(settings) as session:
+        due = websub.due_subscription_ids(session, now=utcnow())
+        lines = [websub.subscribe(session, i, settings=settings, now=utcnow()) for i in due]
+    return f"{len(lines)} websub requests" + "".join(f"; {line}" for line in lines)

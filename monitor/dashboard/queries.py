@@ -34,10 +34,11 @@ from monitor.models import (
     Hit,
     HitArticle,
     Watchlist,
+    WebSubSubscription,
     utcnow,
 )
 from monitor.redaction import scrub
-from monitor.states import DeliveryKind, DeliveryStatus, NotAlerted
+from monitor.states import DeliveryKind, DeliveryStatus, NotAlerted, SubscriptionState
 
 __all__ = [
     "ID_LIMIT",
@@ -475,6 +476,8 @@ FEED_SORTS = {"status", "name", "last_polled_at", "error_streak", "items_per_day
 
 def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    subscriptions = {s.feed_id: s for s in session.scalars(select(WebSubSubscription))}
+    now = utcnow()
     for feed in session.scalars(select(Feed)):
         if not feed.enabled:
             status = "disabled"
@@ -495,6 +498,7 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "last_error": scrub(feed.last_error or feed.disabled_reason),
                 "next_poll_at": _iso(feed.next_poll_at),
                 "items_per_day": feed.items_per_day,
+                "websub": _websub_state(subscriptions.get(feed.id), now=now),
             }
         )
     # Broken first: that is what an operator opens this page for.
@@ -506,6 +510,26 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     else:
         rows.sort(key=lambda r: (r[sort] is None, r[sort] or 0), reverse=sort == "error_streak")
     return rows
+
+
+def _websub_state(row: WebSubSubscription | None, *, now: datetime) -> dict[str, Any] | None:
+    """A feed's WebSub subscription as people may see it: never its secret or callback."""
+    if row is None:
+        return None
+    state = str(row.state)
+    if state == SubscriptionState.ACTIVE and row.lease_expires_at and row.lease_expires_at <= now:
+        state = "expired"  # not renewed in time: polled at its own rate again
+    return {
+        "state": state,
+        "hub": scrub(row.hub_url),
+        "topic": scrub(row.topic_url),
+        "lease_expires_at": _iso(row.lease_expires_at),
+        "next_request_at": _iso(row.next_request_at),
+        "pushes": row.pushes,
+        "rejected_pushes": row.rejected_pushes,
+        "last_push_at": _iso(row.last_push_at),
+        "last_error": scrub(row.last_error),
+    }
 
 
 def feeds_file_problems(session: Session) -> list[str]:

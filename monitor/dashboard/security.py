@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from monitor.config import Settings
 from monitor.dashboard import csrf
+from monitor.feeds.websub import CALLBACK_PREFIX
 
 __all__ = [
     "CSP",
@@ -176,8 +177,9 @@ class AccessGuard(BaseHTTPMiddleware):
     """Let a request through only when it is authorised, and add the security headers to
     every response, refusals included.
 
-    ``/healthz`` (for load balancers) and ``/static/`` are open. A ``?token=`` link logs in:
-    the token moves into an HttpOnly cookie and the browser is sent to the same URL without it.
+    ``/healthz`` (for load balancers), ``/static/`` and the WebSub callback are open. A
+    ``?token=`` link logs in: the token moves into an HttpOnly cookie and the browser is sent
+    to the same URL without it.
     """
 
     def __init__(self, app: Any, settings: Settings) -> None:
@@ -197,7 +199,9 @@ class AccessGuard(BaseHTTPMiddleware):
                 response.set_cookie(SESSION_COOKIE, given, httponly=True, samesite="strict")
             else:
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
-        elif path == "/healthz" or path.startswith("/static/"):
+        elif path == "/healthz" or path.startswith(("/static/", CALLBACK_PREFIX)):
+            # The WebSub callback answers hubs, which cannot log in: its unguessable token
+            # and each push's signature guard it (monitor.dashboard.websub).
             response = await call_next(request)
         elif (principal := authorised_as(self.settings, request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}

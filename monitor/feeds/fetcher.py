@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -45,6 +45,7 @@ __all__ = [
     "check_public_address",
     "close_pools",
     "fetch",
+    "post_form",
     "user_agent",
 ]
 
@@ -177,7 +178,7 @@ def _follow(url: str, headers: dict[str, str], pool: _Pool, settings: Settings) 
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         _check_url(current)
-        try:
+        with _errors(current, settings):
             # Waiting for a free connection in the pool counts against the deadline too.
             wait = network.time_left(pool.timeout["pool"], httpx.PoolTimeout)
             timeout = {**pool.timeout, "pool": wait}
@@ -209,19 +210,56 @@ def _follow(url: str, headers: dict[str, str], pool: _Pool, settings: Settings) 
                 )
             finally:
                 response.close()
-        except httpx.InvalidURL as exc:
-            raise FetchError(f"not a valid URL: {current!r} ({exc})") from None
-        except httpx.TimeoutException as exc:
-            if network.expired():
-                raise FetchError(
-                    f"timed out: no complete answer within {settings.fetch_deadline:g} s"
-                ) from None
-            raise FetchError(f"timed out ({type(exc).__name__})") from None
-        except httpx.DecodingError:
-            raise FetchError("could not decode the compressed body") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"{type(exc).__name__}: {_first_line(exc)}") from None
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def post_form(url: str, form: Mapping[str, str], *, settings: Settings) -> FetchResult:
+    """POST *form* (urlencoded) to *url* under the same rules as :func:`fetch`: the address
+    check, the deadline, the pool. Redirects are not followed; the body is read up to 64 KiB
+    (a hub's answer is a status and at most a line of text)."""
+    headers = {
+        "User-Agent": user_agent(settings),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    pool = _pool(settings)
+    try:
+        with network.deadline(settings.fetch_deadline), _errors(url, settings):
+            _check_url(url)
+            wait = network.time_left(pool.timeout["pool"], httpx.PoolTimeout)
+            request = httpx.Request(
+                "POST",
+                url,
+                headers=headers,
+                content=urlencode(form).encode(),
+                extensions={"timeout": {**pool.timeout, "pool": wait}},
+            )
+            response = pool.transport.handle_request(request)
+            try:
+                body = _read_capped(response, 65536)
+            finally:
+                response.close()
+            return FetchResult(response.status_code, url, dict(response.headers), body)
+    except network.RefusedAddress as exc:
+        raise PrivateAddressError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _errors(url: str, settings: Settings) -> Iterator[None]:
+    """httpx's exceptions as a :class:`FetchError` a person can read."""
+    try:
+        yield
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"not a valid URL: {url!r} ({exc})") from None
+    except httpx.TimeoutException as exc:
+        if network.expired():
+            raise FetchError(
+                f"timed out: no complete answer within {settings.fetch_deadline:g} s"
+            ) from None
+        raise FetchError(f"timed out ({type(exc).__name__})") from None
+    except httpx.DecodingError:
+        raise FetchError("could not decode the compressed body") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"{type(exc).__name__}: {_first_line(exc)}") from None
 
 
 def _read_capped(response: httpx.Response, cap: int) -> bytes:

@@ -20,6 +20,7 @@ import functools
 import logging
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -30,7 +31,7 @@ from sqlalchemy import Row, Table, Update, bindparam, inspect, or_, select, upda
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
-from monitor.feeds import schedule
+from monitor.feeds import rate, schedule, websub
 from monitor.feeds.fetcher import PAGE_ACCEPT, FetchError, FetchResult, fetch
 from monitor.feeds.fulltext import extract_main_text
 from monitor.feeds.hostlimit import HostBusy, host_slot
@@ -70,6 +71,8 @@ _POLL_COLUMNS = (
     _FEEDS.c.fulltext,
     _FEEDS.c.last_success_at,
     _FEEDS.c.alert_first_poll,
+    _FEEDS.c.items_per_day,
+    _FEEDS.c.websub_until,
 )
 
 
@@ -111,6 +114,10 @@ class Claim:
     # None until the feed's first successful poll, whose entries are its backlog.
     last_success_at: datetime | None
     alert_first_poll: bool
+    # The smoothed publishing rate so far (monitor.feeds.rate), None before the first estimate.
+    items_per_day: float | None = None
+    # The end of a verified WebSub lease: until then polling is the slower fallback.
+    websub_until: datetime | None = None
 
     @classmethod
     def from_row(cls, feed_id: int, token: str, row: Row[Any]) -> Claim:
@@ -126,6 +133,8 @@ class Claim:
             bool(row.fulltext),
             row.last_success_at,
             bool(row.alert_first_poll),
+            row.items_per_day,
+            row.websub_until,
         )
 
 
@@ -211,9 +220,17 @@ def _release_statement(columns: tuple[str, ...]) -> Update:
 
 
 def poll_feed(
-    session: Session, feed_id: int, *, settings: Settings, now: datetime | None = None
+    session: Session,
+    feed_id: int,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    document: FetchResult | None = None,
 ) -> PollOutcome:
-    """Poll one feed now and store what is new. Never raises for a problem with the feed."""
+    """Poll one feed now and store what is new. Never raises for a problem with the feed.
+
+    *document* is a body the feed's WebSub hub pushed (monitor.feeds.push): it is read in
+    place of a fetch, by the same steps."""
     now = now or utcnow()
     claim = claim_feed(session, feed_id, now=now)
     if claim is None:
@@ -227,7 +244,7 @@ def poll_feed(
     started = time.monotonic()
     values: dict[str, Any] = {}
     try:
-        outcome = _poll(session, claim, values, settings=settings, now=now)
+        outcome = _poll(session, claim, values, settings=settings, now=now, document=document)
     except Exception as exc:
         # One bad feed never stops the others: whatever went wrong is recorded on the feed.
         session.rollback()
@@ -275,14 +292,16 @@ def _poll(
     *,
     settings: Settings,
     now: datetime,
+    document: FetchResult | None = None,
 ) -> PollOutcome:
     """Poll the claimed feed; the new poll state goes into *values* (column -> value)."""
     feed_id = claim.feed_id
-    # 1. Fetch, with the validators from last time, inside one of the host's slots.
+    # 1. Fetch, with the validators from last time, inside one of the host's slots; a
+    # pushed document has already arrived.
     host = urlsplit(claim.url).hostname or ""
     try:
-        with host_slot(host, settings=settings):
-            result = fetch(
+        with host_slot(host, settings=settings) if document is None else nullcontext():
+            result = document or fetch(
                 claim.url, settings=settings, etag=claim.etag, last_modified=claim.last_modified
             )
     except HostBusy as exc:
@@ -361,8 +380,21 @@ def _poll(
     if claim.fulltext and new_ids:
         _fetch_full_text(session, new_ids, settings=settings)
 
+    # 7. A feed that names a WebSub hub is subscribed to it (monitor.feeds.websub).
+    if settings.websub and settings.public_url:
+        hub = websub.discover(parsed, result.headers, url=url)
+        if hub is not None:
+            websub.note_hub(session, feed_id, hub, now=now)
+
     _record_success(
-        claim, values, result, settings=settings, now=now, new=len(new_ids), parsed=parsed
+        claim,
+        values,
+        result,
+        settings=settings,
+        now=now,
+        new=len(new_ids),
+        parsed=parsed,
+        pushed=document is not None,
     )
     return PollOutcome(
         feed_id,
@@ -405,21 +437,27 @@ def _record_success(
     now: datetime,
     new: int,
     parsed: ParsedFeed | None,
+    pushed: bool = False,
 ) -> None:
-    if result.status == 200:
+    if pushed:
+        # A pushed body says nothing of what a conditional GET would get next.
+        pass
+    elif result.status == 200:
         # Validators are replaced (or cleared) by each full response.
         values["etag"] = result.headers.get("etag")
         values["last_modified"] = result.headers.get("last-modified")
     elif result.headers.get("etag"):
         values["etag"] = result.headers["etag"]
     ttl_seconds = claim.ttl_seconds
+    items_per_day = claim.items_per_day
     if parsed is not None:
+        items_per_day = rate.smoothed_rate(items_per_day, _items_per_day(parsed, now=now))
         # What the feed says about itself; a value it stopped sending is kept.
         for column, value in (
             ("title", parsed.title),
             ("site_url", parsed.site_url),
             ("language", parsed.language),
-            ("items_per_day", _items_per_day(parsed)),
+            ("items_per_day", items_per_day),
         ):
             if value:
                 values[column] = value
@@ -438,6 +476,8 @@ def _record_success(
         headers=result.headers,
         ttl_seconds=ttl_seconds,
         now=now,
+        items_per_day=items_per_day,
+        pushed_until=claim.websub_until,
     )
     values["next_poll_at"] = now + timedelta(seconds=delay)
 
@@ -466,7 +506,7 @@ def _record_error(
     values["next_poll_at"] = now + timedelta(seconds=delay)
 
 
-def _items_per_day(parsed: ParsedFeed) -> float | None:
+def _items_per_day(parsed: ParsedFeed, *, now: datetime) -> float | None:
     stamps: list[float] = []
     for entry in parsed.entries:
         value: Any = entry.get("published_parsed") or entry.get("updated_parsed")
@@ -475,10 +515,8 @@ def _items_per_day(parsed: ParsedFeed) -> float | None:
                 stamps.append(float(calendar.timegm(value)))
             except (OverflowError, ValueError, TypeError):
                 continue
-    if len(stamps) < 2:
-        return None
-    span_days = max(max(stamps) - min(stamps), 3600.0) / 86400
-    return round((len(stamps) - 1) / span_days, 2)
+    # Not rounded: a weekly feed's 0.14 a day rounded to two places moves its interval by 1%.
+    return rate.observed_rate(stamps, now=now.timestamp())
 
 
 def _fetch_full_text(session: Session, article_ids: list[int], *, settings: Settings) -> None:

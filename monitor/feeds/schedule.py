@@ -1,8 +1,9 @@
 """When to poll a feed next.
 
 After a successful poll the next one is due after the feed's interval (``interval`` in
-feeds.yaml, else ``MONITOR_POLL_INTERVAL``), or later when the publisher asks for it with
-``Cache-Control: max-age``, ``Expires`` or RSS ``<ttl>``; the result is kept within
+feeds.yaml, else the adaptive interval that follows the feed's publishing rate,
+:mod:`monitor.feeds.rate`, else ``MONITOR_POLL_INTERVAL``), or later when the publisher
+asks for it with ``Cache-Control: max-age``, ``Expires`` or RSS ``<ttl>``; the result is kept within
 ``MONITOR_POLL_MIN_INTERVAL`` and ``MONITOR_POLL_MAX_INTERVAL``.
 
 After a 429 or 503 with ``Retry-After`` we wait exactly as long as asked (within the same
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from monitor.config import Settings
+from monitor.feeds.rate import adaptive_interval
 
 __all__ = ["error_delay", "parse_retry_after", "server_hint_seconds", "success_delay"]
 
@@ -34,8 +36,18 @@ def success_delay(
     headers: Mapping[str, str] | None = None,
     ttl_seconds: int | None = None,
     now: datetime,
+    items_per_day: float | None = None,
+    pushed_until: datetime | None = None,
 ) -> float:
-    base = float(interval or settings.poll_interval)
+    if interval:
+        base = float(interval)
+    elif not settings.poll_adaptive:
+        base = float(settings.poll_interval)
+    else:
+        base = adaptive_interval(items_per_day, poll_interval=float(settings.poll_interval))
+    if pushed_until is not None and pushed_until > now:
+        # The hub pushes what is new: polling is only the fallback, in case a push is lost.
+        base = max(base, float(settings.websub_poll_interval))
     hint = server_hint_seconds(headers or {}, ttl_seconds=ttl_seconds, now=now)
     delay = max(base, hint or 0.0)
     return _bounded(delay, settings)

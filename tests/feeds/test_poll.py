@@ -37,6 +37,8 @@ def poll_settings(tmp_path: Path) -> Settings:
         poll_min_interval=MIN_INTERVAL,
         poll_max_interval=MAX_INTERVAL,
         poll_error_backoff_cap=CAP,
+        # These tests hold the fixed schedule; the adaptive one is in test_adaptive_polling.py.
+        poll_adaptive=False,
         fetch_connect_timeout=1.0,
         fetch_read_timeout=0.5,
         fetch_max_bytes=64 * 1024,

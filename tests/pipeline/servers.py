@@ -76,6 +76,8 @@ class FeedServer(_Base):
         # When a poll first carried each item away: latency from here is the pipeline's own,
         # without the wait for the next poll.
         self.served_at: dict[str, float] = {}
+        # A WebSub hub the feeds name (<atom:link rel="hub">), when set.
+        self.hub: str | None = None
         super().__init__()
 
     def url(self, name: str) -> str:
@@ -99,9 +101,15 @@ class FeedServer(_Base):
             f"<pubDate>{formatdate(i.published, usegmt=True)}</pubDate></item>"
             for i in reversed(items)
         )
+        hub = ""
+        if self.hub:
+            hub = (
+                f'<atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="hub" '
+                f'href="{escape(self.hub)}"/>'
+            )
         return (
             '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-            f"<title>{escape(name)}</title><link>https://news.example.org/</link>"
+            f"<title>{escape(name)}</title><link>https://news.example.org/</link>{hub}"
             f"<description>test feed</description>{entries}</channel></rss>"
         ).encode()
 
