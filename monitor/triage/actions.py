@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.cas import compare_and_set
+from monitor.db import open_transaction
 from monitor.errors import UserError
 from monitor.models import Delivery, Hit, HitAction, Snooze, utcnow
 from monitor.states import HitLabel
@@ -181,6 +182,7 @@ def apply_action(
         changed=False,
         detail={},
     )
+    open_transaction(session)  # the act and its effects commit together, or not at all
     try:
         # The act is written before anything changes: its unique key is the claim.
         with session.begin_nested():
