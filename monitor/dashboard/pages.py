@@ -11,6 +11,7 @@ JSON errors (one line naming the parameter, for a request FastAPI could not read
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.alerts.sweep import retry_deliveries
 from monitor.dashboard import csrf, queries
+from monitor.dashboard.actions import ACTIONS, form_nonce
 from monitor.dashboard.deps import (
     SEARCH_MAX_CHARS,
     Dashboard,
@@ -33,6 +35,10 @@ from monitor.dashboard.deps import (
     row_id_or_404,
     templates,
 )
+from monitor.dashboard.precision import PERIOD_DAYS
+from monitor.models import utcnow
+from monitor.precision import precision_by_watchlist
+from monitor.triage.history import hit_triage
 
 __all__ = ["html_errors", "router"]
 
@@ -79,10 +85,16 @@ def home(
 
 
 @router.get("/hits/{hit_id}", response_class=HTMLResponse)
-def hit_page(request: Request, dashboard: DashboardDep, hit_id: int) -> HTMLResponse:
+def hit_page(
+    request: Request, dashboard: DashboardDep, hit_id: int, act: int | None = None
+) -> HTMLResponse:
     hit = hit_or_404(dashboard, hit_id)
     query = dashboard.read(queries.marked_hit_query, hit_id)
-    return _page(request, dashboard, "hit.html", {"hit": hit, "query": query})
+    # Its label, mute, snoozes and acts, and the action buttons (monitor.dashboard.actions).
+    triage = dashboard.read(hit_triage, hit_id, now=utcnow())
+    context: dict[str, Any] = {"hit": hit, "query": query, "triage": triage, "act": act}
+    context |= {"actions": ACTIONS, "nonce": form_nonce()}
+    return _page(request, dashboard, "hit.html", context)
 
 
 @router.get("/watchlists", response_class=HTMLResponse)
@@ -94,7 +106,14 @@ def watchlists_page(
     limit: int = Query(100, ge=1, le=1000),
 ) -> HTMLResponse:
     rows, more = dashboard.read(queries.watchlist_stats, limit=limit, after=after, search=q)
-    context = {"rows": rows, "next": more, "paged": after is not None, "q": q or ""}
+    context: dict[str, Any] = {"rows": rows, "next": more, "paged": after is not None}
+    context["q"] = q or ""
+    # What people said of each watchlist's hits (monitor.precision), over the same period.
+    since = utcnow() - timedelta(days=PERIOD_DAYS)
+    counted = dashboard.read(
+        precision_by_watchlist, since=since, watchlist_ids=[r["id"] for r in rows]
+    )
+    context["precision"] = {row.watchlist_id: row for row in counted}
     return _page(request, dashboard, "watchlists.html", context)
 
 

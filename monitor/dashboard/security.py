@@ -30,6 +30,7 @@ from monitor.feeds.websub import CALLBACK_PREFIX
 
 __all__ = [
     "CSP",
+    "LINK_HOLDER",
     "OPEN",
     "SESSION_COOKIE",
     "TOKEN_HOLDER",
@@ -54,6 +55,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Who a request is, when it is not a basic-auth user: see authorised_as.
 OPEN = "open"
 TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
+# The holder of an email's signed action link: that link is its own credential, for one
+# action on one hit (monitor.dashboard.actions), and opens nothing else.
+LINK_HOLDER = "link"
+LINK_PATHS = "/act/"
 
 
 def security_headers() -> dict[str, str]:
@@ -203,7 +208,7 @@ class AccessGuard(BaseHTTPMiddleware):
             # The WebSub callback answers hubs, which cannot log in: its unguessable token
             # and each push's signature guard it (monitor.dashboard.websub).
             response = await call_next(request)
-        elif (principal := authorised_as(self.settings, request)) is None:
+        elif (principal := self._principal(request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
             if token(self.settings) and not users(self.settings):
                 headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}
@@ -218,3 +223,10 @@ class AccessGuard(BaseHTTPMiddleware):
         for name, value in security_headers().items():
             response.headers.setdefault(name, value)
         return response
+
+    def _principal(self, request: Request) -> str | None:
+        """Who the request is; on an email link's page, its holder when nobody signed in."""
+        who = authorised_as(self.settings, request)
+        if who is None and request.url.path.startswith(LINK_PATHS):
+            return LINK_HOLDER
+        return who
