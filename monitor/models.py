@@ -47,10 +47,13 @@ __all__ = [
     "Destination",
     "Feed",
     "Hit",
+    "HitAction",
     "HitArticle",
     "Lease",
+    "Snooze",
     "Story",
     "StoryKey",
+    "StoryMute",
     "Watchlist",
     "source_name",
     "utcnow",
@@ -324,6 +327,10 @@ class Hit(Base):
     score: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # A NotAlerted: why no alert of its own went out (NULL: it was alerted).
     not_alerted: Mapped[str | None] = mapped_column(String(20))
+    # A HitLabel a person gave it (monitor.triage), who and when; NULL until someone does.
+    label: Mapped[str | None] = mapped_column(String(20))
+    labelled_by: Mapped[str | None] = mapped_column(Text)
+    labelled_at: Mapped[datetime | None]
 
     watchlist: Mapped[Watchlist] = relationship()
     article: Mapped[Article] = relationship()
@@ -337,6 +344,8 @@ class Hit(Base):
         Index("ix_hits_article", "article_id"),
         # 'Best matches first' (sort=score), paginated by (score, id).
         Index("ix_hits_score", "score", "id"),
+        # A watchlist's labelled hits: the label= filter and precision.
+        Index("ix_hits_watchlist_label", "watchlist_id", "label"),
     )
 
 
@@ -438,3 +447,77 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class HitAction(Base):
+    """One thing a person did to a hit (label it, mute its story, snooze its watchlist), from
+    Slack, an email link or the dashboard: the log behind every label, mute and snooze, and
+    what an undo puts back.
+
+    ``key`` is the caller's idempotency key (Slack's ``action_ts``, an email link's token id),
+    unique, so a replayed request finds its first act instead of acting again.
+    """
+
+    __tablename__ = "hit_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    # A monitor.triage.Action.
+    action: Mapped[str] = mapped_column(String(20))
+    who: Mapped[str] = mapped_column(Text)
+    # Where it was done: slack, email or dashboard.
+    via: Mapped[str] = mapped_column(String(20))
+    # A snooze's scope: one destination key, or '' for every destination of the watchlist.
+    destination: Mapped[str | None] = mapped_column(String(300))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # False when the state was already so (a second click): nothing to undo.
+    changed: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What undoing needs: the label before, the mute or snooze row, the deliveries held back.
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(Text)
+
+
+class StoryMute(Base):
+    """A story muted for one watchlist: nothing more about it goes to the watchlist's
+    destinations (no thread reply, escalation or digest entry) until the mute is lifted.
+
+    ``scope`` is ``story:<id>``, or ``hit:<id>`` for a hit outside any story; unique per
+    watchlist, so muting twice is one row, lifted and muted again by compare-and-set.
+    """
+
+    __tablename__ = "story_mutes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(40))
+    story_id: Mapped[int | None] = mapped_column(ForeignKey("stories.id", ondelete="SET NULL"))
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    muted_by: Mapped[str] = mapped_column(Text)
+    muted_at: Mapped[datetime]
+    # NULL while the mute holds.
+    lifted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("watchlist_id", "scope", name="uq_story_mutes_watchlist_scope"),
+    )
+
+
+class Snooze(Base):
+    """A watchlist's alerts to one destination (or to all of them) held until ``until``: the
+    hits gather in one 'N hits while snoozed' summary that goes out when the snooze ends."""
+
+    __tablename__ = "snoozes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[str] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"))
+    # A destination key, or '' for every destination of the watchlist.
+    destination: Mapped[str] = mapped_column(String(300), default="")
+    starts_at: Mapped[datetime]
+    until: Mapped[datetime]
+    snoozed_by: Mapped[str] = mapped_column(Text)
+    # Set when a person ends it early (an undo); a snooze past ``until`` has ended by itself.
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_snoozes_watchlist_until", "watchlist_id", "until"),)

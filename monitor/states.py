@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["READY_TO_SEND", "SILENT", "DeliveryKind", "DeliveryStatus", "NotAlerted"]
+__all__ = [
+    "READY_TO_SEND",
+    "SILENT",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "HitLabel",
+    "NotAlerted",
+]
 
 
 class DeliveryStatus(StrEnum):
@@ -17,7 +24,8 @@ class DeliveryStatus(StrEnum):
 
     ``scheduled`` (a digest or throttle summary waiting for its time) -> ``pending`` ->
     ``sending`` (claimed by one worker) -> ``sent``, or ``retrying`` -> ``sending`` -> ... ,
-    or ``failed`` (permanent, or out of attempts; a person may queue it again).
+    or ``failed`` (permanent, or out of attempts; a person may queue it again), or
+    ``cancelled`` (its story was muted before it went out; undoing the mute queues it again).
     """
 
     SCHEDULED = "scheduled"
@@ -26,6 +34,7 @@ class DeliveryStatus(StrEnum):
     RETRYING = "retrying"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 #: The statuses a worker may claim for sending.
@@ -41,6 +50,7 @@ class DeliveryKind(StrEnum):
     FOLLOWUP = "followup"  # another outlet carried the story: a reply in the first alert's thread
     ESCALATION = "escalation"  # the story reached the watchlist's escalate_at sources
     TEST = "test"  # 'monitor alerts test': composed and sent, never stored
+    SNOOZE = "snooze"  # the hits held while a watchlist was snoozed, sent when the snooze ends
 
     @property
     def label(self) -> str:
@@ -55,6 +65,7 @@ _DELIVERY_LABELS = {
     DeliveryKind.FOLLOWUP: "thread reply",
     DeliveryKind.ESCALATION: "escalation",
     DeliveryKind.TEST: "test message",
+    DeliveryKind.SNOOZE: "snooze summary",
 }
 
 
@@ -68,7 +79,7 @@ class NotAlerted(StrEnum):
 
     TOO_OLD = "too_old"  # published (else first seen) longer than MONITOR_ALERT_MAX_AGE ago
     FIRST_POLL = "first_poll"  # in the feed at its first successful poll: the backlog
-    MUTED = "muted"  # reserved for muting a story; nothing sets it yet
+    MUTED = "muted"  # its story was muted for this watchlist (monitor.triage)
     THROTTLED = "throttled"  # past the watchlist's throttle: in the summary instead
 
     @property
@@ -78,3 +89,14 @@ class NotAlerted(StrEnum):
 
 #: Reasons that say nothing was sent about the hit (a throttled hit is in a summary).
 SILENT = (NotAlerted.TOO_OLD, NotAlerted.FIRST_POLL, NotAlerted.MUTED)
+
+
+class HitLabel(StrEnum):
+    """What a person said of a hit (``hits.label``; NULL until someone says)."""
+
+    RELEVANT = "relevant"
+    NOT_RELEVANT = "not_relevant"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")

@@ -100,7 +100,7 @@ def build_message(
     if not hits:
         raise LookupError("its hits were deleted")
     payload = delivery.payload or {}
-    if delivery.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+    if delivery.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
         period = _period(payload)
         items = tuple(_item(session, hit, public_url=public_url, period=period) for hit in hits)
         watchlists = {item.watchlist_id for item in items}
@@ -184,6 +184,12 @@ def _group_heading(
     period = _period(payload)
     count = len(items)
     hits = "1 hit" if count == 1 else f"{count} hits"
+    if delivery.kind == DeliveryKind.SNOOZE:
+        name = items[0].watchlist_name if items else delivery.watchlist_id or ""
+        span = ""
+        if period:
+            span = f" ({period[0]:%d %b %H:%M} – {period[1]:%d %b %H:%M} UTC)"
+        return f"{hits} while {name} was snoozed{span}"
     if delivery.kind == DeliveryKind.THROTTLE:
         name = items[0].watchlist_name if items else delivery.watchlist_id or ""
         limit = payload.get("throttle", "")

@@ -418,7 +418,7 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     if heading:
         room = SLACK_SECTION_LIMIT - len(link_line)
         blocks.append(_mrkdwn_section(_fit_text(heading, room, slack_escape, "*{}*") + link_line))
-    many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
+    many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE)
     candidates = message.items[:SLACK_MAX_ITEMS] if many else message.items[:1]
     shown = 0
     # Slack refuses more than 50 blocks: keep two for the group header and the 'more' line.
@@ -474,7 +474,7 @@ def plain_summary(message: Message, *, escape_for: Callable[[str], str] = lambda
     SLACK_TEXT_LIMIT once escaped by *escape_for*."""
     if message.kind == DeliveryKind.TEST:
         line = clip(message.heading, HEADING_LIMIT) or "Test alert from monitor"
-    elif message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+    elif message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
         count = len(message.items) + message.omitted
         line = clip(message.heading, HEADING_LIMIT) or f"{count} hits"
     else:
@@ -499,7 +499,7 @@ def email_subject(message: Message) -> str:
     """``[monitor] <watchlist>: <headline>``, one line whatever the feed put in it."""
     if message.kind == DeliveryKind.TEST:
         return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT) or 'Test alert'}")
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
         return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT)}")
     item = message.items[0]
     prefix = f"{clip(message.heading, HEADING_LIMIT)}: " if message.heading else ""
@@ -577,7 +577,7 @@ def _footer(message: Message) -> dict[str, Any] | None:
                 "query": one_line(item.watchlist_query),
             },
         )
-    grouped = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE)
+    grouped = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE)
     return {
         "watchlists": list(watchlists.values()),
         "link": safe_url(message.list_link if grouped else message.items[0].hit_link),

@@ -16,7 +16,9 @@ For each destination of the watchlist a hit becomes one of:
 A hit whose article is old news or a new feed's backlog (:mod:`monitor.alerts.silence`) is
 recorded with its reason in ``hits.not_alerted`` and owes nothing: no delivery, no place in a
 summary, no count against the throttle, no thread reply or escalation for its story. A hit that
-went into a throttle summary instead of an instant alert says ``throttled``.
+went into a throttle summary instead of an instant alert says ``throttled``. A story a person
+muted for the watchlist owes nothing either (``muted``), and while the watchlist is snoozed at
+a destination, whatever it owes there goes into the snooze's summary (:mod:`monitor.triage`).
 
 Every delivery has a ``dedupe_key``, so recording the same article twice (a redelivered task,
 two workers) adds nothing.
@@ -48,8 +50,19 @@ from monitor.destinations import (
 )
 from monitor.matching import MatchResult
 from monitor.metrics import HITS
-from monitor.models import Article, Delivery, DeliveryHit, Destination, Hit, HitArticle, utcnow
+from monitor.models import (
+    Article,
+    Delivery,
+    DeliveryHit,
+    Destination,
+    Hit,
+    HitArticle,
+    Snooze,
+    utcnow,
+)
 from monitor.states import SILENT, DeliveryKind, DeliveryStatus, NotAlerted
+from monitor.triage.mutes import story_muted
+from monitor.triage.snoozes import active_snooze, summary_key_prefix
 
 __all__ = ["digest_period", "record_hits", "thread_parent"]
 
@@ -130,6 +143,12 @@ def _record_one(
     )
     if existing is not None:
         return []
+    if (
+        silent is None
+        and article.story_id is not None
+        and story_muted(session, watchlist_id, f"story:{article.story_id}") is not None
+    ):
+        silent = NotAlerted.MUTED
     if article.story_id is not None:
         earlier = session.scalars(
             select(Hit)
@@ -188,7 +207,10 @@ def _record_one(
     for alert in destinations_for(watchlist, settings.default_alerts):
         _ensure_destination(session, alert)
         schedule = alert.schedule
-        if schedule is not None:
+        snoozed = active_snooze(session, watchlist_id, alert.key, now=now)
+        if snoozed is not None:
+            ids.extend(_attach_snoozed(session, hit, alert, snoozed, now))
+        elif schedule is not None:
             ids.extend(_attach_digest(session, hit, alert, schedule, now))
         elif throttled is not None:
             # [] when the hit joined the summary; an instant delivery's id when it came too
@@ -403,6 +425,31 @@ def _attach_throttle(
     )
 
 
+def _attach_snoozed(
+    session: Session, hit: Hit, alert: AlertSpec, snoozed: Snooze, now: datetime
+) -> list[int]:
+    """Hold what *hit* owes *alert* in the snooze's summary, sent when the snooze ends."""
+    key = _key(summary_key_prefix(snoozed.id) + alert.key)
+    group_id = session.scalar(select(Delivery.id).where(Delivery.dedupe_key == key))
+    if group_id is not None and session.get(DeliveryHit, (group_id, hit.id)) is not None:
+        return []  # in the summary already (a thread reply, then an escalation)
+    return _attach_grouped(
+        session,
+        hit,
+        alert,
+        kind=DeliveryKind.SNOOZE,
+        key=key,
+        due_at=snoozed.until,
+        watchlist_id=hit.watchlist_id,
+        payload={
+            "snooze_id": snoozed.id,
+            "start": snoozed.starts_at.isoformat(),
+            "end": snoozed.until.isoformat(),
+        },
+        now=now,
+    )
+
+
 def _attach_to_story(
     session: Session,
     hit: Hit,
@@ -435,10 +482,17 @@ def _attach_to_story(
         return []
     ids: list[int] = []
     alerts = destinations_for(watchlist, settings.default_alerts)
+    snoozed = {
+        alert.key: found
+        for alert in alerts
+        if (found := active_snooze(session, hit.watchlist_id, alert.key, now=now)) is not None
+    }
     # Where the first alert is already a Slack message, the copy goes in its thread: quiet
     # (thread replies do not notify the channel) and in context.
     for alert in alerts:
-        if (
+        if alert.key in snoozed:
+            ids.extend(_attach_snoozed(session, hit, alert, snoozed[alert.key], now))
+        elif (
             alert.channel == "slack"
             and alert.schedule is None
             and thread_parent(session, hit.id, alert.key)
@@ -463,6 +517,9 @@ def _attach_to_story(
             session.refresh(hit)
             for alert in alerts:
                 _ensure_destination(session, alert)
+                if alert.key in snoozed:
+                    ids.extend(_attach_snoozed(session, hit, alert, snoozed[alert.key], now))
+                    continue
                 ids.append(
                     _new_delivery(
                         session,

@@ -13,7 +13,8 @@ that promise, and each hit kept silent says which one applied (``hits.not_alerte
   ``alert_first_poll: true`` in feeds.yaml.
 
 The two other reasons are set elsewhere: ``throttled`` where a hit goes into a throttle
-summary (:mod:`monitor.alerts.record`), and ``muted``, reserved for muting a story.
+summary (:mod:`monitor.alerts.record`), and ``muted`` for a story a person muted for the
+watchlist (:mod:`monitor.triage`).
 """
 
 from __future__ import annotations
