@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     # -- alerting ---------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
+    # Slack's interactivity (buttons on alerts): the app's signing secret verifies each
+    # request to POST /slack/interactions; an app-level token (xapp-...) turns on Socket Mode,
+    # which needs no inbound port.
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
     smtp_url: SecretStr | None = None
     email_from: str = "monitor@localhost"
     default_alerts: str = Field(
@@ -189,7 +194,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
     @classmethod
     def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # .env.example leaves it empty ('MONITOR_SLACK_BOT_TOKEN='): that is no token, and is

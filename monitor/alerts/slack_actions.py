@@ -30,6 +30,7 @@ __all__ = [
     "UNDO",
     "ActionValue",
     "action_block",
+    "block_id",
     "hit_menu",
     "parse_value",
     "snooze_block",
@@ -171,11 +172,12 @@ def snooze_block(hit_ids: Iterable[int], delivery_id: int | None) -> dict[str, A
     }
 
 
-def undo_button(act_id: int) -> dict[str, Any]:
-    """The button that takes a recorded action back."""
+def undo_button(act_id: int, hit_id: int, delivery_id: int | None) -> dict[str, Any]:
+    """The button that takes the recorded act *act_id* back; the hit and delivery say which
+    actions to put back in its place."""
     return {
         "type": "button",
         "action_id": f"{ACTION_PREFIX}{UNDO}",
         "text": _text("Undo"),
-        "value": _value(UNDO, act_id=act_id),
+        "value": _value(UNDO, act_id=act_id, hit_id=hit_id, delivery_id=delivery_id),
     }

@@ -208,6 +208,9 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         err=True,
     )
     supervisor.start("worker", worker_command(concurrency=concurrency), env)
+    if settings.slack_app_token is not None:
+        # Clicks on Slack alerts over Socket Mode (monitor.slackapp.socketmode).
+        supervisor.start("slack", [sys.executable, "-m", "monitor", "slack", "listen"], env)
     if not no_dashboard:
         supervisor.start("dashboard", dashboard_command(), env)
         click.echo(

@@ -31,6 +31,7 @@ __all__ = [
     "CSP",
     "OPEN",
     "SESSION_COOKIE",
+    "SLACK_INTERACTIONS",
     "TOKEN_HOLDER",
     "AccessGuard",
     "auth_configured",
@@ -53,6 +54,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Who a request is, when it is not a basic-auth user: see authorised_as.
 OPEN = "open"
 TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
+# Authenticated by Slack's signature in its route (monitor.dashboard.slack), not here.
+SLACK_INTERACTIONS = "/slack/interactions"
 
 
 def security_headers() -> dict[str, str]:
@@ -176,13 +179,24 @@ class AccessGuard(BaseHTTPMiddleware):
     """Let a request through only when it is authorised, and add the security headers to
     every response, refusals included.
 
-    ``/healthz`` (for load balancers) and ``/static/`` are open. A ``?token=`` link logs in:
-    the token moves into an HttpOnly cookie and the browser is sent to the same URL without it.
+    ``/healthz`` (for load balancers) and ``/static/`` are open; ``POST /slack/interactions``
+    is too when a Slack signing secret is set, because its route checks Slack's signature.
+    A ``?token=`` link logs in: the token moves into an HttpOnly cookie and the browser is
+    sent to the same URL without it.
     """
 
     def __init__(self, app: Any, settings: Settings) -> None:
         super().__init__(app)
         self.settings = settings
+
+    def _slack_signed(self, request: Request) -> bool:
+        # Slack's interaction requests carry Slack's signature, which the route verifies;
+        # they can carry neither a login nor a CSRF token. Only with a signing secret set.
+        return (
+            request.url.path == SLACK_INTERACTIONS
+            and request.method == "POST"
+            and self.settings.slack_signing_secret is not None
+        )
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
@@ -197,7 +211,7 @@ class AccessGuard(BaseHTTPMiddleware):
                 response.set_cookie(SESSION_COOKIE, given, httponly=True, samesite="strict")
             else:
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
-        elif path == "/healthz" or path.startswith("/static/"):
+        elif path == "/healthz" or path.startswith("/static/") or self._slack_signed(request):
             response = await call_next(request)
         elif (principal := authorised_as(self.settings, request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}

@@ -1,0 +1,83 @@
+"""Socket Mode: slack-sdk's client opens apps.connections.open at the stand-in, connects to
+its websocket, acknowledges each envelope and applies the click in it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from monitor.config import Settings
+from monitor.slackapp.socketmode import Listener
+from tests.conftest import ROOT
+from tests.slackapp.conftest import Alerted, eventually, fresh
+from tests.support.slack_standin import SlackStandIn
+
+
+@pytest.fixture
+def listener(slack_settings: Settings) -> Iterator[Listener]:
+    listening = Listener(slack_settings)
+    listening.connect()
+    yield listening
+    listening.close()
+
+
+def test_it_acknowledges_an_envelope_and_applies_the_click(
+    slack_settings: Settings,
+    slack: SlackStandIn,
+    alert: Callable[..., Alerted],
+    listener: Listener,
+) -> None:
+    posted = alert()
+    [opened] = [r for r in slack.received if r.kind == "socket"]
+    assert opened.headers["authorization"] == f"Bearer {slack.app_token}"
+    envelope = slack.click_by_socket(posted.channel, posted.ts, "monitor.relevant")
+    ack = slack.socket.wait_for_ack(envelope)  # type: ignore[union-attr]
+    assert ack == {"envelope_id": envelope}
+    assert eventually(lambda: fresh(slack_settings, posted.hit_id).label == "relevant")
+    assert eventually(lambda: slack.responses)
+    said = str(slack.message(posted.channel, posted.ts)["blocks"])
+    assert "Marked relevant by <@U0ALICE>" in said
+
+
+def test_it_applies_a_redelivered_envelope_once(
+    slack_settings: Settings,
+    slack: SlackStandIn,
+    alert: Callable[..., Alerted],
+    listener: Listener,
+) -> None:
+    # Slack sends an envelope again when it missed the ack: same payload, same action_ts.
+    posted = alert()
+    payload = slack.payload(posted.channel, posted.ts, "monitor.not_relevant")
+    assert slack.socket is not None
+    for _ in range(2):
+        slack.socket.wait_for_ack(slack.socket.send_interactive(payload))
+    assert eventually(lambda: listener.handled == 2)
+    assert fresh(slack_settings, posted.hit_id).label == "not_relevant"
+    replaced = [r for r in slack.responses if r.body.get("replace_original") is True]
+    assert len(replaced) == 1
+
+
+def test_it_refuses_a_bot_token_where_an_app_token_belongs(
+    slack_settings: Settings, slack: SlackStandIn
+) -> None:
+    wrong = slack_settings.model_copy(update={"slack_app_token": SecretStr(slack.token)})
+    with pytest.raises(Exception, match="not_allowed_token_type"):
+        Listener(wrong).connect()
+
+
+def test_it_says_what_is_missing_without_an_app_token(tmp_path: object) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "slack", "listen"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "MONITOR_DATABASE_URL": "sqlite:///:memory:"},
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "MONITOR_SLACK_APP_TOKEN is not set" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
