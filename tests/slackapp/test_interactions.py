@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,11 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from monitor import db as storage
+from monitor.alerts.send import deliver
+from monitor.alerts.sweep import open_due_digests
 from monitor.config import Settings
 from monitor.dashboard.app import create_app
-from monitor.models import DeliveryHit, Hit, HitAction, Snooze, StoryMute
+from monitor.models import Article, DeliveryHit, Hit, HitAction, Snooze, StoryMute
+from tests.alerts.conftest import NOW, World, alerts
 from tests.slackapp.conftest import SIGNING_SECRET, Alerted, eventually, fresh
 from tests.support.slack_interactivity import signed_request
 from tests.support.slack_standin import SlackStandIn
@@ -281,3 +286,47 @@ def test_it_keeps_the_signing_secret_out_of_settings_output(slack_settings: Sett
     assert SIGNING_SECRET not in shown and isinstance(
         slack_settings.slack_signing_secret, SecretStr
     )
+
+
+def test_it_labels_one_hit_of_a_digest_and_snoozes_from_its_group(
+    slack_settings: Settings,
+    slack: SlackStandIn,
+    session: Session,
+    dashboard: str,
+) -> None:
+    world = World(session)
+    spec = world.watchlist("floods", "Floods", alerts=alerts("slack:#desk", digest="hourly"))
+    for minutes, title in ((0, "Flood one"), (10, "Flood two")):
+        world.hit(spec, title, settings=slack_settings, now=NOW + timedelta(minutes=minutes))
+    session.commit()
+    end = NOW.replace(minute=0) + timedelta(hours=1)
+    [digest_id] = open_due_digests(session, now=end)
+    session.commit()
+    assert deliver(session, digest_id, settings=slack_settings, now=end).sent
+    session.commit()
+    channel, message = slack.last_message()
+    second = next(b for b in message["blocks"] if "Flood two" in str(b.get("text")))
+    slack.click(
+        dashboard + URL,
+        channel,
+        message["ts"],
+        "monitor.hit",
+        option=1,  # Not relevant
+        block_id=second.get("block_id"),
+        secret=SIGNING_SECRET,
+    )
+    assert eventually(lambda: slack.responses)
+    labels = dict(
+        session.execute(select(Hit.id, Hit.label).execution_options(populate_existing=True)).all()
+    )
+    flood_two = session.scalar(select(Hit.id).join(Hit.article).where(Article.title == "Flood two"))
+    assert labels == {flood_two: "not_relevant", flood_two - 1: None}
+    blocks = slack.message(channel, message["ts"])["blocks"]
+    assert sum(1 for b in blocks if "monitor.undo" in str(b.get("accessory"))) == 1
+    slack.click(
+        dashboard + URL, channel, message["ts"], "monitor.snooze", option=0, secret=SIGNING_SECRET
+    )
+    assert eventually(lambda: len(slack.responses) == 2)
+    with storage.sessionmaker_for(slack_settings)() as fresh_session:
+        [snooze] = fresh_session.scalars(select(Snooze)).all()
+        assert (snooze.watchlist_id, snooze.destination) == ("floods", "slack:#desk")

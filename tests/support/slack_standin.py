@@ -386,7 +386,12 @@ class SlackStandIn(_Interactivity):
         if name == "ok":
             ts = self._next_ts()
             channel = self.channel_id(request.channel or "general")
-            stored = {"type": "message", "text": request.text, "ts": ts, "blocks": request.blocks}
+            stored = {
+                "type": "message",
+                "text": request.text,
+                "ts": ts,
+                "blocks": _with_block_ids(request.blocks),
+            }
             if request.thread_ts:
                 stored["thread_ts"] = request.thread_ts
                 stored["reply_broadcast"] = bool(request.body.get("reply_broadcast"))
@@ -463,7 +468,7 @@ class SlackStandIn(_Interactivity):
                 "type": "message",
                 "text": request.text,
                 "ts": self._next_ts(),
-                "blocks": request.blocks,
+                "blocks": _with_block_ids(request.blocks),
             }
             with self._lock:
                 self.channels.setdefault(self.WEBHOOK_CHANNEL, []).append(stored)
@@ -556,6 +561,14 @@ class SlackStandIn(_Interactivity):
                 self.wfile.write(data)
 
         return Handler
+
+
+def _with_block_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """*blocks* as Slack stores them: a block posted without a ``block_id`` gets one."""
+    return [
+        block if block.get("block_id") else {**block, "block_id": uuid.uuid4().hex[:5]}
+        for block in blocks
+    ]
 
 
 def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
