@@ -252,6 +252,15 @@ class Settings(BaseSettings):
             )
         return SecretStr(value.get_secret_value().strip())
 
+    @field_validator("slack_app_token", mode="after")
+    @classmethod
+    def _check_slack_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Socket Mode takes an app-level token only; a bot token there is a common slip, and
+        # Slack's answer to it (not_allowed_token_type) would come only at start.
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("an app-level token starts with 'xapp-' (Basic Information page)")
+        return value
+
     @field_validator("default_alerts")
     @classmethod
     def _check_default_alerts(cls, value: str) -> str:

@@ -12,11 +12,12 @@ import threading
 from types import FrameType
 
 import click
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from monitor import db as storage
 from monitor.cli.context import pass_settings
 from monitor.config import Settings
-from monitor.errors import UserError
+from monitor.errors import MonitorError, UserError
 
 __all__ = ["commands", "slack"]
 
@@ -42,8 +43,19 @@ def listen(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    try:
+        listener = Listener(settings)
+        listener.connect()
+    except SlackApiError as exc:
+        code = exc.response.get("error") if exc.response is not None else None
+        raise MonitorError(f"Slack refused Socket Mode: {code or 'unknown error'}") from None
+    except (SlackClientError, OSError) as exc:
+        raise MonitorError(f"Slack unreachable for Socket Mode: {type(exc).__name__}") from None
     click.echo("monitor: listening for Slack clicks over Socket Mode", err=True)
-    Listener(settings).run_forever(stop)
+    try:
+        stop.wait()
+    finally:
+        listener.close()
 
 
 commands = [slack]

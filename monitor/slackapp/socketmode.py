@@ -36,7 +36,8 @@ __all__ = ["Listener"]
 log = get_logger(__name__)
 # slack-sdk's client logs every frame at DEBUG (payloads, the websocket URL with its ticket).
 _sdk_log = logging.getLogger("monitor.slackapp.socket.sdk")
-_sdk_log.setLevel(logging.WARNING)
+# Its ERROR lines (a reconnect that failed) stay: they are the only word of a lost connection.
+_sdk_log.setLevel(logging.ERROR)
 
 
 class Listener:
@@ -81,17 +82,14 @@ class Listener:
 
     def connect(self) -> None:
         """Open the connection; envelopes are handled on the client's threads from now on."""
-        self.client.connect()
+        # A failure here is raised to the caller, who says it in one line: the client's own
+        # ERROR line for it would say it twice.
+        _sdk_log.setLevel(logging.CRITICAL)
+        try:
+            self.client.connect()
+        finally:
+            _sdk_log.setLevel(logging.ERROR)
         log.info("slack socket mode connected")
 
     def close(self) -> None:
         self.client.close()
-
-    def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Connect and handle envelopes until *stop* is set (or the process is stopped)."""
-        stop = stop or threading.Event()
-        self.connect()
-        try:
-            stop.wait()
-        finally:
-            self.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -69,15 +70,36 @@ def test_it_refuses_a_bot_token_where_an_app_token_belongs(
         Listener(wrong).connect()
 
 
-def test_it_says_what_is_missing_without_an_app_token(tmp_path: object) -> None:
-    done = subprocess.run(
+def listen(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "monitor", "slack", "listen"],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "MONITOR_DATABASE_URL": "sqlite:///:memory:"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "MONITOR_DATABASE_URL": f"sqlite:///{tmp_path}/monitor.db",
+            "MONITOR_VAR_DIR": str(tmp_path / "var"),
+            **env,
+        },
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({}, "MONITOR_SLACK_APP_TOKEN is not set"),
+        ({"MONITOR_SLACK_APP_TOKEN": "xoxb-a-bot-token"}, "starts with 'xapp-'"),
+        ({"MONITOR_SLACK_APP_TOKEN": "xapp-revoked"}, "Slack refused Socket Mode: invalid_auth"),
+    ],
+    ids=["unset", "bot token", "refused"],
+)
+def test_it_says_in_one_line_why_it_cannot_listen(
+    tmp_path: Path, slack: SlackStandIn, env: dict[str, str], said: str
+) -> None:
+    done = listen(tmp_path, MONITOR_SLACK_BASE_URL=slack.base_url, **env)
     assert done.returncode != 0
-    assert "MONITOR_SLACK_APP_TOKEN is not set" in done.stderr
+    assert said in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+    assert "xoxb-a-bot-token" not in done.stderr and "xapp-revoked" not in done.stderr
