@@ -330,3 +330,30 @@ def test_it_labels_one_hit_of_a_digest_and_snoozes_from_its_group(
     with storage.sessionmaker_for(slack_settings)() as fresh_session:
         [snooze] = fresh_session.scalars(select(Snooze)).all()
         assert (snooze.watchlist_id, snooze.destination) == ("floods", "slack:#desk")
+
+
+@pytest.mark.parametrize(
+    "response_url",
+    [None, "https://evil.example/actions/T0/1/2", "http://hooks.slack.com/actions/T0/1/2"],
+    ids=["none", "another host", "not https"],
+)
+def test_it_updates_by_chat_update_when_it_must_not_use_the_response_url(
+    slack_settings: Settings,
+    slack: SlackStandIn,
+    alert: Callable[..., Alerted],
+    dashboard: str,
+    response_url: str | None,
+) -> None:
+    posted = alert()
+    payload = slack.payload(
+        posted.channel, posted.ts, "monitor.relevant", response_url=response_url
+    )
+    body, headers = signed_request(payload, secret=SIGNING_SECRET)
+    assert httpx.post(dashboard + URL, content=body, headers=headers).status_code == 200
+    assert eventually(lambda: slack.updates)
+    [update] = slack.updates
+    assert update.headers["authorization"] == f"Bearer {slack.token}"
+    assert (update.channel, update.body["ts"]) == (posted.channel, posted.ts)
+    assert update.answer["ok"] is True  # type: ignore[index]
+    assert "Marked relevant by <@U0ALICE>" in str(slack.message(posted.channel, posted.ts))
+    assert slack.responses == []

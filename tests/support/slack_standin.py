@@ -196,13 +196,11 @@ class _Interactivity:
         return f"http://127.0.0.1:{self.port}/actions/T0STANDIN/{channel}/{ts}/{uuid.uuid4().hex}"
 
     def payload(self, channel: str, ts: str, action_id: str, **options: Any) -> dict[str, Any]:
-        """The ``block_actions`` payload of a click on *action_id* in message *ts*."""
+        """The ``block_actions`` payload of a click on *action_id* in message *ts* (with
+        ``response_url=None``, without one, as for a message in a modal)."""
+        options.setdefault("response_url", self.response_url(channel, ts))
         return block_actions(
-            self.message(channel, ts),
-            channel=channel,
-            action_id=action_id,
-            response_url=self.response_url(channel, ts),
-            **options,
+            self.message(channel, ts), channel=channel, action_id=action_id, **options
         )
 
     def click(
