@@ -546,6 +546,9 @@ def _context(message: Message) -> dict[str, Any]:
                 "also": _also(item),
                 "link": safe_url(item.hit_link),
                 "list_link": safe_url(item.list_link),
+                "actions": [
+                    (text, url) for text, url in ((t, safe_url(u)) for t, u in item.actions) if url
+                ],
             }
         )
     groups: dict[str, list[dict[str, Any]]] = {}

@@ -44,6 +44,9 @@ class AlertItem:
     hit_link: str | None = None
     # This watchlist's hits of the message's period there (a digest's group of this watchlist).
     list_link: str | None = None
+    # (text, URL) of each action a reader can take on the hit from an email: signed links to
+    # the dashboard's confirmation page (monitor.triage.links). Empty elsewhere.
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

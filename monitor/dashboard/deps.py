@@ -153,6 +153,9 @@ def hit_filters(
         None, description="yes: hits that were alerted; no: hits recorded without an alert"
     ),
     sort: str | None = Query(None, description="time (newest first, the default) or score"),
+    label: str | None = Query(
+        None, description="relevant, not_relevant, or none (hits nobody has labelled)"
+    ),
 ) -> HitFilters:
     """The filter parameters shared by the hits page, ``/api/hits`` and the export."""
     if range_ and range_ not in queries.RANGES and range_ != "custom":
@@ -161,6 +164,8 @@ def hit_filters(
         raise HTTPException(400, "alerted: expected yes or no")
     if sort and sort not in queries.SORTS:
         raise HTTPException(400, "sort: expected time or score")
+    if label and label not in queries.LABELS:
+        raise HTTPException(400, "label: expected relevant, not_relevant or none")
     # Empty form fields arrive as '' and mean "any".
     # isdigit() alone admits '²' (int() refuses it), and a number past 64 bits overflows the
     # database's integer (past 4,300 digits int() refuses it too): all were a 500. Eighteen
@@ -176,6 +181,7 @@ def hit_filters(
         "q": q,
         "alerted": alerted,
         "sort": sort,
+        "label": label,
     }
     return HitFilters(
         queries.HitFilter(
@@ -187,6 +193,7 @@ def hit_filters(
             q=(q or "").strip() or None,
             alerted={"yes": True, "no": False}.get(alerted or ""),
             sort=sort or "time",
+            label=label or None,
         ),
         {k: v for k, v in given.items() if v},
     )

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.alerts.sweep import retry_deliveries
 from monitor.dashboard import csrf, queries
+from monitor.dashboard.actions import ACTIONS, form_nonce
 from monitor.dashboard.deps import (
     SEARCH_MAX_CHARS,
     Dashboard,
@@ -33,6 +34,8 @@ from monitor.dashboard.deps import (
     row_id_or_404,
     templates,
 )
+from monitor.models import utcnow
+from monitor.triage.history import hit_triage
 
 __all__ = ["html_errors", "router"]
 
@@ -79,10 +82,16 @@ def home(
 
 
 @router.get("/hits/{hit_id}", response_class=HTMLResponse)
-def hit_page(request: Request, dashboard: DashboardDep, hit_id: int) -> HTMLResponse:
+def hit_page(
+    request: Request, dashboard: DashboardDep, hit_id: int, act: int | None = None
+) -> HTMLResponse:
     hit = hit_or_404(dashboard, hit_id)
     query = dashboard.read(queries.marked_hit_query, hit_id)
-    return _page(request, dashboard, "hit.html", {"hit": hit, "query": query})
+    # Its label, mute, snoozes and acts, and the action buttons (monitor.dashboard.actions).
+    triage = dashboard.read(hit_triage, hit_id, now=utcnow())
+    context: dict[str, Any] = {"hit": hit, "query": query, "triage": triage, "act": act}
+    context |= {"actions": ACTIONS, "nonce": form_nonce()}
+    return _page(request, dashboard, "hit.html", context)
 
 
 @router.get("/watchlists", response_class=HTMLResponse)

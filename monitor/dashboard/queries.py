@@ -37,10 +37,11 @@ from monitor.models import (
     utcnow,
 )
 from monitor.redaction import scrub
-from monitor.states import DeliveryKind, DeliveryStatus, NotAlerted
+from monitor.states import DeliveryKind, DeliveryStatus, HitLabel, NotAlerted
 
 __all__ = [
     "ID_LIMIT",
+    "LABELS",
     "RANGES",
     "HitFilter",
     "decode_cursor",
@@ -61,6 +62,8 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(
 ID_LIMIT = 2**63
 # How the hits list may be ordered: newest recorded first, or best score first.
 SORTS = ("time", "score")
+# What the label= filter takes: a HitLabel, or "none" for hits nobody has labelled yet.
+LABELS = (*(label.value for label in HitLabel), "none")
 
 
 def encode_cursor(created_at: datetime, hit_id: int) -> str:
@@ -120,6 +123,8 @@ class HitFilter:
     # True: hits that were alerted (instantly or in a digest); False: those that were not.
     alerted: bool | None = None
     sort: str = "time"  # one of SORTS
+    # A HitLabel, or "none" for hits nobody has labelled (one of LABELS).
+    label: str | None = None
 
     def bounds(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
         if self.range in RANGES:
@@ -165,6 +170,10 @@ def _filtered(f: HitFilter) -> Any:
         stmt = stmt.where(Hit.not_alerted.is_(None))
     elif f.alerted is False:
         stmt = stmt.where(Hit.not_alerted.is_not(None))
+    if f.label == "none":
+        stmt = stmt.where(Hit.label.is_(None))
+    elif f.label:
+        stmt = stmt.where(Hit.label == f.label)
     if f.q:
         term = _containing(f.q.lower())
         stmt = stmt.where(
@@ -221,6 +230,13 @@ def _not_alerted_label(value: str | None) -> str | None:
         return value
 
 
+def _label_text(value: str | None) -> str | None:
+    try:
+        return HitLabel(value).label if value else None
+    except ValueError:  # a label written by a newer version
+        return value
+
+
 def _hit_row(
     hit: Hit, article: Article, status: str | None, names: dict[str, str], *, sort: str = "time"
 ) -> dict[str, Any]:
@@ -245,6 +261,11 @@ def _hit_row(
         "not_alerted": hit.not_alerted,
         "not_alerted_label": _not_alerted_label(hit.not_alerted),
         "delivery_status": status or "none",
+        # What a person said of it (monitor.triage): relevant, not_relevant or None.
+        "label": hit.label,
+        "label_text": _label_text(hit.label),
+        "labelled_by": hit.labelled_by,
+        "labelled_at": _iso(hit.labelled_at),
         "cursor": (
             encode_score_cursor(hit.score, hit.id)
             if sort == "score"

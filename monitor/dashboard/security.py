@@ -29,6 +29,7 @@ from monitor.dashboard import csrf
 
 __all__ = [
     "CSP",
+    "LINK_HOLDER",
     "OPEN",
     "SESSION_COOKIE",
     "SLACK_INTERACTIONS",
@@ -56,6 +57,10 @@ OPEN = "open"
 TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
 # Authenticated by Slack's signature in its route (monitor.dashboard.slack), not here.
 SLACK_INTERACTIONS = "/slack/interactions"
+# The holder of an email's signed action link: that link is its own credential, for one
+# action on one hit (monitor.dashboard.actions), and opens nothing else.
+LINK_HOLDER = "link"
+LINK_PATHS = "/act/"
 
 
 def security_headers() -> dict[str, str]:
@@ -213,7 +218,7 @@ class AccessGuard(BaseHTTPMiddleware):
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
         elif path == "/healthz" or path.startswith("/static/") or self._slack_signed(request):
             response = await call_next(request)
-        elif (principal := authorised_as(self.settings, request)) is None:
+        elif (principal := self._principal(request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}
             if token(self.settings) and not users(self.settings):
                 headers = {"WWW-Authenticate": 'Bearer realm="monitor"'}
@@ -228,3 +233,10 @@ class AccessGuard(BaseHTTPMiddleware):
         for name, value in security_headers().items():
             response.headers.setdefault(name, value)
         return response
+
+    def _principal(self, request: Request) -> str | None:
+        """Who the request is; on an email link's page, its holder when nobody signed in."""
+        who = authorised_as(self.settings, request)
+        if who is None and request.url.path.startswith(LINK_PATHS):
+            return LINK_HOLDER
+        return who

@@ -298,12 +298,15 @@ def undo_action(
         reverted = lift_mute(session, detail, now=now)
     else:
         reverted = end_snooze(session, detail, now=now)
-    session.refresh(act)
     if reverted:
-        return ActionOutcome(act.id, True, f"Undone {by}: {what}")
-    return ActionOutcome(
-        act.id, False, f"Undone {by}, but someone has changed it since: {what} left as it is"
-    )
+        summary = f"Undone {by}: {what}"
+    else:
+        summary = f"Undone {by}, but someone has changed it since: {what} left as it is"
+    session.refresh(act)
+    # Kept with the act, so the page the person lands on next can say what the undo did.
+    act.detail = {**detail, "undo_summary": summary}
+    session.flush()
+    return ActionOutcome(act.id, reverted, summary)
 
 
 _UNDONE = {

@@ -9,12 +9,17 @@ SMTP answers: 4xx is temporary (retry), 5xx is permanent. A 5xx for a recipient 
 credentials flags the destination; a 5xx for the message's content fails that message only.
 The Message-ID is derived from the delivery id, so if a retry ever sends a message the server
 had already accepted, the copy carries the same Message-ID and mail clients can fold the two.
+
+With ``MONITOR_PUBLIC_URL`` set, each hit carries signed action links (relevant, not relevant,
+mute story, snooze) to the dashboard's confirmation page (:mod:`monitor.triage.links`), made
+when the message is built, so they expire seven days after it was sent.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from urllib.parse import unquote, urlsplit
@@ -23,8 +28,11 @@ from monitor.alerts.formatting import email_bodies, email_subject
 from monitor.alerts.message import DeliveryError, Message, SendResult
 from monitor.config import Settings
 from monitor.destinations import AlertSpec
+from monitor.errors import ConfigError
 from monitor.logs import get_logger
 from monitor.models import utcnow
+from monitor.serverkey import server_key
+from monitor.triage.links import action_links
 
 __all__ = ["build_email", "send"]
 
@@ -48,10 +56,40 @@ def build_email(message: Message, recipients: list[str], *, settings: Settings) 
         mail["Message-ID"] = make_msgid(idstring="monitor.test", domain=domain)
     mail["Auto-Submitted"] = "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
-    plain, html = email_bodies(message)
+    plain, html = email_bodies(_with_actions(message, settings))
     mail.set_content(plain)
     mail.add_alternative(html, subtype="html")
     return mail
+
+
+def _with_actions(message: Message, settings: Settings) -> Message:
+    """*message* with each stored hit's action links, when the dashboard has a public URL (a
+    test message has no hit to act on)."""
+    if not settings.public_url or message.delivery_id is None:
+        return message
+    try:
+        key = server_key(settings)
+    except ConfigError as exc:
+        # The alert matters more than its buttons: it goes out, with the reason in the log.
+        log.warning("email sent without action links", error=str(exc))
+        return message
+    now = utcnow()
+    items = tuple(
+        replace(
+            item,
+            actions=action_links(
+                settings.public_url,
+                key,
+                hit_id=item.hit_id,
+                delivery_id=message.delivery_id,
+                now=now,
+            ),
+        )
+        if item.hit_id is not None
+        else item
+        for item in message.items
+    )
+    return replace(message, items=items)
 
 
 def send(message: Message, destination: AlertSpec, *, settings: Settings) -> SendResult:
