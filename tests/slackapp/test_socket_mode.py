@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from monitor.config import Settings
 from monitor.slackapp.socketmode import Listener
 from tests.conftest import ROOT
+from tests.pipeline.conftest import Proc, base_env, monitor
 from tests.slackapp.conftest import Alerted, eventually, fresh
 from tests.support.slack_standin import SlackStandIn
 
@@ -103,3 +104,27 @@ def test_it_says_in_one_line_why_it_cannot_listen(
     assert said in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "xoxb-a-bot-token" not in done.stderr and "xapp-revoked" not in done.stderr
+
+
+@pytest.mark.slow
+def test_it_listens_from_monitor_run_when_an_app_token_is_set(
+    tmp_path: Path, slack: SlackStandIn
+) -> None:
+    env = base_env(
+        MONITOR_DATABASE_URL=f"sqlite:///{tmp_path}/monitor.db",
+        MONITOR_BROKER_URL=f"sqla+sqlite:///{tmp_path}/broker.db",
+        MONITOR_VAR_DIR=tmp_path / "var",
+        MONITOR_SLACK_BASE_URL=slack.base_url,
+        MONITOR_SLACK_APP_TOKEN=slack.app_token,
+    )
+    run = Proc("run", monitor("run", "--no-dashboard", "--concurrency", "1"), env=env, cwd=tmp_path)
+    try:
+        assert eventually(lambda: slack.socket is not None, timeout=90), run.output()
+        assert slack.socket is not None
+        slack.socket.wait_for_client(timeout=60)
+        # Not a click of ours: acknowledged all the same, and nothing else happens.
+        envelope = slack.socket.send_interactive({"type": "block_actions", "actions": []})
+        assert slack.socket.wait_for_ack(envelope)["envelope_id"] == envelope
+        assert "monitor: listening for Slack clicks over Socket Mode" in run.output()
+    finally:
+        assert run.stop(timeout=60) == 0, run.output()
