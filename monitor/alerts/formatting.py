@@ -398,7 +398,7 @@ def _with_actions(
     listed hit's headline, a row of buttons under a hit alerted alone."""
     if item.hit_id is None or message.kind == DeliveryKind.TEST:
         return blocks
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
         blocks[0]["accessory"] = slack_actions.hit_menu(item.hit_id, message.delivery_id)
         return blocks
     return [*blocks, slack_actions.action_block(item.hit_id, message.delivery_id)]

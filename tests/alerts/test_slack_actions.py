@@ -146,9 +146,10 @@ def test_it_reads_an_undo_value() -> None:
     assert parse_value('{"a":"undo","u":42}') == ActionValue("undo", act_id=42)
 
 
-def test_it_gives_a_throttle_summary_menus_and_one_snooze() -> None:
+@pytest.mark.parametrize("kind", ["throttle", "snooze"])
+def test_it_gives_a_summary_menus_and_one_snooze(kind: str) -> None:
     items = tuple(item(hit_id=n, title=f"Flood {n}") for n in (11, 12, 13))
-    message = Message(kind="throttle", items=items, heading="3 more hits", delivery_id=8)
+    message = Message(kind=kind, items=items, heading="3 more hits", delivery_id=8)
     _, blocks = slack_payload(message)
     menus = [b["accessory"] for b in blocks if b.get("accessory")]
     assert [parse_value(m["options"][1]["value"]) for m in menus] == [
