@@ -45,6 +45,9 @@ async def interactions(
     settings = dashboard.settings
     if settings.slack_signing_secret is None:
         raise HTTPException(status_code=404)
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > BODY_LIMIT:
+        raise HTTPException(status_code=413)  # refused before reading it
     body = await request.body()
     if len(body) > BODY_LIMIT:
         raise HTTPException(status_code=413)

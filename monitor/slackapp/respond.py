@@ -25,7 +25,7 @@ from monitor.config import Settings
 from monitor.logs import get_logger
 from monitor.slackapp.clicks import Click
 
-__all__ = ["SLACK_HOOKS_HOST", "replace_message", "tell_privately"]
+__all__ = ["SLACK_HOOKS_HOST", "followable", "replace_message", "tell_privately"]
 
 SLACK_HOOKS_HOST = "hooks.slack.com"
 TIMEOUT = 10

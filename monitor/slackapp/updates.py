@@ -63,7 +63,7 @@ def updated_blocks(click: Click, act_id: int, *, now: datetime) -> list[dict[str
             made = said
             blocks.extend([changed, said])
             continue
-        kind = _kind(click.block_id, value.action)
+        kind = _kind(click.block_id)
         said = _said(kind, hit_id, line)
         made = said
         if undo:
@@ -87,7 +87,7 @@ def updated_blocks(click: Click, act_id: int, *, now: datetime) -> list[dict[str
     return [b for b in blocks if b is made or b.get("block_id") != made["block_id"]]
 
 
-def _kind(block_id: str, action: str) -> str:
+def _kind(block_id: str) -> str:
     if block_id.startswith("monitor.done."):
         return block_id.split(".")[2]
     if block_id.startswith("monitor.snooze."):

@@ -24,7 +24,7 @@ from monitor.dashboard.app import create_app
 from monitor.models import Article, DeliveryHit, Hit, HitAction, Snooze, StoryMute
 from tests.alerts.conftest import NOW, World, alerts
 from tests.slackapp.conftest import SIGNING_SECRET, Alerted, eventually, fresh
-from tests.support.slack_interactivity import signed_request
+from tests.support.slack_interactivity import sign, signed_request
 from tests.support.slack_standin import SlackStandIn
 
 URL = "/slack/interactions"
@@ -357,3 +357,19 @@ def test_it_updates_by_chat_update_when_it_must_not_use_the_response_url(
     assert update.answer["ok"] is True  # type: ignore[index]
     assert "Marked relevant by <@U0ALICE>" in str(slack.message(posted.channel, posted.ts))
     assert slack.responses == []
+
+
+def test_it_refuses_a_body_no_slack_payload_needs(slack_settings: Settings) -> None:
+    with TestClient(create_app(slack_settings)) as client:
+        answer = client.post(URL, content=b"payload=" + b"x" * 1_000_001)
+    assert answer.status_code == 413
+
+
+def test_it_answers_400_to_a_signed_body_without_a_payload(slack_settings: Settings) -> None:
+    _, headers = signed_request({}, secret=SIGNING_SECRET)
+    with TestClient(create_app(slack_settings)) as client:
+        answer = client.post(URL, content=b"nothing=here", headers=headers)
+        assert answer.status_code == 401  # the signature covers the body: this one is not it
+        ts = headers["X-Slack-Request-Timestamp"]
+        headers["X-Slack-Signature"] = sign(SIGNING_SECRET, ts, "nothing=here")
+        assert client.post(URL, content=b"nothing=here", headers=headers).status_code == 400
