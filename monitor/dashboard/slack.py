@@ -27,7 +27,7 @@ from slack_sdk.signature import SignatureVerifier
 from monitor.dashboard.deps import DashboardDep
 from monitor.dashboard.security import SLACK_INTERACTIONS
 from monitor.logs import get_logger
-from monitor.slackapp.handle import handle_payload
+from monitor.slackapp.handle import handle_payload_logged
 
 __all__ = ["router"]
 
@@ -67,7 +67,7 @@ async def interactions(
     payload = _payload(body)
     if payload is None:
         return Response(status_code=400)
-    background.add_task(handle_payload, dashboard.sessions, payload, settings=settings)
+    background.add_task(handle_payload_logged, dashboard.sessions, payload, settings=settings)
     return Response(status_code=200)
 
 

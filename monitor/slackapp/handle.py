@@ -23,7 +23,7 @@ from monitor.slackapp.respond import replace_message, tell_privately
 from monitor.slackapp.updates import updated_blocks
 from monitor.triage import ActionError
 
-__all__ = ["Handled", "handle_payload"]
+__all__ = ["Handled", "handle_payload", "handle_payload_logged"]
 
 log = get_logger(__name__)
 
@@ -78,3 +78,16 @@ def handle_payload(
             tell_privately(click, slack_escape(outcome.summary), settings=settings)
         handled.append(Handled(click, outcome.act_id, outcome.changed, updated, outcome.summary))
     return handled
+
+
+def handle_payload_logged(
+    sessions: sessionmaker[Session], payload: object, *, settings: Settings
+) -> list[Handled]:
+    """:func:`handle_payload` after Slack has had its answer: an error (the database gone a
+    moment) is logged with its traceback and ends this payload only, never the process that
+    serves the next one."""
+    try:
+        return handle_payload(sessions, payload, settings=settings)
+    except Exception:
+        log.exception("slack interaction failed")
+        return []

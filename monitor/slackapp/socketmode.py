@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import db as storage
 from monitor.config import Settings
 from monitor.logs import get_logger
-from monitor.slackapp.handle import handle_payload
+from monitor.slackapp.handle import handle_payload_logged
 
 __all__ = ["Listener"]
 
@@ -71,12 +71,7 @@ class Listener:
         client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type != "interactive":
             return
-        try:
-            done = handle_payload(self.sessions, request.payload, settings=self.settings)
-        except Exception:
-            # One bad click (a database hiccup) must not end the listener for every other.
-            log.exception("slack interaction failed", envelope=request.envelope_id)
-            return
+        done = handle_payload_logged(self.sessions, request.payload, settings=self.settings)
         with self._lock:
             self.handled += len(done)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
 from monitor.config import Settings
 from monitor.slackapp.socketmode import Listener
@@ -128,3 +131,26 @@ def test_it_listens_from_monitor_run_when_an_app_token_is_set(
         assert "monitor: listening for Slack clicks over Socket Mode" in run.output()
     finally:
         assert run.stop(timeout=60) == 0, run.output()
+
+
+def test_it_keeps_listening_when_a_click_fails(
+    slack_settings: Settings,
+    slack: SlackStandIn,
+    alert: Callable[..., Alerted],
+    tmp_path: Path,
+) -> None:
+    posted = alert()
+    # A database without the schema: every click fails inside the listener.
+    broken = sessionmaker(bind=create_engine(f"sqlite:///{tmp_path}/empty.db"))
+    listening = Listener(slack_settings, sessions=broken)
+    listening.connect()
+    try:
+        assert slack.socket is not None
+        for _ in range(2):
+            envelope = slack.click_by_socket(posted.channel, posted.ts, "monitor.relevant")
+            assert slack.socket.wait_for_ack(envelope)["envelope_id"] == envelope
+        time.sleep(0.5)
+        assert listening.handled == 0 and slack.responses == []
+    finally:
+        listening.close()
+    assert fresh(slack_settings, posted.hit_id).label is None
