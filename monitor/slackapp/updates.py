@@ -1,13 +1,14 @@
-"""The alert's blocks after a click: who did what and when in place of the buttons, and Undo.
+"""The alert's blocks after a click: who did what and when, and a button to undo it.
 
 The new message is the old one as Slack sent it back in the payload (our own blocks, already
 escaped when we posted them), with only the clicked element's block changed:
 
-- a row of buttons (an instant alert) or a snooze menu becomes a context line ('Marked
-  relevant by @alice at 2026-03-02 09:15 UTC') and an Undo button;
+- under a row of buttons (an instant alert), which stays, comes a context line ('Marked
+  relevant by @alice at 2026-03-02 09:15 UTC') and an Undo button for the latest act; a
+  digest group's snooze menu gives way to the same two (its message has no room for more);
 - a digest hit's menu beside its headline becomes an Undo button there, with the context line
   under the headline;
-- an Undo puts the original actions back and says who undid it and when.
+- an Undo takes its button away (puts a digest's menu back) and says who undid it and when.
 
 The person is shown as a Slack mention of their user id (Slack renders the name; an update
 does not notify), or as their escaped name when the id has an unexpected shape.
@@ -34,6 +35,8 @@ DONE = {
     slack_actions.UNDO: "Undone",
 }
 _ROW, _SNOOZE = "row", "snooze"
+# Slack's limit for one message (https://api.slack.com/reference/block-kit/blocks).
+SLACK_MAX_BLOCKS = 50
 
 
 def updated_blocks(click: Click, act_id: int, *, now: datetime) -> list[dict[str, Any]]:
@@ -47,7 +50,7 @@ def updated_blocks(click: Click, act_id: int, *, now: datetime) -> list[dict[str
     line = f"{DONE[value.action]} by {who} at {when(now)}"
     undo = value.action == slack_actions.UNDO
     blocks: list[dict[str, Any]] = []
-    made: dict[str, Any] = {}
+    made: list[dict[str, Any]] = []
     for block in click.message_blocks:
         if block.get("block_id") != click.block_id:
             blocks.append(block)
@@ -59,32 +62,36 @@ def updated_blocks(click: Click, act_id: int, *, now: datetime) -> list[dict[str
                 if undo
                 else slack_actions.undo_button(act_id, hit_id, value.delivery_id)
             )
-            said = _said("item", hit_id, line)
-            made = said
-            blocks.extend([changed, said])
+            made = [_said("item", hit_id, line)]
+            blocks.extend([changed, *made])
             continue
         kind = _kind(click.block_id)
         said = _said(kind, hit_id, line)
-        made = said
         if undo:
+            # The Undo row goes; a group's snooze menu, which gave way to it, comes back.
             restored = (
-                slack_actions.snooze_block([hit_id], value.delivery_id)
-                if kind == _SNOOZE
-                else slack_actions.action_block(hit_id, value.delivery_id)
+                slack_actions.snooze_block([hit_id], value.delivery_id) if kind == _SNOOZE else None
             )
+            made = [said]
             blocks.extend([said, *([restored] if restored else [])])
-        else:
-            button = slack_actions.undo_button(act_id, hit_id, value.delivery_id)
-            done = {
-                "type": "actions",
-                "block_id": f"monitor.done.{kind}.{hit_id}",
-                "elements": [button],
-            }
-            blocks.extend([said, done])
-    # The line said before (by an earlier click on this element) gives way to the new one.
-    if not made:
-        return blocks
-    return [b for b in blocks if b is made or b.get("block_id") != made["block_id"]]
+            continue
+        done = {
+            "type": "actions",
+            "block_id": f"monitor.done.{kind}.{hit_id}",
+            "elements": [slack_actions.undo_button(act_id, hit_id, value.delivery_id)],
+        }
+        made = [said, done]
+        # A hit's buttons stay, so the person can still snooze after labelling; a digest's
+        # snooze menu gives way, as its message has no room for two more blocks.
+        blocks.extend([*([block] if kind == _ROW else []), said, done])
+    # What was said and offered before for this element gives way to the new line.
+    ids = {b["block_id"] for b in made}
+    blocks = [b for b in blocks if any(b is m for m in made) or b.get("block_id") not in ids]
+    if len(blocks) > SLACK_MAX_BLOCKS:
+        # Slack refuses the update past 50 blocks: drop the line (the person who clicked
+        # sees the Undo; the act is recorded either way).
+        blocks = [b for b in blocks if not (made and b is made[0])]
+    return blocks
 
 
 def _kind(block_id: str) -> str:

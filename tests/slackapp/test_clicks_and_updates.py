@@ -75,27 +75,37 @@ def test_it_gives_a_replay_the_same_key_and_another_click_another() -> None:
     assert clicks_in(payload)[0].key != first.key
 
 
-def test_it_shows_who_did_what_and_offers_undo_in_place_of_the_buttons() -> None:
+def test_it_shows_who_did_what_and_offers_undo_under_the_buttons() -> None:
     message = posted()
     blocks = updated_blocks(click(message, "monitor.relevant"), 77, now=NOW)
-    assert blocks[: len(message["blocks"]) - 1] == message["blocks"][:-1]
-    said, done = blocks[-2:]
+    assert blocks[: len(message["blocks"])] == message["blocks"]  # the buttons stay
+    said, done = blocks[len(message["blocks"]) :]
     assert said["elements"][0]["text"] == "Marked relevant by <@U0ALICE> at 2026-03-02 09:15 UTC"
     [undo] = done["elements"]
     assert undo["action_id"] == "monitor.undo"
     assert len({b["block_id"] for b in blocks}) == len(blocks)  # Slack refuses repeated ids
 
 
-def test_it_puts_the_buttons_back_after_an_undo() -> None:
+def test_it_says_only_the_latest_act_after_a_second_click() -> None:
     message = posted()
+    message["blocks"] = updated_blocks(click(message, "monitor.not_relevant"), 1, now=NOW)
+    blocks = updated_blocks(click(message, "monitor.snooze", option=0), 2, now=NOW)
+    said = [b for b in blocks if b["type"] == "context" and "monitor.said" in b["block_id"]]
+    assert [s["elements"][0]["text"].split(" by ")[0] for s in said] == [
+        "Watchlist snoozed here for 1 hour"
+    ]
+    [done] = [b for b in blocks if b["block_id"].startswith("monitor.done.")]
+    assert '"u":2' in done["elements"][0]["value"]
+
+
+def test_it_takes_the_undo_away_after_an_undo() -> None:
+    message = posted()
+    original = list(message["blocks"])
     message["blocks"] = updated_blocks(click(message, "monitor.mute_story"), 77, now=NOW)
     undone = updated_blocks(click(message, "monitor.undo", user="U0BOB"), 77, now=NOW)
-    assert [b["type"] for b in undone] == [b["type"] for b in posted()["blocks"][:-1]] + [
-        "context",
-        "actions",
-    ]
-    assert undone[-1]["block_id"] == "monitor.hit.5"
-    assert undone[-2]["elements"][0]["text"].startswith("Undone by <@U0BOB>")
+    assert undone[: len(original)] == original
+    [said] = undone[len(original) :]
+    assert said["elements"][0]["text"].startswith("Undone by <@U0BOB>")
 
 
 def test_it_changes_only_the_clicked_hit_of_a_digest() -> None:
