@@ -22,7 +22,14 @@ from monitor.config import Settings
 from monitor.errors import DatabaseUnavailable
 from monitor.redaction import redact_url
 
-__all__ = ["check_database", "get_engine", "session_scope", "sessionmaker_for", "upgrade"]
+__all__ = [
+    "check_database",
+    "get_engine",
+    "open_transaction",
+    "session_scope",
+    "sessionmaker_for",
+    "upgrade",
+]
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -83,6 +90,22 @@ def session_scope(settings: Settings) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def open_transaction(session: Session) -> None:
+    """Make sure the caller's transaction is open in the database itself, before a savepoint.
+
+    Python's sqlite3 sends BEGIN only before an INSERT, UPDATE or DELETE. A SAVEPOINT sent
+    first (an insert that may collide, in ``begin_nested``) starts a transaction of its own,
+    and its RELEASE commits: that row would be stored for good while the rest of the caller's
+    work could still be rolled back (a hit without its deliveries, an act without its
+    effects)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN")
 
 
 def check_database(settings: Settings) -> None:

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from monitor.alerts.silence import STALE, silent_reason
 from monitor.cas import compare_and_set, update_where
 from monitor.config import Settings
+from monitor.db import open_transaction
 from monitor.destinations import (
     AlertSpec,
     DigestSchedule,
@@ -102,7 +103,7 @@ def record_hits(
     :func:`open_due_digests`. Recording the same article again adds nothing.
     """
     now = now or utcnow()
-    _open_transaction(session)
+    open_transaction(session)
     silent = silent_reason(article, settings=settings, now=now) if results else None
     delivery_ids: list[int] = []
     for result in results:
@@ -111,20 +112,6 @@ def record_hits(
             _record_one(session, article, result, watchlist, settings, now, silent=silent)
         )
     return delivery_ids
-
-
-def _open_transaction(session: Session) -> None:
-    """Make sure the caller's transaction is open in the database itself.
-
-    Python's sqlite3 sends BEGIN only before an INSERT, UPDATE or DELETE. A SAVEPOINT sent
-    first (the hit's insert is one) starts a transaction of its own, and its RELEASE commits:
-    the hit would be stored for good while its deliveries could still be rolled back."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    dbapi = connection.connection.dbapi_connection
-    if dbapi is not None and not dbapi.in_transaction:
-        connection.exec_driver_sql("BEGIN")
 
 
 def _record_one(

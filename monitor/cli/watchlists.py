@@ -1,7 +1,10 @@
-"""``monitor watchlists validate|list|test`` and ``monitor match``: watchlists from the shell.
+"""``monitor watchlists validate|list|test|precision`` and ``monitor match``: watchlists from
+the shell.
 
 ``validate`` and ``match`` need neither a database nor a broker, so an analyst can check a
-query against saved pages on a laptop; ``test`` backtests a watchlist over stored articles.
+query against saved pages on a laptop; ``test`` backtests a watchlist over stored articles
+(and, with ``--exclude``, an exclusion over its labelled hits); ``precision`` says how many of
+each watchlist's labelled hits were relevant, and which words to consider excluding.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from monitor.documents import WITH_FEEDS, parsed_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
+from monitor.matching.query import QuerySyntaxError
 from monitor.matching.relevance import Controls, Relevance, controls_of
+from monitor.precision import (
+    ExclusionTest,
+    backtest_exclusion,
+    candidate_exclusions,
+    precision_by_watchlist,
+)
 from monitor.watchlists import LoadResult, load_watchlists, unsendable_alerts
 
 __all__ = ["commands", "match", "parse_since", "watchlists"]
@@ -127,6 +137,13 @@ TRY_SCORE = 0.3
     type=click.FloatRange(0, 1, max_open=True),
     help=f"Try this min_score (default: the file's, else {TRY_SCORE}).",
 )
+@click.option(
+    "--exclude",
+    "exclusions",
+    multiple=True,
+    metavar="TERM",
+    help="Backtest adding AND NOT (TERM) on the labelled hits of the period; repeatable.",
+)
 @click.pass_context
 def test(
     ctx: click.Context,
@@ -136,9 +153,12 @@ def test(
     directory: Path | None,
     min_mentions: int | None,
     min_score: float | None,
+    exclusions: tuple[str, ...],
 ) -> None:
     """Backtest ID over stored articles: how many would have matched, how many hits each
-    relevance control (min_mentions, min_score, both) would remove, and a sample."""
+    relevance control (min_mentions, min_score, both) would remove, and a sample; with
+    --exclude, how many labelled-relevant hits each exclusion would lose and how many
+    not-relevant ones it would remove."""
     from monitor import db as storage
     from monitor.models import Article
 
@@ -194,6 +214,85 @@ def test(
         if why.snippet:
             marked = mark_plain(why.snippet, why.highlights, left="[", right="]")
             click.echo(printable(f"  {marked}"))
+    for term in exclusions:
+        with storage.session_scope(settings) as session:
+            try:
+                tried = backtest_exclusion(session, watchlist_id, spec.query, term, since=cutoff)
+            except QuerySyntaxError as exc:
+                raise UserError(f"--exclude {term!r}: {exc}") from None
+        click.echo(printable(_exclusion_line(tried)))
+
+
+def _exclusion_line(tried: ExclusionTest) -> str:
+    line = (
+        f"--exclude {tried.term}: loses {tried.relevant_lost} of {tried.relevant} "
+        f"relevant hit(s), removes {tried.not_relevant_removed} of {tried.not_relevant} "
+        f"not-relevant hit(s) and {tried.unlabelled_removed} unlabelled, of {tried.hits} hit(s)"
+    )
+    if tried.unmatched:
+        line += f" ({tried.unmatched} no longer matched by the query as it is)"
+    return line
+
+
+@watchlists.command()
+@click.argument("watchlist_id", metavar="[ID]", required=False)
+@click.option("--since", default="30d", show_default=True, help="How far back: 7d, 30d, 8w.")
+@click.option(
+    "--candidates",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="With ID: how many candidate exclusions to offer.",
+)
+@click.pass_context
+def precision(ctx: click.Context, watchlist_id: str | None, since: str, candidates: int) -> None:
+    """Labelled hits and precision (relevant / labelled) per watchlist over a period; with
+    ID, that watchlist's candidate exclusions: the words most over-represented in its
+    not-relevant hits, each with the command that backtests it."""
+    from monitor import db as storage
+
+    cutoff = datetime.now(UTC) - parse_since(since)
+    with storage.session_scope(settings_from(ctx)) as session:
+        rows = precision_by_watchlist(
+            session, since=cutoff, watchlist_ids=[watchlist_id] if watchlist_id else None
+        )
+        if watchlist_id and not rows:
+            raise UserError(f"no watchlist {watchlist_id!r} in the database")
+        offered = (
+            candidate_exclusions(session, watchlist_id, since=cutoff, limit=candidates)
+            if watchlist_id and candidates
+            else []
+        )
+    click.echo(f"since {cutoff:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"{'watchlist':<28} {'hits':>6} {'relevant':>9} {'not rel.':>9} {'precision':>10}")
+    for row in rows:
+        shown = "-" if row.precision is None else f"{row.precision:.0%}"
+        click.echo(
+            printable(
+                f"{row.watchlist_id:<28} {row.hits:>6} {row.relevant:>9} "
+                f"{row.not_relevant:>9} {shown:>10}"
+            )
+        )
+    if not watchlist_id or not candidates:
+        return
+    if not offered:
+        click.echo("no candidate exclusions: label more hits not relevant (and some relevant)")
+        return
+    click.echo("candidate exclusions (most over-represented in not-relevant hits):")
+    for found in offered:
+        click.echo(
+            printable(
+                f"  {found.term:<20} in {found.not_relevant} of {found.not_relevant_total} "
+                f"not-relevant, {found.relevant} relevant, {found.others} of "
+                f"{found.others_total} other hit(s)"
+            )
+        )
+        click.echo(
+            printable(
+                f"    try: monitor watchlists test {watchlist_id} --since {since} "
+                f"--exclude {found.term}"
+            )
+        )
 
 
 def _trade(weights: list[Relevance], trial: Controls, in_force: Controls) -> list[str]:

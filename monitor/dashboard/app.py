@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.config import Settings
-from monitor.dashboard import actions, api, ops, pages, slack
+from monitor.dashboard import actions, api, ops, pages, precision, slack
 from monitor.dashboard.deps import Dashboard
 from monitor.dashboard.security import AccessGuard
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(actions.router)
+    app.include_router(precision.router)
     app.include_router(api.router)
     app.include_router(ops.router)
     app.include_router(slack.router)  # POST /slack/interactions, signed by Slack

@@ -11,6 +11,7 @@ JSON errors (one line naming the parameter, for a request FastAPI could not read
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,7 +35,9 @@ from monitor.dashboard.deps import (
     row_id_or_404,
     templates,
 )
+from monitor.dashboard.precision import PERIOD_DAYS
 from monitor.models import utcnow
+from monitor.precision import precision_by_watchlist
 from monitor.triage.history import hit_triage
 
 __all__ = ["html_errors", "router"]
@@ -103,7 +106,14 @@ def watchlists_page(
     limit: int = Query(100, ge=1, le=1000),
 ) -> HTMLResponse:
     rows, more = dashboard.read(queries.watchlist_stats, limit=limit, after=after, search=q)
-    context = {"rows": rows, "next": more, "paged": after is not None, "q": q or ""}
+    context: dict[str, Any] = {"rows": rows, "next": more, "paged": after is not None}
+    context["q"] = q or ""
+    # What people said of each watchlist's hits (monitor.precision), over the same period.
+    since = utcnow() - timedelta(days=PERIOD_DAYS)
+    counted = dashboard.read(
+        precision_by_watchlist, since=since, watchlist_ids=[r["id"] for r in rows]
+    )
+    context["precision"] = {row.watchlist_id: row for row in counted}
     return _page(request, dashboard, "watchlists.html", context)
 
 

@@ -29,7 +29,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor.cas import compare_and_set
+from monitor.db import open_transaction
 from monitor.errors import UserError
+from monitor.logs import get_logger
 from monitor.models import Delivery, Hit, HitAction, Snooze, utcnow
 from monitor.states import HitLabel
 from monitor.triage.labels import restore_label, set_label
@@ -46,6 +48,8 @@ __all__ = [
     "apply_action",
     "undo_action",
 ]
+
+log = get_logger(__name__)
 
 #: Where a person can act from.
 VIAS = ("slack", "email", "dashboard")
@@ -181,6 +185,7 @@ def apply_action(
         changed=False,
         detail={},
     )
+    open_transaction(session)  # the act and its effects commit together, or not at all
     try:
         # The act is written before anything changes: its unique key is the claim.
         with session.begin_nested():
@@ -194,6 +199,15 @@ def apply_action(
     act.changed = detail is not None
     act.detail = {**(detail or {}), "summary": summary}
     session.flush()
+    log.info(
+        "hit action",
+        hit_id=hit.id,
+        watchlist=hit.watchlist_id,
+        action=str(action),
+        via=request.via,
+        act_id=act.id,
+        changed=act.changed,
+    )
     return ActionOutcome(act.id, act.changed, summary)
 
 
@@ -306,6 +320,7 @@ def undo_action(
     # Kept with the act, so the page the person lands on next can say what the undo did.
     act.detail = {**detail, "undo_summary": summary}
     session.flush()
+    log.info("hit action undone", hit_id=act.hit_id, act_id=act.id, reverted=reverted)
     return ActionOutcome(act.id, reverted, summary)
 
 

@@ -146,3 +146,36 @@ def test_it_refuses_a_bad_request_in_one_line(
     with pytest.raises(ActionError, match=message):
         apply_action(session, ActionRequest(**values), now=NOW)  # type: ignore[arg-type]
     assert session.scalar(select(func.count()).select_from(HitAction)) == 0
+
+
+def test_two_workers_given_one_request_act_once(
+    session: Session, world: World, settings: Settings
+) -> None:
+    """A replayed Slack request handled by two workers at once: the unique key lets the first
+    act and sends the second to the first act, on both databases."""
+    import threading
+
+    from monitor import db as storage
+
+    hit = a_hit(session, world, settings)
+    session.commit()
+    request = ask(hit, Action.NOT_RELEVANT, key="1700000000.999")
+    first = apply_action(session, request, now=NOW)  # written, not yet committed
+    answers: list[object] = []
+
+    def second_worker() -> None:
+        with storage.sessionmaker_for(settings)() as other:
+            try:
+                answers.append(apply_action(other, request, now=NOW))
+                other.commit()
+            except Exception as exc:  # reported below, with its type
+                answers.append(exc)
+
+    worker = threading.Thread(target=second_worker)
+    worker.start()
+    worker.join(0.5)  # it waits on the first's uncommitted key
+    session.commit()
+    worker.join(20)
+
+    assert answers == [type(first)(first.act_id, False, first.summary)]
+    assert session.scalar(select(func.count()).select_from(HitAction)) == 1

@@ -195,3 +195,56 @@ def test_it_refuses_a_link_posted_from_another_origin(
     assert answer.status_code == 403 and "cross-origin" in answer.text
     assert client.post(link, data={"csrf": "forged.token"}).status_code == 403
     assert acts(session) == 0
+
+
+def test_it_shows_a_hostile_headline_as_text_on_the_confirmation_page(
+    session: Session, world: World, mail_settings: Settings, client: TestClient
+) -> None:
+    spec = world.watchlist("floods", alerts=alerts("console"))
+    hostile = '<script>window.pwned=1</script><img src=x onerror="alert(1)">'
+    world.hit(
+        spec, world.article(hostile, published_at=utcnow()), settings=mail_settings, now=utcnow()
+    )
+    session.commit()
+    hit = session.scalars(select(Hit)).one()
+    token = action_token(
+        server_key(mail_settings),
+        hit_id=hit.id,
+        action=Action.MUTE_STORY,
+        delivery_id=None,
+        now=utcnow(),
+    )
+    page = client.get(f"/act/{token}").text
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in page
+    assert "<script>window" not in page and "<img" not in page
+
+
+def test_a_snooze_summary_email_links_every_held_hit(
+    session: Session, world: World, mail_settings: Settings, smtp: SMTPServer
+) -> None:
+    from monitor.alerts.sweep import open_due_digests
+    from monitor.triage import ActionRequest, apply_action
+
+    spec = world.watchlist("floods", "Floods", alerts=alerts("email:ed@example.org"))
+    now = utcnow()
+    [first] = world.hit(spec, settings=mail_settings, now=now)
+    hit = session.scalars(select(Hit)).one()
+    apply_action(
+        session,
+        ActionRequest(hit.id, Action.SNOOZE_1H, "ed", "email", destination_id=first),
+        now=now,
+    )
+    for minutes in (1, 2):
+        later = now + timedelta(minutes=minutes)
+        assert world.hit(spec, f"Flood {minutes}", settings=mail_settings, now=later) == []
+    session.commit()
+    end = now + timedelta(hours=1, minutes=1)
+    [summary] = open_due_digests(session, now=end)
+    session.commit()
+    assert deliver(session, summary, settings=mail_settings, now=end).sent
+    [mail] = smtp.messages
+    plain, _ = parts(mail)
+    assert mail["Subject"].startswith("[monitor] 2 hits while Floods was snoozed")
+    held = session.scalars(select(Hit.id).where(Hit.id != hit.id)).all()
+    for hit_id in held:
+        assert f"Details: {DASHBOARD}/hits/{hit_id}" in plain
