@@ -1,10 +1,11 @@
 """``monitor run`` (the whole service on one machine) and ``monitor prune``.
 
 ``monitor run`` upgrades the database, then starts two children and watches them: a Celery
-worker with an embedded beat on every queue, and the dashboard. With the defaults that needs
-nothing installed: SQLite for the data and a SQLite file as the broker. Ctrl-C (or SIGTERM)
-is forwarded once to each child as SIGTERM, Celery's warm shutdown, so running tasks finish;
-the command then exits 0. If a child dies on its own, the others are stopped and the command
+worker with an embedded beat on every queue, and the dashboard (and a third, ``monitor slack
+listen``, when ``MONITOR_SLACK_APP_TOKEN`` turns on Slack's Socket Mode). With the defaults
+that needs nothing installed: SQLite for the data and a SQLite file as the broker. Ctrl-C (or
+SIGTERM) is forwarded once to each child as SIGTERM, Celery's warm shutdown, so running tasks
+finish; the command then exits 0. If a child dies on its own, the others are stopped and the command
 exits non-zero, so a supervisor notices.
 
 The library never imports Celery: the worker is ``python -m celery -A workers worker``.
