@@ -344,8 +344,9 @@ class Hit(Base):
         Index("ix_hits_article", "article_id"),
         # 'Best matches first' (sort=score), paginated by (score, id).
         Index("ix_hits_score", "score", "id"),
-        # A watchlist's labelled hits: the label= filter and precision.
-        Index("ix_hits_watchlist_label", "watchlist_id", "label"),
+        # A watchlist's hits by label over a period: the label= filter, newest first, and
+        # precision's counts, from the index alone.
+        Index("ix_hits_watchlist_label", "watchlist_id", "label", "created_at"),
     )
 
 

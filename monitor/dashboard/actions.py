@@ -27,6 +27,7 @@ from monitor.dashboard.security import OPEN, TOKEN_HOLDER, is_loopback
 from monitor.destinations import parse_destination
 from monitor.models import Delivery, Hit, HitAction, utcnow
 from monitor.triage import Action, ActionError, ActionRequest, apply_action, undo_action
+from monitor.triage.history import hit_destinations
 from monitor.triage.links import LinkClaim, LinkError, read_token
 
 __all__ = ["ACTIONS", "form_nonce", "router", "who_is"]
@@ -69,6 +70,7 @@ def act_on_hit(
     hit_id: int,
     action: str = Form(...),
     nonce: str = Form(""),
+    destination: str = Form(""),
     token: str = Form("", alias="csrf"),
 ) -> Response:
     who = _writer(request, dashboard, token)
@@ -76,9 +78,17 @@ def act_on_hit(
     with dashboard.sessions() as session:
         if session.get(Hit, hit_id) is None:
             raise HTTPException(404, "no such hit")
+        # A snooze holds one of the destinations the hit's alerts went to, or all of them.
+        if destination and destination not in hit_destinations(session, hit_id):
+            raise HTTPException(400, "destination: not one this hit's alerts went to")
         try:
             request_ = ActionRequest(
-                hit_id, Action(action), who, "dashboard", key=f"{nonce}:{action}" if nonce else None
+                hit_id,
+                Action(action),
+                who,
+                "dashboard",
+                key=f"{nonce}:{action}:{destination}" if nonce else None,
+                destination=destination or None,
             )
             outcome = apply_action(session, request_)
         except (ValueError, ActionError) as exc:

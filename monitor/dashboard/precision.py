@@ -70,7 +70,9 @@ def api_precision(
     return _found(dashboard, watchlist_id, days)
 
 
-@router.get("/watchlists/{watchlist_id}/precision", response_class=HTMLResponse)
+@router.get(
+    "/watchlists/{watchlist_id}/precision", response_class=HTMLResponse, include_in_schema=False
+)
 def precision_page(
     request: Request, dashboard: DashboardDep, watchlist_id: str, days: int = days_query
 ) -> HTMLResponse:

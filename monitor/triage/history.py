@@ -1,5 +1,6 @@
 """What has been done to a hit, for its page: its label, its story's mute, its watchlist's
-snoozes, and the acts behind them with what each one's undo would take back."""
+snoozes, and the acts behind them with what each one's undo would take back; and where its
+alerts went, the destinations a snooze from the page can hold."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.models import Hit, HitAction, Snooze
+from monitor.models import Delivery, DeliveryHit, Hit, HitAction, Snooze
 from monitor.triage.actions import Action
 from monitor.triage.mutes import muted_scope, story_muted
 
-__all__ = ["hit_triage"]
+__all__ = ["hit_destinations", "hit_triage"]
 
 # The newest acts shown on a hit's page.
 ACTS_SHOWN = 20
@@ -43,6 +44,7 @@ def hit_triage(session: Session, hit_id: int, *, now: datetime) -> dict[str, Any
         .limit(ACTS_SHOWN)
     ).all()
     return {
+        "destinations": hit_destinations(session, hit_id),
         "muted": (
             {"by": mute.muted_by, "at": mute.muted_at.isoformat(), "story": hit.story_id}
             if mute is not None
@@ -74,6 +76,19 @@ def hit_triage(session: Session, hit_id: int, *, now: datetime) -> dict[str, Any
             for act in acts
         ],
     }
+
+
+def hit_destinations(session: Session, hit_id: int) -> list[str]:
+    """The destinations the hit's alerts went (or are going) to, by key."""
+    return list(
+        session.scalars(
+            select(Delivery.destination)
+            .join(DeliveryHit, DeliveryHit.delivery_id == Delivery.id)
+            .where(DeliveryHit.hit_id == hit_id)
+            .distinct()
+            .order_by(Delivery.destination)
+        )
+    )
 
 
 def _text(action: str) -> str:

@@ -176,3 +176,20 @@ def test_it_refuses_an_anonymous_action_beyond_loopback(
         status, body = act(client, hit_id, "relevant")
     assert status == 403 and "sign in" in body
     assert session.scalar(select(func.count()).select_from(HitAction)) == 0
+
+
+def test_it_snoozes_the_destination_chosen_on_the_page(
+    client: TestClient, hit_id: int, session: Session
+) -> None:
+    page = client.get(f"/hits/{hit_id}").text
+    # The seeded hit's one alert went to slack:#desk.
+    assert '<option value="slack:#desk">slack:#desk</option>' in page
+    fields = form_values(page)
+    data = {"csrf": fields["csrf"], "nonce": fields["nonce"], "action": "snooze_1h"}
+    refused = client.post(f"/hits/{hit_id}/actions", data={**data, "destination": "email:x@y.org"})
+    assert refused.status_code == 400 and "not one this hit's alerts went to" in refused.text
+
+    done = client.post(f"/hits/{hit_id}/actions", data={**data, "destination": "slack:#desk"})
+    page = client.get(done.headers["location"]).text
+    assert "Snoozed at slack:#desk for 1 hour by local user" in page
+    assert "Watchlist snoozed at slack:#desk until" in page

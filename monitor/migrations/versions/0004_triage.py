@@ -29,7 +29,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("label", sa.String(length=20), nullable=True))
         batch_op.add_column(sa.Column("labelled_by", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("labelled_at", Stamp(), nullable=True))
-        batch_op.create_index("ix_hits_watchlist_label", ["watchlist_id", "label"], unique=False)
+        batch_op.create_index(
+            "ix_hits_watchlist_label", ["watchlist_id", "label", "created_at"], unique=False
+        )
     op.create_table(
         "hit_actions",
         sa.Column("id", sa.Integer(), nullable=False),
