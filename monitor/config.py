@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # -- alerting ---------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
+    # Slack's interactivity (buttons on alerts): the app's signing secret verifies each
+    # request to POST /slack/interactions; an app-level token (xapp-...) turns on Socket Mode,
+    # which needs no inbound port.
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
     smtp_url: SecretStr | None = None
     email_from: str = "monitor@localhost"
     default_alerts: str = Field(
@@ -200,7 +205,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("slack_bot_token")
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token")
     @classmethod
     def _blank_token_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # .env.example leaves it empty ('MONITOR_SLACK_BOT_TOKEN='): that is no token, and is
@@ -257,6 +262,15 @@ class Settings(BaseSettings):
                 f"at least {SECRET_KEY_MIN_LENGTH} characters, e.g. from `openssl rand -hex 32`"
             )
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("slack_app_token", mode="after")
+    @classmethod
+    def _check_slack_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # Socket Mode takes an app-level token only; a bot token there is a common slip, and
+        # Slack's answer to it (not_allowed_token_type) would come only at start.
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("an app-level token starts with 'xapp-' (Basic Information page)")
+        return value
 
     @field_validator("default_alerts")
     @classmethod

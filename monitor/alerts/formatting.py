@@ -40,6 +40,7 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from monitor.alerts import slack_actions
 from monitor.alerts.message import AlertItem, Message
 from monitor.states import DeliveryKind
 
@@ -390,6 +391,19 @@ def _slack_item_blocks(item: AlertItem, *, with_watchlist: bool) -> list[dict[st
     return blocks
 
 
+def _with_actions(
+    blocks: list[dict[str, Any]], item: AlertItem, message: Message
+) -> list[dict[str, Any]]:
+    """*blocks* with the hit's triage actions (monitor.alerts.slack_actions): a menu beside a
+    listed hit's headline, a row of buttons under a hit alerted alone."""
+    if item.hit_id is None or message.kind == DeliveryKind.TEST:
+        return blocks
+    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
+        blocks[0]["accessory"] = slack_actions.hit_menu(item.hit_id, message.delivery_id)
+        return blocks
+    return [*blocks, slack_actions.action_block(item.hit_id, message.delivery_id)]
+
+
 def _mrkdwn_section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
@@ -412,21 +426,30 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     if message.kind == DeliveryKind.DIGEST:
         for name, items in _grouped(candidates):
             group = [{"type": "header", "text": _plain_text_object(name, SLACK_HEADER_LIMIT)}]
+            hit_ids: list[int] = []
             for item in items:
-                more = _slack_item_blocks(item, with_watchlist=False)
-                if len(blocks) + len(group) + len(more) + 1 > budget:
+                more = _with_actions(_slack_item_blocks(item, with_watchlist=False), item, message)
+                # One more for the divider, one for the group's snooze menu.
+                if len(blocks) + len(group) + len(more) + 2 > budget:
                     break
                 group.extend(more)
+                hit_ids.extend([item.hit_id] if item.hit_id is not None else [])
                 shown += 1
             if len(group) > 1:
-                blocks.extend([*group, {"type": "divider"}])
+                snooze = slack_actions.snooze_block(hit_ids, message.delivery_id)
+                blocks.extend([*group, *([snooze] if snooze else []), {"type": "divider"}])
     else:
+        hit_ids = []
         for item in candidates:
-            more = _slack_item_blocks(item, with_watchlist=True)
-            if len(blocks) + len(more) > budget:
+            more = _with_actions(_slack_item_blocks(item, with_watchlist=True), item, message)
+            if len(blocks) + len(more) + (1 if many else 0) > budget:
                 break
             blocks.extend(more)
+            hit_ids.extend([item.hit_id] if item.hit_id is not None else [])
             shown += 1
+        snooze = slack_actions.snooze_block(hit_ids, message.delivery_id) if many else None
+        if snooze:
+            blocks.append(snooze)
     omitted = message.omitted + (len(message.items) - shown)
     if omitted > 0:
         listed = (

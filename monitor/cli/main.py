@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from monitor import __version__
-from monitor.cli import alerts, dashboard, db, feeds, run, watchlists
+from monitor.cli import alerts, dashboard, db, feeds, run, slack, watchlists
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging
 
@@ -37,7 +37,7 @@ def cli() -> None:
 
 
 # Each area of the service owns one module of subcommands; the list is explicit.
-for _area in (db, feeds, watchlists, alerts, run, dashboard):
+for _area in (db, feeds, watchlists, alerts, run, dashboard, slack):
     for _command in _area.commands:
         cli.add_command(_command)
 

@@ -1,10 +1,11 @@
 """``monitor run`` (the whole service on one machine) and ``monitor prune``.
 
 ``monitor run`` upgrades the database, then starts two children and watches them: a Celery
-worker with an embedded beat on every queue, and the dashboard. With the defaults that needs
-nothing installed: SQLite for the data and a SQLite file as the broker. Ctrl-C (or SIGTERM)
-is forwarded once to each child as SIGTERM, Celery's warm shutdown, so running tasks finish;
-the command then exits 0. If a child dies on its own, the others are stopped and the command
+worker with an embedded beat on every queue, and the dashboard (and a third, ``monitor slack
+listen``, when ``MONITOR_SLACK_APP_TOKEN`` turns on Slack's Socket Mode). With the defaults
+that needs nothing installed: SQLite for the data and a SQLite file as the broker. Ctrl-C (or
+SIGTERM) is forwarded once to each child as SIGTERM, Celery's warm shutdown, so running tasks
+finish; the command then exits 0. If a child dies on its own, the others are stopped and the command
 exits non-zero, so a supervisor notices.
 
 The library never imports Celery: the worker is ``python -m celery -A workers worker``.
@@ -208,6 +209,9 @@ def run(settings: Settings, once: bool, concurrency: int | None, no_dashboard: b
         err=True,
     )
     supervisor.start("worker", worker_command(concurrency=concurrency), env)
+    if settings.slack_app_token is not None:
+        # Clicks on Slack alerts over Socket Mode (monitor.slackapp.socketmode).
+        supervisor.start("slack", [sys.executable, "-m", "monitor", "slack", "listen"], env)
     if not no_dashboard:
         supervisor.start("dashboard", dashboard_command(), env)
         click.echo(

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.config import Settings
-from monitor.dashboard import actions, api, ops, pages, precision, websub
+from monitor.dashboard import actions, api, ops, pages, precision, slack, websub
 from monitor.dashboard.deps import Dashboard
 from monitor.dashboard.security import AccessGuard
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(ops.router)
     app.include_router(websub.router)
+    app.include_router(slack.router)  # POST /slack/interactions, signed by Slack
     # A browser gets an HTML page for a missing hit or page; /api keeps JSON errors.
     app.add_exception_handler(StarletteHTTPException, pages.html_errors)
     app.add_exception_handler(RequestValidationError, pages.html_errors)

@@ -33,6 +33,7 @@ __all__ = [
     "LINK_HOLDER",
     "OPEN",
     "SESSION_COOKIE",
+    "SLACK_INTERACTIONS",
     "TOKEN_HOLDER",
     "AccessGuard",
     "auth_configured",
@@ -55,6 +56,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Who a request is, when it is not a basic-auth user: see authorised_as.
 OPEN = "open"
 TOKEN_HOLDER = "token"  # noqa: S105 (a name for who is asking, not a secret)
+# Authenticated by Slack's signature in its route (monitor.dashboard.slack), not here.
+SLACK_INTERACTIONS = "/slack/interactions"
 # The holder of an email's signed action link: that link is its own credential, for one
 # action on one hit (monitor.dashboard.actions), and opens nothing else.
 LINK_HOLDER = "link"
@@ -182,14 +185,24 @@ class AccessGuard(BaseHTTPMiddleware):
     """Let a request through only when it is authorised, and add the security headers to
     every response, refusals included.
 
-    ``/healthz`` (for load balancers), ``/static/`` and the WebSub callback are open. A
-    ``?token=`` link logs in: the token moves into an HttpOnly cookie and the browser is sent
-    to the same URL without it.
+    ``/healthz`` (for load balancers), ``/static/`` and the WebSub callback are open;
+    ``POST /slack/interactions`` is too when a Slack signing secret is set, because its route
+    checks Slack's signature. A ``?token=`` link logs in: the token moves into an HttpOnly
+    cookie and the browser is sent to the same URL without it.
     """
 
     def __init__(self, app: Any, settings: Settings) -> None:
         super().__init__(app)
         self.settings = settings
+
+    def _slack_signed(self, request: Request) -> bool:
+        # Slack's interaction requests carry Slack's signature, which the route verifies;
+        # they can carry neither a login nor a CSRF token. Only with a signing secret set.
+        return (
+            request.url.path == SLACK_INTERACTIONS
+            and request.method == "POST"
+            and self.settings.slack_signing_secret is not None
+        )
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
@@ -204,9 +217,14 @@ class AccessGuard(BaseHTTPMiddleware):
                 response.set_cookie(SESSION_COOKIE, given, httponly=True, samesite="strict")
             else:
                 response = JSONResponse({"detail": "invalid token"}, status_code=401)
-        elif path == "/healthz" or path.startswith(("/static/", CALLBACK_PREFIX)):
+        elif (
+            path == "/healthz"
+            or path.startswith(("/static/", CALLBACK_PREFIX))
+            or self._slack_signed(request)
+        ):
             # The WebSub callback answers hubs, which cannot log in: its unguessable token
-            # and each push's signature guard it (monitor.dashboard.websub).
+            # and each push's signature guard it (monitor.dashboard.websub). Slack's
+            # interactions carry Slack's signature, checked by their route.
             response = await call_next(request)
         elif (principal := self._principal(request)) is None:
             headers = {"WWW-Authenticate": 'Basic realm="monitor"'}

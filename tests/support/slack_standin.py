@@ -31,6 +31,12 @@ Without a scripted answer the Web API checks the bearer token (``invalid_auth``)
 channel (``channel_not_found`` for names in ``missing``, ``is_archived`` for names in
 ``archived``) and that there is text or blocks (``no_text``); webhooks check for JSON with
 text or blocks (400 ``invalid_payload``).
+
+Interactivity (the person's side of a click, in ``slack_interactivity.py``): :meth:`click`
+POSTs a signed ``block_actions`` payload for a button or menu of a posted message to an app's
+Request URL, :meth:`click_by_socket` sends it as a Socket Mode envelope (after the app opened
+a connection with ``apps.connections.open`` and its ``xapp-`` token); the stand-in answers at
+the payload's ``response_url`` and to ``chat.update``, keeping each message's blocks current.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +53,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
+
 from tests.support.httpserver import QuietHTTPServer
+from tests.support.slack_interactivity import SocketModeServer, block_actions, signed_request
 
 __all__ = ["Answer", "Received", "SlackStandIn"]
 
@@ -138,11 +148,146 @@ class Received:
         return "\n".join(texts)
 
 
-class SlackStandIn:
+class _Interactivity:
+    """What :class:`SlackStandIn` adds for interactivity (kept apart to be read apart)."""
+
+    # Filled by SlackStandIn.
+    port: int
+    token: str
+    app_token: str
+    received: list[Received]
+    channels: dict[str, list[dict[str, Any]]]
+    socket: SocketModeServer | None
+    # Set to an unset Event to hold every response_url answer until it is set.
+    hold_responses: threading.Event | None
+    _lock: threading.Lock
+    WEBHOOK_CHANNEL: str
+
+    @property
+    def responses(self) -> list[Received]:
+        """What the app POSTed to response_urls."""
+        return [r for r in self.received if r.kind == "response"]
+
+    @property
+    def updates(self) -> list[Received]:
+        """The app's chat.update calls."""
+        return [r for r in self.received if r.kind == "update"]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        """The message *ts* of *channel* as it is now (after any update)."""
+        with self._lock:
+            for stored in self.channels.get(channel, []):
+                if stored["ts"] == ts:
+                    return stored
+        raise LookupError(f"no message {ts} in {channel}")
+
+    def last_message(self) -> tuple[str, dict[str, Any]]:
+        """The channel id and message most recently posted, by API or webhook."""
+        with self._lock:
+            newest = max(
+                ((c, m) for c, ms in self.channels.items() for m in ms),
+                key=lambda pair: float(pair[1]["ts"]),
+            )
+        return newest
+
+    def response_url(self, channel: str, ts: str) -> str:
+        """A response_url for an action on message *ts*: what the app POSTs there replaces
+        or follows that message, as Slack's does."""
+        return f"http://127.0.0.1:{self.port}/actions/T0STANDIN/{channel}/{ts}/{uuid.uuid4().hex}"
+
+    def payload(self, channel: str, ts: str, action_id: str, **options: Any) -> dict[str, Any]:
+        """The ``block_actions`` payload of a click on *action_id* in message *ts* (with
+        ``response_url=None``, without one, as for a message in a modal)."""
+        options.setdefault("response_url", self.response_url(channel, ts))
+        return block_actions(
+            self.message(channel, ts), channel=channel, action_id=action_id, **options
+        )
+
+    def click(
+        self,
+        url: str,
+        channel: str,
+        ts: str,
+        action_id: str,
+        *,
+        secret: str,
+        timestamp: int | None = None,
+        **options: Any,
+    ) -> httpx.Response:
+        """POST a signed click on *action_id* to the app's Request URL *url*."""
+        payload = self.payload(channel, ts, action_id, **options)
+        body, headers = signed_request(payload, secret=secret, timestamp=timestamp)
+        return httpx.post(url, content=body, headers=headers, timeout=10)
+
+    def click_by_socket(self, channel: str, ts: str, action_id: str, **options: Any) -> str:
+        """Send a click as a Socket Mode envelope to the connected app; the envelope id."""
+        if self.socket is None:
+            raise RuntimeError("no app has opened a Socket Mode connection")
+        return self.socket.send_interactive(self.payload(channel, ts, action_id, **options))
+
+    def _respond(self, request: Received) -> tuple[int, dict[str, str], Any]:
+        if self.hold_responses is not None:
+            # A slow Slack: the app's POST to the response_url waits until the test says.
+            self.hold_responses.wait(30)
+        # /actions/T0STANDIN/<channel>/<ts>/<secret part>
+        parts = request.path.split("/")
+        if len(parts) != 6:
+            return 404, {}, {"ok": False, "error": "expired_url"}
+        channel, ts = parts[3], parts[4]
+        body = request.body
+        if body.get("replace_original") in (True, "true"):
+            try:
+                stored = self.message(channel, ts)
+            except LookupError:
+                return 404, {}, {"ok": False, "error": "message_not_found"}
+            with self._lock:
+                stored["text"] = str(body.get("text", stored["text"]))
+                stored["blocks"] = request.blocks
+        return 200, {}, {"ok": True}
+
+    def _update(self, request: Received) -> tuple[int, dict[str, str], Any]:
+        if request.headers.get("authorization", "") != f"Bearer {self.token}":
+            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        channel, ts = str(request.body.get("channel", "")), str(request.body.get("ts", ""))
+        try:
+            stored = self.message(channel, ts)
+        except LookupError:
+            return 200, {}, {"ok": False, "error": "message_not_found"}
+        with self._lock:
+            stored["text"] = request.text
+            stored["blocks"] = request.blocks
+        return 200, {}, {"ok": True, "channel": channel, "ts": ts, "text": request.text}
+
+    def _open_connection(self, request: Received) -> tuple[int, dict[str, str], Any]:
+        # apps.connections.open takes the app-level token only
+        # (https://api.slack.com/methods/apps.connections.open).
+        auth = request.headers.get("authorization", "")
+        if auth != f"Bearer {self.app_token}":
+            error = "not_allowed_token_type" if auth.startswith("Bearer xox") else "invalid_auth"
+            return 200, {}, {"ok": False, "error": error}
+        with self._lock:
+            if self.socket is None:
+                self.socket = SocketModeServer().start()
+            url = self.socket.url
+        return 200, {}, {"ok": True, "url": url}
+
+
+class SlackStandIn(_Interactivity):
     """The server. Use as a context manager, or ``start()`` / ``close()``."""
 
-    def __init__(self, *, token: str = "xoxb-standin-token") -> None:  # noqa: S107 (a fake)
+    # The channel id an incoming webhook posts to (a webhook belongs to one channel).
+    WEBHOOK_CHANNEL = "C0WEBHOOK"
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-standin-token",  # noqa: S107 (a fake)
+        app_token: str = "xapp-1-standin-app-token",  # noqa: S107 (a fake)
+    ) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket: SocketModeServer | None = None
+        self.hold_responses: threading.Event | None = None
         self.received: list[Received] = []
         self.archived: set[str] = set()
         self.missing: set[str] = set()
@@ -167,6 +312,8 @@ class SlackStandIn:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.socket is not None:
+            self.socket.close()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
@@ -237,7 +384,12 @@ class SlackStandIn:
         if name == "ok":
             ts = self._next_ts()
             channel = self.channel_id(request.channel or "general")
-            stored = {"type": "message", "text": request.text, "ts": ts}
+            stored = {
+                "type": "message",
+                "text": request.text,
+                "ts": ts,
+                "blocks": _with_block_ids(request.blocks),
+            }
             if request.thread_ts:
                 stored["thread_ts"] = request.thread_ts
                 stored["reply_broadcast"] = bool(request.body.get("reply_broadcast"))
@@ -309,6 +461,15 @@ class SlackStandIn:
         if name is None:
             name = "ok" if (request.text or request.blocks) else "invalid_payload"
         name = _WEBHOOK_NAMES.get(name, name)
+        if name == "ok":
+            stored = {
+                "type": "message",
+                "text": request.text,
+                "ts": self._next_ts(),
+                "blocks": _with_block_ids(request.blocks),
+            }
+            with self._lock:
+                self.channels.setdefault(self.WEBHOOK_CHANNEL, []).append(stored)
         status = _WEBHOOK_STATUS.get(name, 400)
         headers = (
             {"Retry-After": str(answer.retry_after)} if name == "ratelimited" and answer else {}
@@ -331,6 +492,8 @@ class SlackStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 kind = "webhook" if self.path.startswith("/services/") else "api"
+                if self.path.startswith("/actions/"):
+                    kind = "response"
                 path, _, query = self.path.partition("?")
                 body = _decode(raw, self.headers.get("Content-Type", ""))
                 body.update({k: v[0] for k, v in parse_qs(query).items()})
@@ -346,6 +509,20 @@ class SlackStandIn:
                     with standin._lock:
                         standin.received.append(request)
                     self._answer(*standin._read(method, request), request)
+                    return
+                interactive = {
+                    "response": standin._respond,
+                    "chat.update": standin._update,
+                    "apps.connections.open": standin._open_connection,
+                }
+                handler = interactive.get(kind) or interactive.get(method)
+                if handler is not None:
+                    request.kind = {"chat.update": "update", "apps.connections.open": "socket"}.get(
+                        method, request.kind
+                    )
+                    with standin._lock:
+                        standin.received.append(request)
+                    self._answer(*handler(request), request)
                     return
                 with standin._lock:
                     standin.received.append(request)
@@ -382,6 +559,14 @@ class SlackStandIn:
                 self.wfile.write(data)
 
         return Handler
+
+
+def _with_block_ids(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """*blocks* as Slack stores them: a block posted without a ``block_id`` gets one."""
+    return [
+        block if block.get("block_id") else {**block, "block_id": uuid.uuid4().hex[:5]}
+        for block in blocks
+    ]
 
 
 def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
