@@ -41,6 +41,8 @@ class DeliveryKind(StrEnum):
     FOLLOWUP = "followup"  # another outlet carried the story: a reply in the first alert's thread
     ESCALATION = "escalation"  # the story reached the watchlist's escalate_at sources
     TEST = "test"  # 'monitor alerts test': composed and sent, never stored
+    SPIKE = "spike"  # a watchlist's volume of stories is improbably high (monitor.trends)
+    OPS = "ops"  # to MONITOR_OPS_ALERTS: a feed fell silent, or recovered
 
     @property
     def label(self) -> str:
@@ -55,6 +57,8 @@ _DELIVERY_LABELS = {
     DeliveryKind.FOLLOWUP: "thread reply",
     DeliveryKind.ESCALATION: "escalation",
     DeliveryKind.TEST: "test message",
+    DeliveryKind.SPIKE: "spike alert",
+    DeliveryKind.OPS: "ops message",
 }
 
 

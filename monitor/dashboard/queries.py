@@ -31,6 +31,7 @@ from monitor.models import (
     DeliveryHit,
     Destination,
     Feed,
+    FeedSilence,
     Hit,
     HitArticle,
     Watchlist,
@@ -475,6 +476,15 @@ FEED_SORTS = {"status", "name", "last_polled_at", "error_streak", "items_per_day
 
 def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    # Feeds that answer but stopped publishing (monitor.trends.silence): since when.
+    silences: dict[int, datetime | None] = {
+        feed_id: since
+        for feed_id, since in session.execute(
+            select(FeedSilence.feed_id, FeedSilence.silent_since).where(
+                FeedSilence.silent_since.is_not(None)
+            )
+        )
+    }
     for feed in session.scalars(select(Feed)):
         if not feed.enabled:
             status = "disabled"
@@ -495,6 +505,8 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "last_error": scrub(feed.last_error or feed.disabled_reason),
                 "next_poll_at": _iso(feed.next_poll_at),
                 "items_per_day": feed.items_per_day,
+                "silent": feed.enabled and feed.id in silences,
+                "silent_since": _iso(silences.get(feed.id)),
             }
         )
     # Broken first: that is what an operator opens this page for.

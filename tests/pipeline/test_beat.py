@@ -59,6 +59,7 @@ def test_it_schedules_every_stage_the_issue_asks_for() -> None:
         "monitor.sweep",
         "monitor.send_due_digests",
         "monitor.prune",
+        "monitor.check_trends",
     }
     assert tasks <= set(workers.app.tasks)
 
