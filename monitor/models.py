@@ -49,8 +49,10 @@ __all__ = [
     "FeedSilence",
     "Hit",
     "HitArticle",
+    "HourCount",
     "Lease",
     "PollCount",
+    "RollupMark",
     "SpikeState",
     "Story",
     "StoryKey",
@@ -490,3 +492,30 @@ class PollCount(Base):
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HourCount(Base):
+    """A count per clock hour, rolled up once the hour is over (``monitor.trends.rollup``), so
+    the overview page reads a few thousand rows, not a million hits.
+
+    ``series`` says what is counted (``stories`` and ``articles`` per watchlist in ``key``;
+    ``new_articles`` with an empty key).
+    """
+
+    __tablename__ = "hour_counts"
+
+    series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_hour_counts_hour", "hour"),)
+
+
+class RollupMark(Base):
+    """How far the hourly roll-up has gone: every hour before ``until`` is in ``hour_counts``."""
+
+    __tablename__ = "rollup_marks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    until: Mapped[datetime]

@@ -40,6 +40,7 @@ from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle
 from monitor.redaction import scrub
 from monitor.states import READY_TO_SEND, DeliveryStatus
 from monitor.trends.polls import count_poll
+from monitor.trends.rollup import roll_up
 from monitor.trends.silence import check_silent_feeds
 from monitor.trends.spike_alerts import check_spikes
 from monitor.watchlists import WatchlistRegistry, sync_watchlists
@@ -351,6 +352,7 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         # that fell silent or recovered; their deliveries are due now and go out below.
         summary.spikes = sum(c.started for c in check_spikes(session, settings=settings, now=now))
         check_silent_feeds(session, settings=settings, now=now)
+        roll_up(session, now=now)
         digest_ids = [int(i) for i in (open_due_digests(session, now=now) or [])]
         session.commit()
         summary.digests = len(digest_ids)

@@ -24,6 +24,7 @@ from monitor.db import session_scope
 from monitor.logs import get_logger
 from monitor.models import utcnow
 from monitor.trends.polls import count_poll
+from monitor.trends.rollup import roll_up
 from monitor.trends.silence import check_silent_feeds
 from monitor.trends.spike_alerts import check_spikes
 from workers.app import app
@@ -147,12 +148,15 @@ def sweep() -> str:
 
 @app.task(name="monitor.check_trends", ignore_result=True)
 def check_trends() -> str:
-    """Spike alerts for watchlists with a ``spike:`` block; silent feeds for ops."""
+    """Spike alerts for watchlists with a ``spike:`` block; silent feeds for ops; the
+    overview's hourly roll-up."""
     settings = get_settings()
     now = utcnow()
     with session_scope(settings) as session:
         spikes = check_spikes(session, settings=settings, now=now)
         silences = check_silent_feeds(session, settings=settings, now=now)
+        # The overview page's hourly counts, for the hours that are over.
+        roll_up(session, now=now)
     delivery_ids = [i for check in spikes for i in check.delivery_ids]
     delivery_ids += [i for check in silences for i in check.delivery_ids]
     for delivery_id in delivery_ids:

@@ -4,10 +4,11 @@ Revision ID: 0007
 Revises: 0003
 Create Date: 2026-12-04 21:00:00.000000
 
-Adds three tables of their own, so nothing already stored changes: ``spike_states`` (one row
+Adds tables of their own, so nothing already stored changes: ``spike_states`` (one row
 per watchlist, whether its volume is in a spike), ``feed_silences`` (one row per feed, whether
 it has stopped publishing) and ``poll_counts`` (polls per clock hour and outcome, for the
-overview page's feed-health chart).
+overview page's feed-health chart), and ``hour_counts`` with its ``rollup_marks`` (stories
+and articles per watchlist and hour, rolled up once the hour is over).
 """
 
 from collections.abc import Sequence
@@ -60,8 +61,29 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("hour", "outcome", name=op.f("pk_poll_counts")),
     )
 
+    op.create_table(
+        "hour_counts",
+        sa.Column("series", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("hour", sa.DateTime(), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("series", "key", "hour", name=op.f("pk_hour_counts")),
+    )
+    with op.batch_alter_table("hour_counts", schema=None) as batch_op:
+        batch_op.create_index("ix_hour_counts_hour", ["hour"], unique=False)
+    op.create_table(
+        "rollup_marks",
+        sa.Column("name", sa.String(length=50), nullable=False),
+        sa.Column("until", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_rollup_marks")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("rollup_marks")
+    with op.batch_alter_table("hour_counts", schema=None) as batch_op:
+        batch_op.drop_index("ix_hour_counts_hour")
+    op.drop_table("hour_counts")
     op.drop_table("poll_counts")
     op.drop_table("feed_silences")
     op.drop_table("spike_states")
