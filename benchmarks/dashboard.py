@@ -4,7 +4,9 @@
 Seeds a throw-away database (SQLite file; PostgreSQL database ``bench_dashboard``) with
 ``--hits`` hits over 20 watchlists and 50 feeds spread across 30 days, then times the
 recent-hits page and ``/api/hits`` in process (FastAPI TestClient, so routing, queries,
-templates and JSON are all counted; no network), with and without filters.
+templates and JSON are all counted; no network), with and without filters, and the overview
+page over each of its ranges, after the hourly roll-up a worker would have done (its time is
+printed too).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from monitor import db as storage  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.dashboard.app import create_app  # noqa: E402
+from monitor.trends.rollup import roll_up  # noqa: E402
 
 POSTGRES = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -134,6 +137,10 @@ CASES = [
     ("api text 'solar'", "/api/hits?q=solar"),
     ("api watchlist+7d+text", "/api/hits?watchlist=w3&range=7d&q=acme"),
     ("api page 200 deep", None),
+    ("overview 24h", "/overview?range=24h"),
+    ("overview 7d", "/overview?range=7d"),
+    ("overview 30d", "/overview?range=30d"),
+    ("overview 90d", "/overview?range=90d"),
 ]
 
 
@@ -189,6 +196,11 @@ def main() -> None:
             storage.upgrade(settings)
             took = seed(settings, args.hits)
             print(f"{db}: seeded {args.hits:,} hits in {took:.0f} s", flush=True)
+            started = time.perf_counter()
+            with storage.session_scope(settings) as session:
+                hours = roll_up(session, now=NOW)
+            took = time.perf_counter() - started
+            print(f"{db}: rolled up {hours:,} hours in {took:.0f} s", flush=True)
             results[db] = measure(settings, args.requests)
             storage.dispose_engines()
     print(f"\n{args.hits:,} hits, {args.requests} requests per row, times in ms\n")

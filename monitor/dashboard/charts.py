@@ -92,36 +92,38 @@ def bar_chart(
         f'y2="{TOP + plot_h}"/>'
     )
     every = max(1, math.ceil(n / 8))
+    # Escaped once, not once a bar: a week of hours is 168 buckets, drawn for every watchlist.
+    kinds = [(str(escape(s.css)), str(escape(s.label)), s.values) for s in series]
+    width = f"{max(bar_w - 0.5, 0.5):.1f}"
+    scale = plot_h / top
     for i, bucket in enumerate(buckets):
         x0 = LEFT + slot * i + (slot - group_w) / 2
-        names = label(bucket)
+        names = str(escape(label(bucket)))
         bars = []
         base = 0
-        for k, s in enumerate(series):
-            value = s.values[i]
+        for k, (kind, what, values) in enumerate(kinds):
+            value = values[i]
+            if not value:
+                continue
             if stacked:
-                y_top, height = y(base + value), plot_h * value / top
-                x = x0
+                y_top, x = y(base + value), x0
                 base += value
             else:
-                y_top, height = y(value), plot_h * value / top
-                x = x0 + bar_w * k
-            if value:
-                bars.append(
-                    f'<rect class="bar {escape(s.css)}" x="{x:.1f}" y="{y_top:.1f}" '
-                    f'width="{max(bar_w - 0.5, 0.5):.1f}" height="{height:.1f}" '
-                    f'data-value="{value}"><title>{escape(names)}: {value} '
-                    f"{escape(s.label)}</title></rect>"
-                )
-        target = link(i) if link is not None else None
-        if bars and target:
+                y_top, x = y(value), x0 + bar_w * k
+            bars.append(
+                f'<rect class="bar {kind}" x="{x:.1f}" y="{y_top:.1f}" width="{width}" '
+                f'height="{value * scale:.1f}" data-value="{value}"><title>{names}: {value} '
+                f"{what}</title></rect>"
+            )
+        target = link(i) if link is not None and bars else None
+        if target:
             parts.append(f'<a href="{escape(target)}">{"".join(bars)}</a>')
         else:
             parts.extend(bars)
         if i % every == 0:
             parts.append(
                 f'<text class="tick" x="{x0 + group_w / 2:.1f}" y="{TOP + plot_h + 16}" '
-                f'text-anchor="middle">{escape(names)}</text>'
+                f'text-anchor="middle">{names}</text>'
             )
     legend_x = LEFT
     for s in series:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from monitor.cas import compare_and_set
@@ -114,10 +114,12 @@ def roll_up(session: Session, *, now: datetime | None = None, max_days: int = 12
         if not moved:  # another worker has this day: leave the rest to it
             session.rollback()
             break
-        session.add_all(
-            HourCount(series=series, key=key, hour=hour, value=value)
+        rows = [
+            {"series": series, "key": key, "hour": hour, "value": value}
             for (series, key, hour), value in count_hours(session, mark, upto).items()
-        )
+        ]
+        if rows:  # one executemany, not an ORM object per row: a day is ~50 rows a watchlist
+            session.execute(insert(HourCount), rows)
         session.commit()
         hours += int((upto - mark) / HOUR)
         mark = upto
