@@ -45,7 +45,10 @@ def _rows(n: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     span = 30 * 86400
     articles, hits = [], []
     for i in range(1, n + 1):
-        at = (NOW - timedelta(seconds=span * (n - i) // n)).replace(tzinfo=None)
+        # Written as SQLAlchemy writes times on SQLite (always with microseconds): SQLite
+        # compares them as text, and '...21:00:00' sorts before '...21:00:00.000000'.
+        moment = (NOW - timedelta(seconds=span * (n - i) // n)).replace(tzinfo=None)
+        at = moment.isoformat(" ", timespec="microseconds")
         word = ("acme", "solar", "merger", "strike", "drought")[i % 5]
         articles.append(
             (i, f"{i:064x}", f"http://wire.test/{i}", f"Story {i} about {word}", i % FEEDS + 1, at)

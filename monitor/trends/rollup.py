@@ -58,6 +58,7 @@ def count_hours(session: Session, start: datetime, end: datetime) -> Counts:
         stories[watchlist_id, hour].add(story_id if story_id is not None else -article_id)
     for (watchlist_id, hour), keys in stories.items():
         counts["stories", watchlist_id, hour] = len(keys)
+
     copies = session.execute(
         select(Hit.watchlist_id, HitArticle.attached_at)
         .join(Hit, Hit.id == HitArticle.hit_id)
@@ -72,7 +73,10 @@ def count_hours(session: Session, start: datetime, end: datetime) -> Counts:
     ).scalars()
     for moment in seen:
         counts["new_articles", "", start_of_hour(moment)] += 1
-    return counts
+    # SQLite compares times as text: one written in another form than SQLAlchemy's (no
+    # microseconds, by hand) can pass the filter and floor to the hour at *end*, which the
+    # next roll-up owns. Only the hours of [start, end) are this call's.
+    return {key: value for key, value in counts.items() if start <= key[2] < end}
 
 
 def rolled_until(session: Session) -> datetime | None:

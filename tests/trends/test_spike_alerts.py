@@ -77,7 +77,7 @@ def test_it_sends_exactly_one_spike_alert_for_a_burst_after_a_steady_baseline(
     )
     spec = spiky(world, session)
     steady_baseline(world, spec, settings, until=BURST + timedelta(hours=12))
-    other = world.feed_named("Yonhap")
+    other = world.feed_named("Yonhap <!channel>")  # a feed's name is outside text
     for n in range(12):  # twelve distinct stories in forty minutes
         publish(
             world,
@@ -108,7 +108,8 @@ def test_it_sends_exactly_one_spike_alert_for_a_burst_after_a_steady_baseline(
     assert f"{delivery.payload['observed']} stories in the last" in post.text
     assert f"expected {delivery.payload['expected']:.1f}" in post.text
     seen = post.all_text()
-    assert "Yonhap" in seen and "Daily Wire" in seen  # the top sources
+    assert "Yonhap &lt;!channel&gt; (" in post.text and "Daily Wire (" in post.text
+    assert "<!channel>" not in seen  # escaped: no @channel ping from a feed's name
     assert sum(f"Burst story {n}:" in seen for n in range(12)) == 3  # three headlines
 
 

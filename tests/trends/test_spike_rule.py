@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.trends.spike import SpikeRule, assess, expected_count, poisson_tail
+from monitor.trends.spike_alerts import rule_of
+from monitor.watchlists.spec import WatchlistFile
 
 NOW = datetime(2026, 3, 23, 9, 30, tzinfo=UTC)  # a Monday
 
@@ -86,3 +90,30 @@ def test_it_is_stricter_at_low_sensitivity() -> None:
         "normal": False,
         "high": True,
     }
+
+
+@pytest.mark.parametrize(
+    ("spike", "problem"),
+    [
+        ({"baseline": "3d"}, "at least 7d"),
+        ({"baseline": "two weeks"}, "duration such as 48h or 2d"),
+        ({"min_stories": 0}, "greater than or equal to 1"),
+        ({"sensitivity": "extreme"}, "'low', 'normal' or 'high'"),
+        ({"window": "1h"}, "Extra inputs are not permitted"),
+    ],
+    ids=["short-baseline", "bad-duration", "zero-stories", "bad-sensitivity", "unknown-key"],
+)
+def test_it_refuses_a_bad_spike_block_with_a_clear_reason(
+    spike: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        WatchlistFile.model_validate({"id": "nk", "query": "Pyongyang", "spike": spike})
+
+
+def test_it_reads_the_rule_a_watchlist_file_gives() -> None:
+    spec = WatchlistFile.model_validate(
+        {"id": "nk", "query": "Pyongyang", "spike": {"baseline": "28d", "sensitivity": "low"}}
+    )
+    rule = rule_of(spec.model_dump(mode="json"))
+    assert rule == SpikeRule(baseline=timedelta(days=28), min_stories=5, sensitivity="low")
+    assert rule_of({"id": "nk"}) is None
