@@ -176,7 +176,10 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--rows", help="time only the requests whose name contains this")
     args = parser.parse_args()
+    if args.rows:
+        CASES[:] = [case for case in CASES if args.rows in case[0]]
     results: dict[str, list[tuple[str, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls = {}

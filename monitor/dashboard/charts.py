@@ -100,6 +100,7 @@ def bar_chart(
         x0 = LEFT + slot * i + (slot - group_w) / 2
         names = str(escape(label(bucket)))
         bars = []
+        said = []
         base = 0
         for k, (kind, what, values) in enumerate(kinds):
             value = values[i]
@@ -112,14 +113,18 @@ def bar_chart(
                 y_top, x = y(value), x0 + bar_w * k
             bars.append(
                 f'<rect class="bar {kind}" x="{x:.1f}" y="{y_top:.1f}" width="{width}" '
-                f'height="{value * scale:.1f}" data-value="{value}"><title>{names}: {value} '
-                f"{what}</title></rect>"
+                f'height="{value * scale:.1f}"/>'
             )
-        target = link(i) if link is not None and bars else None
-        if target:
-            parts.append(f'<a href="{escape(target)}">{"".join(bars)}</a>')
-        else:
-            parts.extend(bars)
+            said.append(f"{value} {what}")
+        if bars:
+            # One tooltip for the bucket's bars: a week of hours is 168 buckets a chart, and
+            # the page's size is what a browser waits for.
+            inside = f"<title>{names}: {', '.join(said)}</title>{''.join(bars)}"
+            target = link(i) if link is not None else None
+            if target:
+                parts.append(f'<a href="{escape(target)}">{inside}</a>')
+            else:
+                parts.append(f"<g>{inside}</g>")
         if i % every == 0:
             parts.append(
                 f'<text class="tick" x="{x0 + group_w / 2:.1f}" y="{TOP + plot_h + 16}" '

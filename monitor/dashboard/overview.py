@@ -108,7 +108,8 @@ def overview(
     mark = min(max(mark, since), now)
     counts: dict[tuple[str, str, datetime], int] = defaultdict(int)
     slot = _slot_of(session, since, step)
-    stored = session.execute(
+    # Core, not ORM, execution: thousands of plain rows, no entities to build.
+    stored = session.connection().execute(
         select(HourCount.series, HourCount.key, slot, func.sum(HourCount.value))
         .where(HourCount.hour >= since, HourCount.hour < mark)
         .group_by(HourCount.series, HourCount.key, slot)

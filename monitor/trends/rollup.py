@@ -47,7 +47,9 @@ def count_hours(session: Session, start: datetime, end: datetime) -> Counts:
     articles themselves: ``{(series, key, hour): value}``."""
     counts: Counts = defaultdict(int)
     stories: dict[tuple[str, datetime], set[int]] = defaultdict(set)
-    hits = session.execute(
+    # Core execution (no ORM rows to build): the live part of the overview reads up to an
+    # hour of hits per request, and a roll-up a day of them.
+    hits = session.connection().execute(
         select(Hit.watchlist_id, Hit.created_at, Hit.story_id, Hit.article_id).where(
             Hit.created_at >= start, Hit.created_at < end
         )
