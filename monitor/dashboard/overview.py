@@ -109,10 +109,14 @@ def overview(
     counts: dict[tuple[str, str, datetime], int] = defaultdict(int)
     slot = _slot_of(session, since, step)
     # Core, not ORM, execution: thousands of plain rows, no entities to build.
-    stored = session.connection().execute(
-        select(HourCount.series, HourCount.key, slot, func.sum(HourCount.value))
-        .where(HourCount.hour >= since, HourCount.hour < mark)
-        .group_by(HourCount.series, HourCount.key, slot)
+    stored = (
+        session.connection()
+        .execute(
+            select(HourCount.series, HourCount.key, slot, func.sum(HourCount.value))
+            .where(HourCount.hour >= since, HourCount.hour < mark)
+            .group_by(HourCount.series, HourCount.key, slot)
+        )
+        .all()
     )
     for series, key, number, value in stored:
         if 0 <= number < len(buckets):
@@ -148,9 +152,10 @@ def overview(
     day_index = {moment: i for i, moment in enumerate(days)}
     new_articles = [0] * len(days)
     for (series, _, moment), value in counts.items():
-        day = moment.replace(hour=0)
-        if series == "new_articles" and day in day_index:
-            new_articles[day_index[day]] += value
+        if series == "new_articles":
+            day = day_index.get(moment.replace(hour=0))
+            if day is not None:
+                new_articles[day] += value
 
     polls: dict[str, list[int]] = {}
     rows = session.execute(
