@@ -76,7 +76,7 @@ def test_it_sends_exactly_one_spike_alert_for_a_burst_after_a_steady_baseline(
         update={"slack_base_url": slack.base_url, "slack_bot_token": SecretStr(slack.token)}
     )
     spec = spiky(world, session)
-    steady_baseline(world, spec, settings, until=BURST + timedelta(hours=12))
+    steady_baseline(world, spec, settings, until=BURST + timedelta(hours=16))
     other = world.feed_named("Yonhap <!channel>")  # a feed's name is outside text
     for n in range(12):  # twelve distinct stories in forty minutes
         publish(
@@ -101,6 +101,14 @@ def test_it_sends_exactly_one_spike_alert_for_a_burst_after_a_steady_baseline(
     # The volume went back to normal within the twelve hours: the next burst is news again.
     state = session.get_one(SpikeState, "nk-russia")
     assert state.spiking_since is None
+
+    # A second surge after the volume was normal again is news again: one more alert.
+    again = BURST + timedelta(hours=13)
+    for n in range(12):
+        publish(world, spec, settings, again + timedelta(minutes=3 * n), f"Second surge {n}")
+    session.commit()
+    run_checks(session, settings, every(BURST + timedelta(hours=12), again + timedelta(hours=3)))
+    assert len(spike_deliveries(session)) == 2
 
     assert deliver(session, delivery.id, settings=settings, now=BURST + timedelta(hours=1)).sent
     post = slack.posts[-1]
