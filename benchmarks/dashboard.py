@@ -4,7 +4,9 @@
 Seeds a throw-away database (SQLite file; PostgreSQL database ``bench_dashboard``) with
 ``--hits`` hits over 20 watchlists and 50 feeds spread across 30 days, then times the
 recent-hits page and ``/api/hits`` in process (FastAPI TestClient, so routing, queries,
-templates and JSON are all counted; no network), with and without filters.
+templates and JSON are all counted; no network), with and without filters, and the overview
+page over each of its ranges, after the hourly roll-up a worker would have done (its time is
+printed too).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from monitor import db as storage  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
 from monitor.dashboard.app import create_app  # noqa: E402
+from monitor.trends.rollup import roll_up  # noqa: E402
 
 POSTGRES = os.environ.get("MONITOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -42,7 +45,10 @@ def _rows(n: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     span = 30 * 86400
     articles, hits = [], []
     for i in range(1, n + 1):
-        at = (NOW - timedelta(seconds=span * (n - i) // n)).replace(tzinfo=None)
+        # Written as SQLAlchemy writes times on SQLite (always with microseconds): SQLite
+        # compares them as text, and '...21:00:00' sorts before '...21:00:00.000000'.
+        moment = (NOW - timedelta(seconds=span * (n - i) // n)).replace(tzinfo=None)
+        at = moment.isoformat(" ", timespec="microseconds")
         word = ("acme", "solar", "merger", "strike", "drought")[i % 5]
         articles.append(
             (i, f"{i:064x}", f"http://wire.test/{i}", f"Story {i} about {word}", i % FEEDS + 1, at)
@@ -134,6 +140,10 @@ CASES = [
     ("api text 'solar'", "/api/hits?q=solar"),
     ("api watchlist+7d+text", "/api/hits?watchlist=w3&range=7d&q=acme"),
     ("api page 200 deep", None),
+    ("overview 24h", "/overview?range=24h"),
+    ("overview 7d", "/overview?range=7d"),
+    ("overview 30d", "/overview?range=30d"),
+    ("overview 90d", "/overview?range=90d"),
 ]
 
 
@@ -166,7 +176,10 @@ def main() -> None:
     parser.add_argument("--hits", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--rows", help="time only the requests whose name contains this")
     args = parser.parse_args()
+    if args.rows:
+        CASES[:] = [case for case in CASES if args.rows in case[0]]
     results: dict[str, list[tuple[str, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls = {}
@@ -189,6 +202,11 @@ def main() -> None:
             storage.upgrade(settings)
             took = seed(settings, args.hits)
             print(f"{db}: seeded {args.hits:,} hits in {took:.0f} s", flush=True)
+            started = time.perf_counter()
+            with storage.session_scope(settings) as session:
+                hours = roll_up(session, now=NOW)
+            took = time.perf_counter() - started
+            print(f"{db}: rolled up {hours:,} hours in {took:.0f} s", flush=True)
             results[db] = measure(settings, args.requests)
             storage.dispose_engines()
     print(f"\n{args.hits:,} hits, {args.requests} requests per row, times in ms\n")

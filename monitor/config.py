@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         default="",
         description="Destinations for watchlists without 'alerts:', e.g. 'slack:#news,email:a@b'.",
     )
+    # Where ops messages go (a feed fell silent, or recovered), in the same form.
+    ops_alerts: str = Field(
+        default="", description="Destinations for ops messages, e.g. 'slack:#ops,email:ops@b'."
+    )
+    # A feed is silent after this many times its usual gap between items with none.
+    feed_silent_factor: Annotated[float, Field(ge=1.5)] = 4.0
     delivery_max_attempts: Annotated[int, Field(ge=1)] = 8
     delivery_backoff_base: Annotated[float, Field(gt=0)] = 30.0
     delivery_backoff_cap: Annotated[float, Field(gt=0)] = 3600.0
@@ -145,6 +151,9 @@ class Settings(BaseSettings):
     beat_digest_seconds: Annotated[float, Field(gt=0)] = 60.0
     beat_prune_seconds: Annotated[float, Field(gt=0)] = 86_400.0
     beat_websub_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # Spike alerts and silent feeds (monitor.trends): both read whole hours, so every few
+    # minutes is soon enough.
+    beat_trends_seconds: Annotated[float, Field(gt=0)] = 300.0
     # A beat lease not renewed for this long is free for a standby beat; it is renewed every
     # third of it, so the margin covers a slow database and a busy machine.
     beat_lease_ttl: Annotated[float, Field(ge=3)] = 30.0
@@ -272,7 +281,7 @@ class Settings(BaseSettings):
             raise ValueError("an app-level token starts with 'xapp-' (Basic Information page)")
         return value
 
-    @field_validator("default_alerts")
+    @field_validator("default_alerts", "ops_alerts")
     @classmethod
     def _check_default_alerts(cls, value: str) -> str:
         if not value.strip():

@@ -28,6 +28,7 @@ __all__ = [
     "ARTICLES_INGESTED",
     "CONTENT_TYPE_LATEST",
     "DELIVERIES",
+    "FEED_SILENT",
     "HITS",
     "POLLS",
     "QUEUE_LAG",
@@ -48,6 +49,15 @@ QUEUE_LAG = Gauge(
     "monitor_queue_lag_seconds",
     "Age of the oldest piece of due work, by kind (feeds, articles, deliveries).",
     ["kind"],
+    multiprocess_mode="max",
+)
+# Set by the dashboard from the feed_silences table as /metrics is read (one truth, whichever
+# worker ran the check): 1 while a feed answers but has stopped publishing, else 0.
+FEED_SILENT = Gauge(
+    "monitor_feed_silent",
+    "1 while an enabled feed still answers but has published nothing for several times its "
+    "usual gap between items.",
+    ["feed"],
     multiprocess_mode="max",
 )
 TASK_DURATION = Histogram(

@@ -46,11 +46,16 @@ __all__ = [
     "DeliveryHit",
     "Destination",
     "Feed",
+    "FeedSilence",
     "Hit",
     "HitAction",
     "HitArticle",
+    "HourCount",
     "Lease",
+    "PollCount",
+    "RollupMark",
     "Snooze",
+    "SpikeState",
     "Story",
     "StoryKey",
     "StoryMute",
@@ -560,3 +565,79 @@ class Snooze(Base):
     ended_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_snoozes_watchlist_until", "watchlist_id", "until"),)
+
+
+class SpikeState(Base):
+    """Whether a watchlist's volume is in a spike now (``monitor.trends``): one alert when it
+    starts, then quiet until the volume is back to normal.
+
+    ``spiking_since`` goes from NULL to a time by compare-and-set, so two checks running at
+    once send one alert, and back to NULL when the volume is normal again.
+    """
+
+    __tablename__ = "spike_states"
+
+    watchlist_id: Mapped[str] = mapped_column(
+        ForeignKey("watchlists.id", ondelete="CASCADE"), primary_key=True
+    )
+    spiking_since: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+    # What the last check saw in its most improbable window, for the dashboard.
+    observed: Mapped[int] = mapped_column(Integer, default=0)
+    expected: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class FeedSilence(Base):
+    """A feed that still answers but has stopped publishing (``monitor.trends.silence``).
+
+    ``silent_since`` goes from NULL to a time (and back) by compare-and-set, so ops hear once
+    when a feed falls silent and once when it recovers.
+    """
+
+    __tablename__ = "feed_silences"
+
+    feed_id: Mapped[int] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    silent_since: Mapped[datetime | None]
+    # The feed's usual gap between items (median of recent gaps), seconds.
+    usual_gap_seconds: Mapped[float | None] = mapped_column(Float)
+    last_item_at: Mapped[datetime | None]
+    checked_at: Mapped[datetime | None]
+
+
+class PollCount(Base):
+    """How many polls ended in each outcome, per clock hour: feed health over time."""
+
+    __tablename__ = "poll_counts"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HourCount(Base):
+    """A count per clock hour, rolled up once the hour is over (``monitor.trends.rollup``), so
+    the overview page reads a few thousand rows, not a million hits.
+
+    ``series`` says what is counted (``stories`` and ``articles`` per watchlist in ``key``;
+    ``new_articles`` with an empty key).
+    """
+
+    __tablename__ = "hour_counts"
+
+    series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_hour_counts_hour", "hour"),)
+
+
+class RollupMark(Base):
+    """How far the hourly roll-up has gone: every hour before ``until`` is in ``hour_counts``."""
+
+    __tablename__ = "rollup_marks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    until: Mapped[datetime]

@@ -39,6 +39,10 @@ from monitor.metrics import QUEUE_LAG
 from monitor.models import Article, ArticleFeed, Delivery, Feed, Hit, HitArticle, Story, utcnow
 from monitor.redaction import scrub
 from monitor.states import READY_TO_SEND, DeliveryStatus
+from monitor.trends.polls import count_poll
+from monitor.trends.rollup import roll_up
+from monitor.trends.silence import check_silent_feeds
+from monitor.trends.spike_alerts import check_spikes
 from monitor.watchlists import WatchlistRegistry, sync_watchlists
 
 __all__ = [
@@ -273,6 +277,7 @@ class CycleSummary:
     deliveries_sent: int = 0
     deliveries_failed: int = 0
     digests: int = 0
+    spikes: int = 0
     watchlists: int = 0
     # One line per problem, naming the feed by its name, else its URL without credentials.
     errors: list[str] = field(default_factory=list)
@@ -293,6 +298,8 @@ class CycleSummary:
             f"alerts:     {self.deliveries_sent} sent, {self.deliveries_failed} not sent, "
             f"{self.digests} digests",
         ]
+        if self.spikes:
+            text.append(f"spikes:     {self.spikes} started")
         text.extend(f"error:      {error}" for error in self.errors)
         return text
 
@@ -323,6 +330,9 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
                 problem = scrub(f"{type(exc).__name__}: {exc}")
                 summary.errors.append(f"feed {labels[feed_id]}: {problem}")
                 continue
+            if outcome.outcome != "skipped":
+                count_poll(session, outcome.outcome, now=now)
+                session.commit()
             if outcome.outcome in ("new", "unchanged"):
                 summary.feeds_polled += 1
             elif outcome.outcome in ("error", "not_a_feed"):
@@ -338,6 +348,11 @@ def run_once(settings: Settings, *, now: datetime | None = None) -> CycleSummary
         hits_after = session.execute(select(func.count(Hit.id))).scalar_one()
         summary.hits = hits_after - hits_before
 
+        # Trends: a spike alert per watchlist whose volume surged, ops messages for feeds
+        # that fell silent or recovered; their deliveries are due now and go out below.
+        summary.spikes = sum(c.started for c in check_spikes(session, settings=settings, now=now))
+        check_silent_feeds(session, settings=settings, now=now)
+        roll_up(session, now=now)
         digest_ids = [int(i) for i in (open_due_digests(session, now=now) or [])]
         session.commit()
         summary.digests = len(digest_ids)

@@ -51,6 +51,8 @@ class DeliveryKind(StrEnum):
     ESCALATION = "escalation"  # the story reached the watchlist's escalate_at sources
     TEST = "test"  # 'monitor alerts test': composed and sent, never stored
     SNOOZE = "snooze"  # the hits held while a watchlist was snoozed, sent when the snooze ends
+    SPIKE = "spike"  # a watchlist's volume of stories is improbably high (monitor.trends)
+    OPS = "ops"  # to MONITOR_OPS_ALERTS: a feed fell silent, or recovered
 
     @property
     def label(self) -> str:
@@ -66,6 +68,8 @@ _DELIVERY_LABELS = {
     DeliveryKind.ESCALATION: "escalation",
     DeliveryKind.TEST: "test message",
     DeliveryKind.SNOOZE: "snooze summary",
+    DeliveryKind.SPIKE: "spike alert",
+    DeliveryKind.OPS: "ops message",
 }
 
 

@@ -69,6 +69,8 @@ SCHEDULE = [
     Entry("sweep", "beat_sweep_seconds", "monitor.sweep"),
     # Open the digests whose time has come and send them.
     Entry("send-due-digests", "beat_digest_seconds", "monitor.send_due_digests"),
+    # Spike alerts on watchlists' volume, and feeds that answer but stopped publishing.
+    Entry("check-trends", "beat_trends_seconds", "monitor.check_trends"),
     # Delete articles without hits past the retention period.
     Entry("prune", "beat_prune_seconds", "monitor.prune"),
     # Send the WebSub subscription requests that are due: new hubs, renewals, retries.

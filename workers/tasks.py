@@ -24,9 +24,14 @@ from monitor.db import session_scope
 from monitor.feeds import websub
 from monitor.logs import get_logger
 from monitor.models import utcnow
+from monitor.trends.polls import count_poll
+from monitor.trends.rollup import roll_up
+from monitor.trends.silence import check_silent_feeds
+from monitor.trends.spike_alerts import check_spikes
 from workers.app import app
 
 __all__ = [
+    "check_trends",
     "deliver",
     "match_articles",
     "poll_feed",
@@ -76,7 +81,11 @@ def schedule_due_feeds() -> str:
 def poll_feed(feed_id: int) -> str:
     settings = get_settings()
     with session_scope(settings) as session:
-        outcome = feeds.poll_feed(session, feed_id, settings=settings, now=utcnow())
+        now = utcnow()
+        outcome = feeds.poll_feed(session, feed_id, settings=settings, now=now)
+        if outcome.outcome != "skipped":
+            count_poll(session, outcome.outcome, now=now)
+            session.commit()
     new_ids = pipeline.new_article_ids(outcome)
     for batch in pipeline.batches(new_ids):
         match_articles.delay(batch)
@@ -136,6 +145,26 @@ def sweep() -> str:
         log.info("sweep re-sent lost work", articles=len(article_ids), deliveries=len(delivery_ids))
     lags = ", ".join(f"{kind} {seconds:.0f}s" for kind, seconds in lag.items())
     return f"sweep: {len(article_ids)} articles, {len(delivery_ids)} deliveries; lag {lags}"
+
+
+@app.task(name="monitor.check_trends", ignore_result=True)
+def check_trends() -> str:
+    """Spike alerts for watchlists with a ``spike:`` block; silent feeds for ops; the
+    overview's hourly roll-up."""
+    settings = get_settings()
+    now = utcnow()
+    with session_scope(settings) as session:
+        spikes = check_spikes(session, settings=settings, now=now)
+        silences = check_silent_feeds(session, settings=settings, now=now)
+        # The overview page's hourly counts, for the hours that are over.
+        roll_up(session, now=now)
+    delivery_ids = [i for check in spikes for i in check.delivery_ids]
+    delivery_ids += [i for check in silences for i in check.delivery_ids]
+    for delivery_id in delivery_ids:
+        deliver.delay(delivery_id)
+    started = sum(check.started for check in spikes)
+    silent = sum(check.silent for check in silences)
+    return f"trends: {started} spikes started, {silent} feeds silent"
 
 
 @app.task(name="monitor.prune", ignore_result=True)

@@ -86,6 +86,13 @@ def build_message(
 ) -> Message:
     """The message a delivery carries, from the rows as they are now; with *public_url* (the
     dashboard's address), with links to its hits there."""
+    if delivery.kind == DeliveryKind.OPS:
+        return Message(
+            kind=DeliveryKind.OPS,
+            items=(),
+            heading=str((delivery.payload or {}).get("heading", "")),
+            delivery_id=delivery.id,
+        )
     hits = list(
         session.scalars(
             select(Hit)
@@ -100,6 +107,8 @@ def build_message(
     if not hits:
         raise LookupError("its hits were deleted")
     payload = delivery.payload or {}
+    if delivery.kind == DeliveryKind.SPIKE:
+        return _spike_message(session, delivery, hits, payload, public_url=public_url)
     if delivery.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
         period = _period(payload)
         items = tuple(_item(session, hit, public_url=public_url, period=period) for hit in hits)
@@ -148,6 +157,39 @@ def build_message(
             broadcast=True,
         )
     return Message(kind=DeliveryKind.INSTANT, items=(item,), delivery_id=delivery.id)
+
+
+def _spike_message(
+    session: Session,
+    delivery: Delivery,
+    hits: Sequence[Hit],
+    payload: Mapping[str, Any],
+    *,
+    public_url: str | None,
+) -> Message:
+    """A spike: the count against the expected number, the top sources and terms in the
+    heading, and the three headlines as its items (``monitor.trends.spike_alerts``)."""
+    period = _period(payload)
+    items = tuple(_item(session, hit, public_url=public_url, period=period) for hit in hits)
+    sources = ", ".join(f"{name} ({count})" for name, count in payload.get("sources") or [])
+    terms = ", ".join(str(term) for term in payload.get("terms") or [])
+    heading = (
+        f"Spike: {payload.get('name') or delivery.watchlist_id}: "
+        f"{payload.get('observed')} stories in {payload.get('window')}, "
+        f"expected {float(payload.get('expected') or 0):.1f}"
+    )
+    if sources:
+        heading += f". Top sources: {sources}"
+    if terms:
+        heading += f". Top terms: {terms}"
+    return Message(
+        kind=DeliveryKind.SPIKE,
+        items=items,
+        heading=heading,
+        delivery_id=delivery.id,
+        period=period,
+        list_link=hits_list_link(public_url, watchlist_id=delivery.watchlist_id, period=period),
+    )
 
 
 def with_lost_attempt(session: Session, delivery: Delivery, message: Message) -> Message:

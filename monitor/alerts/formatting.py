@@ -70,6 +70,15 @@ NAME_LIMIT = 150
 # The matched terms, and the other sources, each as one joined line.
 LIST_LIMIT = 300
 HEADING_LIMIT = 300
+# Kinds whose heading says what happened and whose items are a list under it, and kinds that
+# are their heading alone (no hit behind them).
+MANY_ITEMS = (
+    DeliveryKind.DIGEST,
+    DeliveryKind.THROTTLE,
+    DeliveryKind.SNOOZE,
+    DeliveryKind.SPIKE,
+)
+HEADING_ONLY = (DeliveryKind.TEST, DeliveryKind.OPS)
 SNIPPET_LIMIT = 600
 # Past this a URL is shown without its link (browsers and proxies start refusing them).
 URL_LIMIT = 2000
@@ -396,9 +405,9 @@ def _with_actions(
 ) -> list[dict[str, Any]]:
     """*blocks* with the hit's triage actions (monitor.alerts.slack_actions): a menu beside a
     listed hit's headline, a row of buttons under a hit alerted alone."""
-    if item.hit_id is None or message.kind == DeliveryKind.TEST:
+    if item.hit_id is None or message.kind in HEADING_ONLY:
         return blocks
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
+    if message.kind in MANY_ITEMS:
         blocks[0]["accessory"] = slack_actions.hit_menu(item.hit_id, message.delivery_id)
         return blocks
     return [*blocks, slack_actions.action_block(item.hit_id, message.delivery_id)]
@@ -418,7 +427,7 @@ def slack_payload(message: Message) -> tuple[str, list[dict[str, Any]]]:
     if heading:
         room = SLACK_SECTION_LIMIT - len(link_line)
         blocks.append(_mrkdwn_section(_fit_text(heading, room, slack_escape, "*{}*") + link_line))
-    many = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE)
+    many = message.kind in MANY_ITEMS
     candidates = message.items[:SLACK_MAX_ITEMS] if many else message.items[:1]
     shown = 0
     # Slack refuses more than 50 blocks: keep two for the group header and the 'more' line.
@@ -472,9 +481,9 @@ def _plain_text_object(text: str, limit: int) -> dict[str, Any]:
 def plain_summary(message: Message, *, escape_for: Callable[[str], str] = lambda t: t) -> str:
     """One line or a few: what a notification or the console log shows, within
     SLACK_TEXT_LIMIT once escaped by *escape_for*."""
-    if message.kind == DeliveryKind.TEST:
+    if message.kind in HEADING_ONLY:
         line = clip(message.heading, HEADING_LIMIT) or "Test alert from monitor"
-    elif message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
+    elif message.kind in MANY_ITEMS:
         count = len(message.items) + message.omitted
         line = clip(message.heading, HEADING_LIMIT) or f"{count} hits"
     else:
@@ -497,9 +506,9 @@ def plain_text(message: Message) -> str:
 
 def email_subject(message: Message) -> str:
     """``[monitor] <watchlist>: <headline>``, one line whatever the feed put in it."""
-    if message.kind == DeliveryKind.TEST:
+    if message.kind in HEADING_ONLY:
         return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT) or 'Test alert'}")
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE):
+    if message.kind in MANY_ITEMS:
         return header_text(f"[monitor] {clip(message.heading, HEADING_LIMIT)}")
     item = message.items[0]
     prefix = f"{clip(message.heading, HEADING_LIMIT)}: " if message.heading else ""
@@ -568,7 +577,7 @@ def _context(message: Message) -> dict[str, Any]:
 def _footer(message: Message) -> dict[str, Any] | None:
     """Why the reader got this email: the watchlists behind it, each with its query, and
     where to see more (the hit's page, or a digest's or summary's hits)."""
-    if message.kind == DeliveryKind.TEST or not message.items:
+    if message.kind in HEADING_ONLY or not message.items:
         return None
     watchlists: dict[str, dict[str, str]] = {}
     for item in message.items:
@@ -580,7 +589,7 @@ def _footer(message: Message) -> dict[str, Any] | None:
                 "query": one_line(item.watchlist_query),
             },
         )
-    grouped = message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE, DeliveryKind.SNOOZE)
+    grouped = message.kind in MANY_ITEMS
     return {
         "watchlists": list(watchlists.values()),
         "link": safe_url(message.list_link if grouped else message.items[0].hit_link),

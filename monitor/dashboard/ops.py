@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse, Response
 
 from monitor import db as storage
 from monitor.config import Settings
+from monitor.dashboard import queries
 from monitor.dashboard.deps import DashboardDep
 from monitor.errors import MonitorError
-from monitor.metrics import CONTENT_TYPE_LATEST, exposition
+from monitor.metrics import CONTENT_TYPE_LATEST, FEED_SILENT, exposition
 
 __all__ = ["broker_problem", "router"]
 
@@ -64,4 +65,8 @@ def healthz(dashboard: DashboardDep) -> JSONResponse:
 @router.get("/metrics", include_in_schema=False)
 def metrics(dashboard: DashboardDep) -> Response:
     # The workers' samples, added up from the files they write (see monitor.metricfiles).
+    FEED_SILENT.clear()
+    for row in dashboard.read(queries.feed_health):
+        if row["status"] != "disabled":
+            FEED_SILENT.labels(feed=row["name"]).set(1 if row["silent"] else 0)
     return Response(exposition(dashboard.settings.metrics_path), media_type=CONTENT_TYPE_LATEST)

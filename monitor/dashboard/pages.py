@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.alerts.sweep import retry_deliveries
-from monitor.dashboard import csrf, queries
+from monitor.dashboard import csrf, overview, queries
 from monitor.dashboard.actions import ACTIONS, form_nonce
 from monitor.dashboard.deps import (
     SEARCH_MAX_CHARS,
@@ -125,6 +125,20 @@ def feeds_page(request: Request, dashboard: DashboardDep, sort: str = "status") 
         "problems": dashboard.read(queries.feeds_file_problems),
     }
     return _page(request, dashboard, "feeds.html", context)
+
+
+@router.get("/overview", response_class=HTMLResponse)
+def overview_page(
+    request: Request,
+    dashboard: DashboardDep,
+    range_: str = Query("7d", alias="range"),
+    bucket: str | None = Query(None, description="hour or day"),
+) -> HTMLResponse:
+    if range_ not in overview.RANGES:
+        raise HTTPException(400, "range: expected 24h, 7d, 30d or 90d")
+    data = dashboard.read(overview.overview, range_=range_, bucket=bucket)
+    context = {"data": data, "charts": overview.charts(data), "ranges": list(overview.RANGES)}
+    return _page(request, dashboard, "overview.html", context)
 
 
 @router.get("/deliveries", response_class=HTMLResponse)

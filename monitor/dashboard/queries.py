@@ -31,6 +31,7 @@ from monitor.models import (
     DeliveryHit,
     Destination,
     Feed,
+    FeedSilence,
     Hit,
     HitArticle,
     Watchlist,
@@ -499,6 +500,15 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     subscriptions = {s.feed_id: s for s in session.scalars(select(WebSubSubscription))}
     now = utcnow()
+    # Feeds that answer but stopped publishing (monitor.trends.silence): since when.
+    silences: dict[int, datetime | None] = {
+        feed_id: since
+        for feed_id, since in session.execute(
+            select(FeedSilence.feed_id, FeedSilence.silent_since).where(
+                FeedSilence.silent_since.is_not(None)
+            )
+        )
+    }
     for feed in session.scalars(select(Feed)):
         if not feed.enabled:
             status = "disabled"
@@ -520,6 +530,8 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "next_poll_at": _iso(feed.next_poll_at),
                 "items_per_day": feed.items_per_day,
                 "websub": _websub_state(subscriptions.get(feed.id), now=now),
+                "silent": feed.enabled and feed.id in silences,
+                "silent_since": _iso(silences.get(feed.id)),
             }
         )
     # Broken first: that is what an operator opens this page for.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config import parse_duration
 from monitor.destinations import AlertSpec, Throttle, parse_throttle
 from monitor.matching import QuerySyntaxError, parse_query
 from monitor.matching.query import leaves
@@ -32,6 +33,7 @@ __all__ = [
     "SCHEMA_ID",
     "Example",
     "Examples",
+    "SpikeSpec",
     "WatchlistFile",
     "WatchlistSpec",
     "json_schema",
@@ -66,6 +68,34 @@ class Examples(BaseModel):
 
     match: list[str | Example] = Field(default_factory=list)
     no_match: list[str | Example] = Field(default_factory=list)
+
+
+class SpikeSpec(BaseModel):
+    """Alert once when the watchlist's volume of distinct stories is improbably high for the
+    hour of the week (docs/alerts.md, 'Spike alerts')."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline: str = Field(
+        default="14d",
+        description="How far back the watchlist's own normal is learnt, e.g. 14d or 28d.",
+    )
+    min_stories: int = Field(
+        default=5, ge=1, strict=True, description="Never a spike with fewer stories than this."
+    )
+    sensitivity: Literal["low", "normal", "high"] = Field(
+        default="normal",
+        description="How improbable a count must be: low 1 in 10,000, normal 1 in 1,000, "
+        "high 1 in 100.",
+    )
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if seconds < 7 * 86_400:
+            raise ValueError("a baseline needs at least 7d, to see every hour of the week")
+        return value
 
 
 class WatchlistFile(BaseModel):
@@ -128,6 +158,10 @@ class WatchlistFile(BaseModel):
         lt=1,
         description="Keep a hit only when its relevance score (0 up to 1: mentions weighted "
         "title above lede above body, saturating; see docs/watchlists.md) is at least this.",
+    )
+    spike: SpikeSpec | None = Field(
+        default=None,
+        description="Alert when distinct stories come improbably fast for the hour of the week.",
     )
     examples: Examples = Field(
         default_factory=Examples,

@@ -60,6 +60,7 @@ def test_it_schedules_every_stage_the_issue_asks_for() -> None:
         "monitor.send_due_digests",
         "monitor.prune",
         "monitor.websub_subscribe",
+        "monitor.check_trends",
     }
     assert tasks <= set(workers.app.tasks)
 

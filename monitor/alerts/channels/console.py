@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.alerts.formatting import (
+    MANY_ITEMS,
     NAME_LIMIT,
     TITLE_LIMIT,
     URL_LIMIT,
@@ -19,7 +20,6 @@ from monitor.alerts.message import Message, SendResult
 from monitor.config import Settings
 from monitor.destinations import AlertSpec
 from monitor.logs import get_logger
-from monitor.states import DeliveryKind
 
 __all__ = ["send"]
 
@@ -36,7 +36,7 @@ def send(message: Message, destination: AlertSpec, *, settings: Settings) -> Sen
         "kind": message.kind,
         "watchlist": ",".join(sorted({item.watchlist_id for item in message.items})) or None,
     }
-    if message.kind in (DeliveryKind.DIGEST, DeliveryKind.THROTTLE):
+    if message.kind in MANY_ITEMS:
         fields["hits"] = [
             f"[{clip(item.watchlist_name, NAME_LIMIT)}] {clip(item.title, TITLE_LIMIT)}"
             for item in message.items[:50]

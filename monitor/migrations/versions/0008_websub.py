@@ -1,7 +1,7 @@
 """WebSub subscriptions, and the lease that slows a pushed feed's polling
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-04 21:15:00.000000
 
 Adds ``websub_subscriptions`` (one per feed that names a hub: its hub, topic, callback token,
@@ -17,7 +17,7 @@ from alembic import op
 import monitor.models
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
