@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["READY_TO_SEND", "SILENT", "DeliveryKind", "DeliveryStatus", "NotAlerted"]
+__all__ = [
+    "READY_TO_SEND",
+    "SILENT",
+    "DeliveryKind",
+    "DeliveryStatus",
+    "NotAlerted",
+    "SourceKind",
+]
 
 
 class DeliveryStatus(StrEnum):
@@ -78,3 +85,13 @@ class NotAlerted(StrEnum):
 
 #: Reasons that say nothing was sent about the hit (a throttled hit is in a summary).
 SILENT = (NotAlerted.TOO_OLD, NotAlerted.FIRST_POLL, NotAlerted.MUTED)
+
+
+class SourceKind(StrEnum):
+    """What a source in feeds.yaml is (its ``type:``; ``feeds.kind``), and so how its
+    documents become articles (``monitor.feeds.sources``)."""
+
+    FEED = "feed"  # RSS, Atom or JSON Feed: the default
+    HTML = "html"  # a listing page read with CSS selectors
+    SITEMAP = "sitemap"  # a news sitemap, or a sitemap index
+    GDELT = "gdelt"  # the GDELT DOC 2.0 API in ArtList JSON mode
