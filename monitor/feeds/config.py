@@ -140,14 +140,13 @@ class FeedSpec(BaseModel):
     @classmethod
     def _gdelt_url(cls, data: Any) -> Any:
         # A GDELT source's URL is its request: the API's (or the given) address with the query.
-        if (
-            isinstance(data, dict)
-            and data.get("type") == SourceKind.GDELT
-            and isinstance(data.get("query"), str)
-            and data["query"].strip()
-            and (data.get("url") is None or _valid_url(data.get("url")))
-        ):
-            data = {**data, "url": gdelt.request_url(data["query"].strip(), data.get("url"))}
+        if isinstance(data, dict) and data.get("type") == SourceKind.GDELT:
+            query = data.get("query")
+            if not (isinstance(query, str) and query.strip()):
+                # No query: the check of the type says so, rather than "missing 'url'".
+                return {**data, "url": data.get("url") or gdelt.API_URL}
+            if data.get("url") is None or _valid_url(data.get("url")):
+                data = {**data, "url": gdelt.request_url(query.strip(), data.get("url"))}
         return data
 
     @field_validator("items", "title", "link", "date", "summary")
@@ -383,7 +382,8 @@ def _validation_problem(exc: ValidationError, node: Any, line: int) -> str:
         )
     elif first["type"] == "missing":
         message = "missing 'url'"
-    field_line = _key_line(node, field) if field else line
+    # A rule of the source's type (no loc) is pointed at the entry's 'type:'.
+    field_line = _key_line(node, field or "type") if node is not None else line
     label = f"{field}: " if field and first["type"] != "missing" else ""
     return f"{field_line}: {label}{message}"
 
