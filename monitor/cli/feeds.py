@@ -33,7 +33,9 @@ from monitor.feeds.config import (
     parse_interval,
     save_feeds_file,
 )
+from monitor.feeds.fetcher import FetchError
 from monitor.feeds.opml import export_opml, parse_opml
+from monitor.feeds.sources.discover import discover
 from monitor.models import Feed, utcnow
 from monitor.redaction import scrub
 
@@ -48,6 +50,29 @@ def _shown(feed: Feed) -> str:
 @click.group()
 def feeds() -> None:
     """Feeds: add, list, remove, import/export OPML, poll now."""
+
+
+def _discovered(url: str, settings: Settings) -> str:
+    """The feed to store for *url*: *url* when it is a feed (or cannot be checked now), else
+    the feed its page announces or a usual path holds; every announced feed is listed."""
+    try:
+        found = discover(url.strip(), settings=settings)
+    except FetchError as exc:
+        click.echo(f"could not check {scrub(url)} ({exc.message}); adding it as given", err=True)
+        return url
+    if found.url is None:
+        raise UserError(
+            f"cannot add {scrub(url)}: it is a page, not a feed, and {found.how}; "
+            "see docs/feeds.md for 'type: html' and 'type: sitemap'"
+        )
+    if len(found.announced) > 1:
+        click.echo(f"{scrub(url)} offers {len(found.announced)} feeds:")
+        for feed in found.announced:
+            title = f"  {printable(feed.title)}" if feed.title else ""
+            click.echo(f"  {scrub(feed.url)}{title}")
+    if found.url != url.strip():
+        click.echo(f"chose {scrub(found.url)}: {found.how}")
+    return found.url
 
 
 def _specs(settings: Settings) -> list[FeedSpec]:
@@ -71,6 +96,9 @@ def _find(specs: list[FeedSpec], key: str) -> FeedSpec:
 @click.option("--tag", "tags", multiple=True, help="A tag (repeat for several).")
 @click.option("--interval", help="Poll interval: seconds or 90s / 15m / 2h / 1d.")
 @click.option("--fulltext", is_flag=True, help="Fetch each new article's page for its text.")
+@click.option(
+    "--no-discover", is_flag=True, help="Store URL as given, without looking for a site's feed."
+)
 @pass_settings
 def add(
     settings: Settings,
@@ -79,8 +107,9 @@ def add(
     tags: tuple[str, ...],
     interval: str | None,
     fulltext: bool,
+    no_discover: bool,
 ) -> None:
-    """Add a feed to feeds.yaml."""
+    """Add a feed to feeds.yaml; given a site's page, find the site's feed and add that."""
     specs = _specs(settings)
     try:
         seconds = parse_interval(interval) if interval is not None else None
@@ -92,6 +121,13 @@ def add(
         raise UserError(f"cannot add {url}: {field}: {detail}") from None
     except ValueError as exc:
         raise UserError(f"cannot add {url}: interval: {exc}") from None
+    if not no_discover:
+        # Only a valid entry is worth a fetch: a bad option is refused before any request.
+        found = _discovered(spec.url, settings)
+        if found != spec.url:
+            spec = FeedSpec(
+                url=found, name=name, tags=tags, interval=spec.interval, fulltext=fulltext
+            )
     if any(existing.url == spec.url for existing in specs):
         raise UserError(f"{spec.url} is already in {settings.feeds}")
     if name and any((s.name or "").lower() == name.lower() for s in specs):
