@@ -227,6 +227,7 @@ def _json_row(feed: Feed) -> dict[str, Any]:
         "name": feed.name,
         "title": feed.title,
         "url": scrub(feed.url),
+        "type": feed.kind,
         "tags": list(feed.tags or []),
         "interval": feed.interval_seconds,
         "fulltext": feed.fulltext,
@@ -247,6 +248,7 @@ def _json_row(feed: Feed) -> dict[str, Any]:
 # The table's columns: heading, width when cut, and whether numbers (right-aligned).
 _COLUMNS = (
     ("NAME", 24, False),
+    ("TYPE", 7, False),
     ("URL", 40, False),
     ("STATUS", 24, False),
     ("LAST POLL", 16, False),
@@ -260,6 +262,7 @@ def _table_row(feed: Feed) -> list[str]:
     per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
     cells = [
         _shown(feed),
+        feed.kind,
         scrub(feed.url) or "",
         scrub(_status(feed)) or "",
         _when(feed.last_polled_at),

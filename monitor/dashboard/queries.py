@@ -487,6 +487,8 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "id": feed.id,
                 "name": _feed_label(feed),
                 "url": scrub(feed.url),
+                # The source's type: feed, html, sitemap or gdelt.
+                "type": feed.kind,
                 "status": status,
                 "last_polled_at": _iso(feed.last_polled_at),
                 "last_success_at": _iso(feed.last_success_at),
