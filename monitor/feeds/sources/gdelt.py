@@ -98,7 +98,9 @@ def read(result: FetchResult, context: SourceContext) -> ParsedFeed:
 
 
 def _entry(article: Any) -> dict[str, Any] | None:
-    if not isinstance(article, dict) or not isinstance(article.get("url"), str):
+    if not isinstance(article, dict) or not str(article.get("url") or "").lower().startswith(
+        ("http://", "https://")
+    ):
         return None
     entry: dict[str, Any] = {
         "link": article["url"],

@@ -130,9 +130,11 @@ def _entry(item: Any, selectors: Mapping[str, CSSSelector], *, base: str) -> dic
     link_node = _first(item, selectors["link"])
     title = _text(title_node)
     href = _href(link_node) if link_node is not None else None
-    if not title or not href:
+    link = urljoin(base, href) if href else ""
+    # A javascript: or mailto: link is not a story: the item counts as one without a link.
+    if not title or not link.lower().startswith(("http://", "https://")):
         return None
-    entry: dict[str, Any] = {"title": title, "link": urljoin(base, href)}
+    entry: dict[str, Any] = {"title": title, "link": link}
     if "date" in selectors:
         date_node = _first(item, selectors["date"])
         if date_node is not None:

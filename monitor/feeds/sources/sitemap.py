@@ -110,7 +110,7 @@ def _entries(root: Any) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for url in _children(root, "url"):
         link = _child_text(url, "loc")
-        if not link:
+        if not link.lower().startswith(("http://", "https://")):
             continue
         entry: dict[str, Any] = {"link": link}
         news = url.find(f"{_NEWS}news")
