@@ -38,6 +38,7 @@ from monitor.feeds.opml import export_opml, parse_opml
 from monitor.feeds.sources.discover import discover
 from monitor.models import Feed, utcnow
 from monitor.redaction import scrub
+from monitor.states import SourceKind
 
 __all__ = ["commands", "feeds"]
 
@@ -182,7 +183,16 @@ def import_(settings: Settings, opml_file: Path, tags: tuple[str, ...]) -> None:
 @pass_settings
 def export(settings: Settings, output: Path | None) -> None:
     """Print feeds.yaml as OPML 2.0 (or write it to --output)."""
-    document = export_opml(_specs(settings))
+    specs = _specs(settings)
+    # OPML readers take every outline for a feed: a listing page or a GDELT query is not one.
+    feeds_only = [spec for spec in specs if spec.type == SourceKind.FEED]
+    if len(feeds_only) < len(specs):
+        click.echo(
+            f"left out {len(specs) - len(feeds_only)} sources that are not feeds "
+            "(type html, sitemap or gdelt): OPML lists feeds only",
+            err=True,
+        )
+    document = export_opml(feeds_only)
     if output is None:
         click.echo(document, nl=False)
     else:

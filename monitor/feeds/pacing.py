@@ -1,20 +1,24 @@
 """A per-host gap between requests, for hosts that ask for one (GDELT: one every 5 s).
 
 :mod:`monitor.feeds.hostlimit` bounds how many requests to a host are in flight at once;
-some hosts also ask how *often* they are called. :func:`paced` makes each caller wait for its
-turn: the first request to a host goes at once, and each later one no sooner than ``gap``
-seconds after the one before, across every worker. Turns are handed out in order, so callers
-queue rather than race. With a Redis broker the next free moment per host lives in Redis (one
-atomic script takes a turn and moves it on); in the embedded mode every worker thread is in
-one process, and a dictionary under a lock does the same.
+some hosts also ask how *often* they are called. :func:`paced` holds the host for one request
+and keeps it held for ``gap`` seconds after the request ends, across every worker: the next
+request to the host starts no sooner than ``gap`` after the previous one finished, so the
+host never sees two closer together than that, however slow the network or the worker.
 
-A caller whose turn is further away than ``wait`` seconds does not take it and gets
+With a Redis broker the hold is a Redis key (``SET NX`` with an expiry: a worker that dies
+mid-request frees the host when the fetch deadline and the gap have passed); in the embedded
+mode every worker thread is in one process, and a dictionary under a lock does the same.
+
+A caller that cannot start within ``wait`` seconds gets
 :class:`~monitor.feeds.hostlimit.HostBusy`: the poller then tries again soon, without
 counting an error, as it does for a host whose slots are all taken.
 """
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,59 +27,24 @@ from contextlib import contextmanager
 from monitor.config import Settings
 from monitor.feeds.hostlimit import HostBusy, redis_client
 
-__all__ = ["paced", "take_turn"]
+__all__ = ["paced"]
 
 WAIT_SECONDS = 30.0
+# How often a waiting caller looks again while the host is in use.
+_POLL_SECONDS = 0.05
 
-# Take the host's next turn if it comes within the wait: returns the milliseconds to wait, or
-# -1 (the turn is too far off; nothing taken). Atomic in Redis. Times are in milliseconds.
-_TAKE_TURN = """
-local now = tonumber(ARGV[1])
-local gap = tonumber(ARGV[2])
-local wait = tonumber(ARGV[3])
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local start = math.max(now, nxt)
-if start - now > wait then
-  return -1
+# Hand the host over from this request to the gap after it, if the hold is still ours.
+_GAP = "gap"
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
-redis.call('SET', KEYS[1], tostring(start + gap), 'PX', math.ceil(start + gap - now) + 1000)
-return start - now
+return 0
 """
 
-_next_turn: dict[str, float] = {}
+# Per host, when it is free again (clock seconds); infinity while a request is in flight.
+_free_at: dict[str, float] = {}
 _lock = threading.Lock()
-
-
-def take_turn(
-    host: str,
-    gap: float,
-    *,
-    settings: Settings,
-    wait: float = WAIT_SECONDS,
-    clock: Callable[[], float] = time.time,
-) -> float:
-    """Take *host*'s next turn: the seconds until it comes (0: go now), or HostBusy."""
-    host = host.lower()
-    if gap <= 0:
-        return 0.0
-    if settings.broker_is_redis:
-        script = redis_client(settings.broker_url).register_script(_TAKE_TURN)
-        millis = int(
-            script(
-                keys=[f"monitor:pace:{host}"],
-                args=[int(clock() * 1000), int(gap * 1000), int(wait * 1000)],
-            )
-        )
-        if millis < 0:
-            raise HostBusy(f"{host}: its requests are {gap:g} s apart, and the queue is long")
-        return millis / 1000
-    with _lock:
-        now = clock()
-        start = max(now, _next_turn.get(host, 0.0))
-        if start - now > wait:
-            raise HostBusy(f"{host}: its requests are {gap:g} s apart, and the queue is long")
-        _next_turn[host] = start + gap
-    return start - now
 
 
 @contextmanager
@@ -85,10 +54,78 @@ def paced(
     *,
     settings: Settings,
     wait: float = WAIT_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[None]:
-    """Run the block (one request to *host*) at the host's next turn."""
-    delay = take_turn(host, gap, settings=settings, wait=wait)
-    if delay > 0:
-        sleep(delay)
-    yield
+    """Run the block (one request to *host*) when the host is free, and keep it from the
+    next request for *gap* seconds after the block ends. A *gap* of 0 does nothing."""
+    if gap <= 0:
+        yield
+        return
+    host = host.lower()
+    if settings.broker_is_redis:
+        with _redis_hold(host, gap, settings, wait, clock, sleep):
+            yield
+    else:
+        with _local_hold(host, gap, wait, clock, sleep):
+            yield
+
+
+def _busy(host: str, gap: float) -> HostBusy:
+    return HostBusy(f"{host}: its requests must be {gap:g} s apart, and others are waiting")
+
+
+@contextmanager
+def _local_hold(
+    host: str,
+    gap: float,
+    wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Iterator[None]:
+    give_up = clock() + wait
+    while True:
+        with _lock:
+            now = clock()
+            free_at = _free_at.get(host, -math.inf)
+            if now >= free_at:
+                _free_at[host] = math.inf
+                break
+        if now >= give_up:
+            raise _busy(host, gap)
+        sleep(min(free_at - now, give_up - now, _POLL_SECONDS if free_at == math.inf else wait))
+    try:
+        yield
+    finally:
+        with _lock:
+            _free_at[host] = clock() + gap
+
+
+@contextmanager
+def _redis_hold(
+    host: str,
+    gap: float,
+    settings: Settings,
+    wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Iterator[None]:
+    client = redis_client(settings.broker_url)
+    key = f"monitor:pace:{host}"
+    token = secrets.token_hex(8)
+    # Held while the request runs, at most as long as a fetch may take, then the gap.
+    hold_ms = math.ceil((settings.fetch_deadline + gap) * 1000)
+    give_up = clock() + wait
+    while not client.set(key, token, nx=True, px=hold_ms):
+        now = clock()
+        if now >= give_up:
+            raise _busy(host, gap)
+        # In the gap after a request, its end is known; while one is in flight, it is not.
+        value, left_ms = client.pipeline().get(key).pttl(key).execute()
+        delay = left_ms / 1000 if value == _GAP.encode() and left_ms > 0 else _POLL_SECONDS
+        sleep(max(min(delay, give_up - now), 0.001))
+    try:
+        yield
+    finally:
+        release = client.register_script(_RELEASE)
+        release(keys=[key], args=[token, _GAP, max(math.ceil(gap * 1000), 1)])

@@ -39,6 +39,7 @@ from monitor.feeds.normalise import articles_from_parsed
 from monitor.feeds.pacing import paced
 from monitor.feeds.parser import ParsedFeed, parse_feed
 from monitor.feeds.sources import SourceContext, read_source, reads_pages
+from monitor.feeds.sources.sitemap import INDEX_VERSION
 from monitor.feeds.store import store_articles
 from monitor.logs import get_logger
 from monitor.metrics import ARTICLES_INGESTED, POLLS
@@ -449,7 +450,11 @@ def _record_success(
     new: int,
     parsed: ParsedFeed | None,
 ) -> None:
-    if result.status == 200:
+    if parsed is not None and parsed.version == INDEX_VERSION:
+        # A sitemap index may stay the same while its newest child grows: no validators, so
+        # each poll reads it and its newest children afresh.
+        values["etag"] = values["last_modified"] = None
+    elif result.status == 200:
         # Validators are replaced (or cleared) by each full response.
         values["etag"] = result.headers.get("etag")
         values["last_modified"] = result.headers.get("last-modified")

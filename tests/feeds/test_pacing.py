@@ -1,25 +1,91 @@
-"""A host's requests are spaced by its gap, in one process and across workers (Redis)."""
+"""A host's requests are kept a gap apart, in one process and across workers (Redis): the next
+request starts no sooner than the gap after the previous one ended."""
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from monitor.config import Settings
 from monitor.feeds.hostlimit import HostBusy
-from monitor.feeds.pacing import paced, take_turn
-from tests.conftest import REDIS_URL, make_settings
+from monitor.feeds.pacing import paced
+from tests.conftest import make_settings
 from tests.feeds.test_hostlimit import redis_settings
 
 
 class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
+    """A clock that moves only when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def host() -> str:
+    # A host of its own per test: holds are kept per host, in the process or in Redis.
+    return f"gdelt-{secrets.token_hex(4)}.example"
+
+
+def test_it_lets_the_first_request_go_at_once_and_the_next_a_gap_after_it_ended(
+    tmp_path: Path,
+) -> None:
+    settings, clock, name = make_settings(tmp_path), Clock(), host()
+    with paced(name, 5.0, settings=settings, clock=clock, sleep=clock.sleep):
+        clock.now += 2.0  # the request takes 2 s
+    ended = clock.now
+
+    with paced(name, 5.0, settings=settings, clock=clock, sleep=clock.sleep):
+        started = clock.now
+
+    assert started - ended == pytest.approx(5.0)
+    assert clock.slept == [pytest.approx(5.0)]
+
+
+def test_it_lets_a_request_go_at_once_once_the_gap_has_passed(tmp_path: Path) -> None:
+    settings, clock, name = make_settings(tmp_path), Clock(), host()
+    with paced(name, 5.0, settings=settings, clock=clock, sleep=clock.sleep):
+        pass
+    clock.now += 60.0
+
+    with paced(name, 5.0, settings=settings, clock=clock, sleep=clock.sleep):
+        pass
+
+    assert clock.slept == []
+
+
+def test_it_gives_up_past_the_wait_and_leaves_the_host_as_it_was(tmp_path: Path) -> None:
+    settings, clock, name = make_settings(tmp_path), Clock(), host()
+    with paced(name, 50.0, settings=settings, clock=clock, sleep=clock.sleep):
+        pass
+
+    with (
+        pytest.raises(HostBusy, match="requests must be 50 s apart"),
+        paced(name, 50.0, settings=settings, wait=10.0, clock=clock, sleep=clock.sleep),
+    ):
+        pass
+    assert sum(clock.slept) == pytest.approx(10.0)
+    with paced(name, 50.0, settings=settings, wait=60.0, clock=clock, sleep=clock.sleep):
+        assert sum(clock.slept) == pytest.approx(50.0)
+
+
+def test_it_does_nothing_without_a_gap(tmp_path: Path) -> None:
+    settings, clock, name = make_settings(tmp_path), Clock(), host()
+    for _ in range(3):
+        with paced(name, 0.0, settings=settings, clock=clock, sleep=clock.sleep):
+            pass
+    assert clock.slept == []
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -29,58 +95,26 @@ def pace_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
-def host() -> str:
-    # A host of its own per test: turns are kept per host, in the process or in Redis.
-    return f"gdelt-{secrets.token_hex(4)}.example"
+def test_it_keeps_concurrent_workers_a_gap_apart(pace_settings: Settings) -> None:
+    name, gap = host(), 0.2
+    spans: list[tuple[float, float]] = []
+    spans_lock = threading.Lock()
 
+    def request() -> None:
+        with paced(name, gap, settings=pace_settings):
+            start = time.monotonic()
+            time.sleep(0.02)
+            with spans_lock:
+                spans.append((start, time.monotonic()))
 
-def test_it_hands_out_turns_a_gap_apart(pace_settings: Settings) -> None:
-    clock, name = Clock(), host()
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
-    waits = [take_turn(name, 5.0, settings=pace_settings, clock=clock) for _ in range(3)]
-
-    assert waits == [0.0, 5.0, 10.0]
-
-
-def test_it_lets_a_request_go_at_once_once_the_gap_has_passed(pace_settings: Settings) -> None:
-    clock, name = Clock(), host()
-    take_turn(name, 5.0, settings=pace_settings, clock=clock)
-    clock.now += 2.0
-    assert take_turn(name, 5.0, settings=pace_settings, clock=clock) == 3.0
-    clock.now += 60.0
-    assert take_turn(name, 5.0, settings=pace_settings, clock=clock) == 0.0
-
-
-def test_it_refuses_a_turn_further_off_than_the_wait(pace_settings: Settings) -> None:
-    clock, name = Clock(), host()
-    for _ in range(3):
-        take_turn(name, 5.0, settings=pace_settings, wait=12.0, clock=clock)
-
-    with pytest.raises(HostBusy, match="requests are 5 s apart"):
-        take_turn(name, 5.0, settings=pace_settings, wait=12.0, clock=clock)
-    # The refused caller took nothing: the next turn is still 15 s away.
-    assert take_turn(name, 5.0, settings=pace_settings, wait=20.0, clock=clock) == 15.0
-
-
-def test_it_sleeps_until_the_turn_before_the_request(tmp_path: Path) -> None:
-    settings, name = make_settings(tmp_path), host()
-    slept: list[float] = []
-    with paced(name, 0.0, settings=settings, sleep=slept.append):
-        pass
-    take_turn(name, 30.0, settings=settings)
-    with paced(name, 30.0, settings=settings, sleep=slept.append):
-        pass
-    assert len(slept) == 1 and 29.0 < slept[0] <= 30.0
-
-
-def test_it_keeps_turns_in_redis_under_the_hosts_key(tmp_path: Path) -> None:
-    settings, name = redis_settings(tmp_path, 2), host()
-    import redis
-
-    take_turn(name, 5.0, settings=settings, clock=Clock())
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        assert float(client.get(f"monitor:pace:{name}") or 0) == 1_000_005_000
-        assert client.pttl(f"monitor:pace:{name}") > 0
-    finally:
-        client.close()
+    spans.sort()
+    assert len(spans) == 4
+    # Each request starts at least the gap after the one before it ended: never in between.
+    gaps = [start - end for (_s, end), (start, _e) in pairwise(spans)]
+    assert min(gaps) >= gap - 0.005

@@ -84,3 +84,14 @@ def test_it_shows_each_sources_type_in_the_api_and_on_the_feeds_page(tmp_path: P
     assert {item["name"]: item["type"] for item in items} == TYPES
     assert "<th>Type</th>" in page
     assert '<td class="type">gdelt</td>' in page and '<td class="type">html</td>' in page
+
+
+def test_it_exports_only_feeds_to_opml_and_says_what_it_left_out(tmp_path: Path) -> None:
+    settings = configured(tmp_path)
+
+    result = CliRunner().invoke(cli, ["feeds", "export"], env=env(settings))
+
+    assert result.exit_code == 0
+    assert 'xmlUrl="https://www.ledger.example/feed/"' in result.stdout
+    assert "circulars" not in result.stdout and "gdelt" not in result.stdout
+    assert "left out 3 sources that are not feeds" in result.stderr

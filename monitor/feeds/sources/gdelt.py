@@ -15,11 +15,11 @@ Each article keeps what GDELT says of its outlet: the language (as an ISO 639-1 
 pycountry knows GDELT's English name for it, else that name) and the source country. GDELT
 gives a title and a link, no text: ``fulltext: true`` fetches each new story's page.
 
-GDELT asks for about one request every 5 seconds; :mod:`monitor.feeds.pacing` spaces every
-GDELT source's requests to its host by ``MONITOR_GDELT_MIN_GAP``. GDELT answers a query it
-refuses (too short, too common, too many requests) with a line of plain text and status 200:
-that line becomes the source's error. An empty answer (``{}``) is a healthy source with
-nothing new.
+GDELT asks for about one request every 5 seconds; :mod:`monitor.feeds.pacing` starts each
+GDELT source's request no sooner than ``MONITOR_GDELT_MIN_GAP`` after the previous request to
+its host ended. GDELT answers a query it refuses (too short, too common, too many requests)
+with a line of plain text and status 200: that line becomes the source's error. An empty
+answer (``{}``) is a healthy source with nothing new.
 """
 
 from __future__ import annotations

@@ -30,11 +30,15 @@ from monitor.feeds.parser import ParsedFeed
 from monitor.feeds.sources.context import SourceContext
 from monitor.feeds.sources.dates import struct_time_of
 
-__all__ = ["MAX_CHILDREN", "read"]
+__all__ = ["INDEX_VERSION", "MAX_CHILDREN", "read"]
 
 #: Child sitemaps of an index read per poll: the newest. An index of a big site lists years of
 #: monthly sitemaps; only the latest hold news.
 MAX_CHILDREN = 3
+
+#: ParsedFeed.version of an index's entries: the poller keeps no validators for it, since an
+#: index may stay the same while its newest child grows.
+INDEX_VERSION = "sitemapindex"
 
 _NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"
 
@@ -71,7 +75,7 @@ def read(result: FetchResult, context: SourceContext) -> ParsedFeed:
     return ParsedFeed(
         entries=entries,
         site_url=result.url,
-        version="sitemap",
+        version=INDEX_VERSION if document.kind == "sitemapindex" else "sitemap",
         problem="; ".join(problems) or None,
         left_out=left_out,
     )
