@@ -99,3 +99,12 @@ def test_it_keeps_the_newest_urls_of_a_sitemap_past_the_entry_limit() -> None:
 def test_it_refuses_a_selector_that_is_not_css() -> None:
     with pytest.raises(ValueError, match=r"not a CSS selector: 'li\[\['"):
         compile_selector("li[[")
+
+
+def test_it_makes_gdelts_half_characters_whole() -> None:
+    # Found by the fuzz loop: a lone surrogate escape reached the database as half a character.
+    body = b'{"articles": [{"url": "https://x.example/1", "title": "Naira \\ud800 falls"}]}'
+
+    parsed = read("gdelt", body)
+
+    assert parsed.entries[0]["title"] == "Naira \ufffd falls"

@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pycountry
 
+from monitor.entities import whole_characters
 from monitor.feeds.fetcher import FetchResult
 from monitor.feeds.parser import ParsedFeed
 from monitor.feeds.sources.context import SourceContext
@@ -75,7 +76,8 @@ def api_base(url: str) -> str | None:
 def read(result: FetchResult, context: SourceContext) -> ParsedFeed:
     text = result.body.decode("utf-8-sig", "replace").strip()
     try:
-        data = json.loads(text) if text else {}
+        # Escapes of lone surrogates ("\ud800") decode to no character: made U+FFFD.
+        data = whole_characters(json.loads(text)) if text else {}
     except (ValueError, RecursionError):
         return ParsedFeed(entries=[], is_feed=False, problem=f"GDELT answered: {_line(text)}")
     if not isinstance(data, dict):
