@@ -81,11 +81,10 @@ def configure(tmp_path: Path, site: FeedServer) -> None:
 
 
 def test_it_turns_every_source_types_stories_into_hits_and_isolates_the_broken_one(
-    tmp_path: Path, site: FeedServer
+    tmp_path: Path, site: FeedServer, database_url: str
 ) -> None:
     configure(tmp_path, site)
-    settings = make_settings(tmp_path, gdelt_min_gap=0.0)
-    storage.upgrade(settings)
+    settings = make_settings(tmp_path, database_url=database_url, gdelt_min_gap=0.0)
 
     summary = run_once(settings)
 
