@@ -1,7 +1,8 @@
 """Polling one feed, top to bottom.
 
 :func:`poll_feed` tells the whole story in order: claim the feed so no other worker polls it at
-the same time, fetch it politely (conditional GET, per-host limit), read the status, parse,
+the same time, fetch it politely (conditional GET, per-host limit), read the status, parse
+(a source that is not a feed, with its type's reader: :mod:`monitor.feeds.sources`),
 normalise, store only what is new (marking what a new feed's first poll finds as its backlog),
 fetch full text for the new articles if the feed asks for it, record the poll state and when
 to come back, release the claim and commit.
