@@ -62,9 +62,11 @@ def _discovered(url: str, settings: Settings) -> str:
         click.echo(f"could not check {scrub(url)} ({exc.message}); adding it as given", err=True)
         return url
     if found.url is None:
+        named = ", ".join(scrub(sitemap) or "" for sitemap in found.sitemaps)
         raise UserError(
             f"cannot add {scrub(url)}: it is a page, not a feed, and {found.how}; "
             "see docs/feeds.md for 'type: html' and 'type: sitemap'"
+            + (f"; its robots.txt names these sitemaps: {named}" if named else "")
         )
     if len(found.announced) > 1:
         click.echo(f"{scrub(url)} offers {len(found.announced)} feeds:")

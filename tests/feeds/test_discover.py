@@ -147,3 +147,25 @@ def test_it_stores_a_page_as_given_when_asked_not_to_discover(
 
     assert stored(env) == [server.url("/")]
     assert server.count("/") == 0
+
+
+def test_it_names_the_sitemaps_of_a_site_without_a_feed(
+    env: dict[str, str], server: FeedServer
+) -> None:
+    server.set("/", b"<html><body>Circulars</body></html>", content_type=HTML)
+    robots = (
+        "User-agent: *\nDisallow: /admin/\n\n"
+        f"Sitemap: {server.url('/sitemap_index.xml')}\n"
+        f"sitemap: {server.url('/news-sitemap.xml')}  # Google News\n"
+        "Sitemap: /relative.xml\n"
+    )
+    server.set("/robots.txt", robots, content_type="text/plain")
+
+    result = add(env, server.url("/"))
+
+    assert result.exit_code == 1
+    assert result.output.strip().endswith(
+        "; its robots.txt names these sitemaps: "
+        f"{server.url('/sitemap_index.xml')}, {server.url('/news-sitemap.xml')}"
+    )
+    assert len(result.output.strip().splitlines()) == 1

@@ -9,7 +9,9 @@ Blogger's, Hugo's ``/index.xml``). Each candidate is fetched and kept only if it
 feed, so a stale ``<link>`` is passed over; at most :data:`MAX_CANDIDATES` are tried.
 
 The result says which feed was chosen and how, and lists every feed the page announced, so
-a person adding a site with a comments feed, or a feed per section, can pick another.
+a person adding a site with a comments feed, or a feed per section, can pick another. For a
+site with no feed at all, it gives the sitemaps the site's ``robots.txt`` names
+(``Sitemap:`` lines), which ``type: sitemap`` can read.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from monitor.feeds.fetcher import FetchError, FetchResult, fetch
 from monitor.feeds.hostlimit import HostBusy, host_slot
 from monitor.feeds.parser import parse_feed
 
-__all__ = ["MAX_CANDIDATES", "USUAL_PATHS", "Discovery", "FoundFeed", "announced_feeds", "discover"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "USUAL_PATHS",
+    "Discovery",
+    "FoundFeed",
+    "announced_feeds",
+    "discover",
+    "robots_sitemaps",
+]
 
 FEED_TYPES = frozenset(
     {
@@ -63,6 +73,8 @@ class Discovery:
     url: str | None
     how: str
     announced: list[FoundFeed] = field(default_factory=list)
+    # When no feed was found: the sitemaps robots.txt names.
+    sitemaps: list[str] = field(default_factory=list)
 
 
 def announced_feeds(body: bytes, *, base: str) -> list[FoundFeed]:
@@ -106,7 +118,30 @@ def discover(url: str, *, settings: Settings) -> Discovery:
         candidate_url = urljoin(page.url, path)
         if _is_feed(candidate_url, settings):
             return Discovery(candidate_url, f"the usual path {path}", announced)
-    return Discovery(None, "no feed announced or at the usual paths", announced)
+    sitemaps = _robots_sitemaps(urljoin(page.url, "/robots.txt"), settings)
+    return Discovery(None, "no feed announced or at the usual paths", announced, sitemaps)
+
+
+def robots_sitemaps(text: str) -> list[str]:
+    """The http(s) URLs of the ``Sitemap:`` lines of a robots.txt, in order, once each."""
+    found: list[str] = []
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        url = value.split("#", 1)[0].strip()
+        wanted = name.strip().lower() == "sitemap" and url.startswith(("http://", "https://"))
+        if wanted and url not in found:
+            found.append(url)
+    return found[:MAX_CANDIDATES]
+
+
+def _robots_sitemaps(url: str, settings: Settings) -> list[str]:
+    try:
+        result = _get(url, settings)
+    except FetchError:
+        return []
+    if result.status != 200:
+        return []
+    return robots_sitemaps(result.body.decode("utf-8", "replace"))
 
 
 def _get(url: str, settings: Settings) -> FetchResult:
