@@ -3,6 +3,8 @@ reader ends in entries or in a one-line problem, and nothing from it keeps its m
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from monitor.feeds.fetcher import FetchResult
@@ -108,3 +110,18 @@ def test_it_makes_gdelts_half_characters_whole() -> None:
     parsed = read("gdelt", body)
 
     assert parsed.entries[0]["title"] == "Naira \ufffd falls"
+
+
+def test_it_inflates_a_gzipped_sitemap_within_the_byte_limit() -> None:
+    urls = "".join(f"<url><loc>https://x.example/{n}</loc></url>" for n in range(3))
+    body = gzip.compress(f"<urlset>{urls}</urlset>".encode())
+    result = FetchResult(status=200, url=BASE, headers={}, body=body)
+
+    parsed = read_source("sitemap", result, SourceContext({}))
+    bomb = FetchResult(status=200, url=BASE, headers={}, body=gzip.compress(b" " * 10_000))
+    refused = read_source("sitemap", bomb, SourceContext({}, FeedLimits(max_bytes=1024)))
+
+    assert [e["link"] for e in parsed.entries] == [f"https://x.example/{n}" for n in range(3)]
+    assert refused.problem == (
+        "refused: body larger than 1024 bytes once inflated (gzip without its header)"
+    )

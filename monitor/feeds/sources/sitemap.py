@@ -13,7 +13,8 @@ problem while the others are read; an index inside an index is not followed. Ent
 held to the poll's entry limit, newest first.
 
 The XML is parsed by lxml with entities unresolved, no DTD loaded and no network, within the
-fetcher's byte cap.
+fetcher's byte cap; a ``.xml.gz`` served without ``Content-Encoding`` is inflated first, no
+further than that cap.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Any
 import lxml.etree
 
 from monitor.feeds.fetcher import FetchError, FetchResult
-from monitor.feeds.limits import newest_first
-from monitor.feeds.parser import ParsedFeed
+from monitor.feeds.limits import Refused, newest_first
+from monitor.feeds.parser import ParsedFeed, inflated
 from monitor.feeds.sources.context import SourceContext
 from monitor.feeds.sources.dates import struct_time_of
 
@@ -50,7 +51,10 @@ class _Document:
 
 
 def read(result: FetchResult, context: SourceContext) -> ParsedFeed:
-    document = _parse(result.body)
+    try:
+        document = _parse(inflated(result.body, context.limits.max_bytes))
+    except Refused as refused:
+        return ParsedFeed(entries=[], is_feed=False, problem=f"refused: {refused}", refused=True)
     if document is None:
         return ParsedFeed(entries=[], is_feed=False, problem="not a sitemap: not well-formed XML")
     problems: list[str] = []
@@ -165,7 +169,10 @@ def _read_child(loc: str, context: SourceContext, entries: list[dict[str, Any]])
         return exc.message
     if child.status != 200:
         return f"HTTP {child.status}"
-    document = _parse(child.body)
+    try:
+        document = _parse(inflated(child.body, context.limits.max_bytes))
+    except Refused as refused:
+        return f"refused: {refused}"
     if document is None:
         return "not well-formed XML"
     if document.kind != "urlset":
