@@ -164,5 +164,5 @@ def _href(node: Any) -> str | None:
 
 
 def _language(root: Any) -> str | None:
-    value = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
-    return str(value).strip().replace("_", "-")[:35] or None if value else None
+    value = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or ""
+    return str(value).strip().replace("_", "-")[:35] or None
