@@ -236,6 +236,9 @@ def _hit_row(
         "title": _readable(article.title),
         "url": safe_url(article.url),
         "source": _readable(article.source_name),
+        # Where the source says them (GDELT): the outlet's country, and the story's language.
+        "source_country": _readable(article.source_country),
+        "language": _readable(article.language),
         "feed_id": article.source_feed_id,
         "snippet": snippet,
         "highlights": highlights,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from monitor import db as storage
+from monitor.dashboard.app import create_app
 from monitor.feeds.sources import gdelt
 from monitor.models import Article, ArticleFeed, Feed, Hit
 from monitor.pipeline import run_once
@@ -137,3 +139,30 @@ def test_it_turns_every_source_types_stories_into_hits_and_isolates_the_broken_o
         assert gdelt_feed.url == gdelt.request_url(
             'naira "parallel market"', site.url("/api/v2/doc/doc")
         )
+
+
+def test_it_shows_the_country_and_language_gdelt_gives_on_the_hit(
+    tmp_path: Path, site: FeedServer
+) -> None:
+    configure(tmp_path, site)
+    settings = make_settings(tmp_path, gdelt_min_gap=0.0)
+    storage.upgrade(settings)
+    run_once(settings)
+    with storage.session_scope(settings) as session:
+        hit_id = session.scalars(
+            select(Hit.id)
+            .join(Article, Article.id == Hit.article_id)
+            .where(Article.title == "Darajar naira ta fadi a kasuwar bayan fage")
+        ).one()
+    client = TestClient(create_app(settings))
+
+    row = client.get(f"/api/hits/{hit_id}").json()
+    page = client.get(f"/hits/{hit_id}").text
+
+    assert (row["source"], row["source_country"], row["language"]) == (
+        "GDELT naira",
+        "United Kingdom",
+        "ha",
+    )
+    assert "<dd>GDELT naira (United Kingdom)</dd>" in page
+    assert "<dt>Language</dt><dd>ha</dd>" in page
