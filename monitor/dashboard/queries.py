@@ -254,6 +254,9 @@ def _hit_row(
         "title": _readable(article.title),
         "url": safe_url(article.url),
         "source": _readable(article.source_name),
+        # Where the source says them (GDELT): the outlet's country, and the story's language.
+        "source_country": _readable(article.source_country),
+        "language": _readable(article.language),
         "feed_id": article.source_feed_id,
         "snippet": snippet,
         "highlights": highlights,
@@ -521,6 +524,8 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "id": feed.id,
                 "name": _feed_label(feed),
                 "url": scrub(feed.url),
+                # The source's type: feed, html, sitemap or gdelt.
+                "type": feed.kind,
                 "status": status,
                 "last_polled_at": _iso(feed.last_polled_at),
                 "last_success_at": _iso(feed.last_success_at),
