@@ -9,12 +9,15 @@ INSERT of the new stories, one INSERT of their claims, one UPDATE of the joined 
 counts and one UPDATE of the articles' ``story_id``. Copies inside the batch join the story an
 earlier article of the same batch started, as they would one by one.
 
-Two cases only the one-article path handles, because they need a decision made again after
-reading the database: a story the batch meant to join was deleted by retention meanwhile, or
-another worker holds a claim the batch's new story needs (it started the same story at the
-same moment). Both raise :class:`OneByOne`; the caller rolls the batch back and assigns its
-articles one at a time. Both are rare: the first needs a prune mid-batch, the second two
-workers with copies of one story in the same second.
+A claim of a new story that another story holds is mostly one the batch saw and rightly did
+not join (the same headline from the same host, a MinHash value shared by chance): the new
+story goes on without it, as one by one, at the cost of two more statements for the whole
+batch. Two cases only the one-article path handles, because they need a decision made again
+after reading the database: a story the batch meant to join was deleted by retention
+meanwhile, or the claim's holder is a story the new one should have joined (another worker
+started the same story at the same moment). Both raise :class:`OneByOne`; the caller rolls
+the batch back and assigns its articles one at a time. Both are rare: the first needs a
+prune mid-batch, the second two workers with copies of one story in the same second.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, case, func, insert, select, text, update
+from sqlalchemy import Table, case, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,13 +39,15 @@ from monitor.clustering.fingerprints import (
     article_fingerprint,
     by_similarity,
     near_duplicate,
+    normalised_title,
     same_headline,
+    signature_array,
 )
 from monitor.clustering.pending import pending_stories
 from monitor.clustering.shared import shared_index
 from monitor.config import Settings
 from monitor.metrics import STORY_ASSIGNMENT_SECONDS, STORY_ASSIGNMENTS
-from monitor.models import Article, Story
+from monitor.models import Article, Story, StoryKey
 
 __all__ = ["OneByOne", "assign_stories"]
 
@@ -143,7 +148,7 @@ def assign_stories(
             joins[target] = joins.get(target, 0) + 1
         chosen.append(target)
 
-    story_ids = _insert_stories(session, new, since=since, now=now)
+    story_ids = _insert_stories(session, new, since=since, now=now, threshold=threshold)
     _count_joins(session, joins)
     assigned: dict[int, int] = {}
     for article, target in zip(todo, chosen, strict=True):
@@ -173,11 +178,16 @@ def _story_hosts(session: Session, story_ids: set[int]) -> dict[int, set[str | N
 
 
 def _insert_stories(
-    session: Session, new: list[_NewStory], *, since: datetime, now: datetime
+    session: Session,
+    new: list[_NewStory],
+    *,
+    since: datetime,
+    now: datetime,
+    threshold: float,
 ) -> list[int]:
     """Insert the batch's new stories, each counting its articles, and claim their keys;
-    return their ids in order. A claim another story in the window holds raises
-    :class:`OneByOne`."""
+    return their ids in order. A claim held by a story a new one should join raises
+    :class:`OneByOne` (:func:`_settle`)."""
     if not new:
         return []
     rows = [
@@ -190,6 +200,7 @@ def _insert_stories(
         for story in new
     ]
     ids = _story_ids(session, len(rows))
+    owner = dict(zip(ids, new, strict=True))
     for story_id, row in zip(ids, rows, strict=True):
         row["id"] = story_id
     session.execute(insert(_STORIES), rows)
@@ -201,10 +212,47 @@ def _insert_stories(
         for claim in story.fp.claim_keys():
             claims.setdefault(claim, story_id)
     if claims:
-        won = claim_keys(session, sorted(claims.items()), seen=now, since=since)
-        if len(won) < len(claims):
-            raise OneByOne("another worker holds a claim of a new story")
+        won = set(claim_keys(session, sorted(claims.items()), seen=now, since=since))
+        lost = {claim: story_id for claim, story_id in claims.items() if claim not in won}
+        if lost:
+            _settle(session, lost, owner, since=since, threshold=threshold)
     return ids
+
+
+def _settle(
+    session: Session,
+    lost: dict[tuple[int, int], int],
+    owner: dict[int, _NewStory],
+    *,
+    since: datetime,
+    threshold: float,
+) -> None:
+    """Claims of the batch's new stories that another story holds. Mostly a story the batch
+    saw and rightly did not join (the same headline from the same host, a key shared by
+    chance): the new story keeps going without that claim, as one by one. A holder the new
+    story would have joined was started by another worker meanwhile: :class:`OneByOne`, whose
+    path joins it. Two statements for all of them: the holders, and their hosts."""
+    holders = session.execute(
+        select(StoryKey.band, StoryKey.key, Story.id, Story.title, Story.signature)
+        .join(Story, Story.id == StoryKey.story_id)
+        .where(tuple_(StoryKey.band, StoryKey.key).in_(sorted(lost)), Story.first_seen_at >= since)
+    ).all()
+    titled: list[tuple[_NewStory, int]] = []
+    for band, key, holder, title, signature in holders:
+        story = owner[lost[(band, key)]]
+        hashvalues = signature_array(signature)
+        if near_duplicate(story.fp, hashvalues, threshold=threshold) is not None:
+            raise OneByOne("another worker started the same story at the same moment")
+        if same_headline(story.fp, normalised_title(title), hashvalues):
+            titled.append((story, holder))
+    if titled:
+        hosts = _story_hosts(session, {holder for _, holder in titled})
+        for story, holder in titled:
+            if (
+                _host(story.articles[0].url) not in hosts[holder]
+                or _host(story.articles[0].url) is None
+            ):
+                raise OneByOne("another worker started a story with the same headline")
 
 
 def _story_ids(session: Session, count: int) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,3 +227,33 @@ def test_one_broken_article_rolls_back_the_batch_and_stops_no_other(
     # are copies of 2, 6 and 10, attached to their hits), two deliveries each.
     assert session.scalar(select(func.count(Hit.id))) == 8
     assert len(deliveries) == 16
+
+
+def test_a_recurring_headline_from_the_same_host_stays_in_the_batch(
+    session: Session,
+    settings: Settings,
+    registry: WatchlistRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Title-only items: a story is found by its headline, which the first one claims.
+    def headline(key: str, host: str) -> ArticleData:
+        item = _item(key, "Turbine maintenance schedule for the coming week", "")
+        return replace(item, url=f"https://{host}.example.org/{key}")
+
+    _run(session, registry, settings, [headline("monday", "wire")])
+    # The one-article path is not needed: the same outlet repeating its headline is a new
+    # story (whose claim is already held), and another outlet's copy joins the first.
+    monkeypatch.setattr(pipeline, "assign_story", _never)
+    ids, _, _, _ = _run(
+        session, registry, settings, [headline("tuesday", "wire"), headline("copy", "other")]
+    )
+
+    assert pipeline.pending_article_ids(session, older_than=NOW + timedelta(seconds=1)) == []
+    first, repeat, copy = session.scalars(select(Article.story_id).order_by(Article.id)).all()
+    assert repeat != first
+    assert copy == first
+    assert len(ids) == 2
+
+
+def _never(*args: Any, **kwargs: Any) -> int:
+    raise AssertionError("the batch fell back to one article at a time")
