@@ -257,3 +257,73 @@ def test_a_recurring_headline_from_the_same_host_stays_in_the_batch(
 
 def _never(*args: Any, **kwargs: Any) -> int:
     raise AssertionError("the batch fell back to one article at a time")
+
+
+def _watchlist(session: Session, settings: Settings, text: str) -> WatchlistRegistry:
+    """A registry with only the watchlist 'turbines' written as *text*."""
+    (settings.watchlists / "turbines.yaml").write_text(text, encoding="utf-8")
+    registry = WatchlistRegistry(settings.watchlists)
+    pipeline.sync_registry(session, registry, force=True)
+    session.commit()
+    return registry
+
+
+THROTTLED = 'query: turbine\nthrottle: 3/hour\nalerts:\n  - console: true\n  - slack: "#desk"\n'
+DIGEST = 'query: turbine\nalerts:\n  - slack: "#desk"\n    digest: hourly\n'
+
+
+def _turbines(n: int, tag: str) -> list[ArticleData]:
+    return [
+        _item(f"{tag}-{i}", f"Story {tag} {i} about the turbine", "turbine " + _body(f"{tag}{i}"))
+        for i in range(n)
+    ]
+
+
+def test_a_throttled_watchlist_sends_its_limit_and_sums_up_the_rest_of_the_batch(
+    session: Session, settings: Settings, registry: WatchlistRegistry
+) -> None:
+    registry = _watchlist(session, settings, THROTTLED)
+    _ids, deliveries, _, _ = _run(session, registry, settings, _turbines(10, "t"))
+
+    hits = session.execute(select(Hit.id, Hit.not_alerted).order_by(Hit.id)).all()
+    assert [reason for _, reason in hits] == [None] * 3 + ["throttled"] * 7
+    # The first three alerted at once, to both destinations.
+    assert len(deliveries) == 6
+    # The other seven wait in one summary per destination until the window ends.
+    summaries = session.scalars(select(Delivery).where(Delivery.kind == "throttle")).all()
+    assert sorted(d.destination for d in summaries) == ["console", "slack:#desk"]
+    for summary in summaries:
+        carried = session.scalars(
+            select(DeliveryHit.hit_id).where(DeliveryHit.delivery_id == summary.id)
+        ).all()
+        assert sorted(carried) == [hit_id for hit_id, _ in hits[3:]]
+        assert summary.status == "scheduled"
+
+
+def test_a_digest_watchlist_gathers_the_batch_into_one_digest(
+    session: Session, settings: Settings, registry: WatchlistRegistry
+) -> None:
+    registry = _watchlist(session, settings, DIGEST)
+    _run(session, registry, settings, _turbines(6, "a"))
+    _, deliveries, _, _ = _run(session, registry, settings, _turbines(5, "b"))
+
+    assert deliveries == []
+    (digest,) = session.scalars(select(Delivery)).all()
+    assert digest.kind == "digest" and digest.status == "scheduled"
+    carried = session.scalar(
+        select(func.count()).select_from(DeliveryHit).where(DeliveryHit.delivery_id == digest.id)
+    )
+    assert carried == 11
+
+
+@pytest.mark.parametrize("text", [THROTTLED, DIGEST], ids=["throttle", "digest"])
+def test_throttles_and_digests_cost_statements_per_batch_not_per_article(
+    session: Session, settings: Settings, registry: WatchlistRegistry, text: str
+) -> None:
+    registry = _watchlist(session, settings, text)
+    # The window's summary, or the period's digest, exists already: the usual case.
+    _run(session, registry, settings, _turbines(5, "first"))
+    _, _, _, ten = _run(session, registry, settings, _turbines(10, "ten"))
+    _, _, _, hundred = _run(session, registry, settings, _turbines(100, "hundred"))
+    assert ten == hundred <= 25, (ten, hundred)
+    assert session.scalar(select(func.count(Hit.id))) == 115
