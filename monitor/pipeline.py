@@ -119,7 +119,8 @@ def match_articles(
         log.warning(
             "matching a batch failed; matching its articles one at a time",
             articles=len(ids),
-            error=scrub(f"{type(exc).__name__}: {exc}"),
+            # One line: a database error would go on with its statement and parameters.
+            error=scrub(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"),
         )
     delivery_ids = []
     for article_id in ids:
