@@ -1,6 +1,6 @@
 """match_articles: each article claimed once, matched, recorded in one transaction.
 
-The alerting side (``record_hits``) is replaced by a recorder here so these tests pin the
+The alerting side (``record_batch``) is replaced by a recorder here so these tests pin the
 pipeline's own promises; the end-to-end tests run the real one.
 """
 
@@ -44,19 +44,21 @@ class Registry:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str]]]:
     calls: list[tuple[int, list[str]]] = []
 
-    def record_hits(
+    def record_batch(
         session: Session,
-        article: Article,
-        results: list[Any],
+        matched: list[tuple[Article, list[Any]]],
         *,
         watchlists: Any,
         settings: Settings,
         now: datetime,
     ) -> list[int]:
-        calls.append((article.id, [r.watchlist_id for r in results]))
-        return [1000 + article.id] if results else []
+        ids = []
+        for article, results in matched:
+            calls.append((article.id, [r.watchlist_id for r in results]))
+            ids.extend([1000 + article.id] if results else [])
+        return ids
 
-    monkeypatch.setattr(pipeline, "record_hits", record_hits)
+    monkeypatch.setattr(pipeline, "record_batch", record_batch)
     return calls
 
 
@@ -109,7 +111,7 @@ def test_it_leaves_an_article_for_the_sweep_when_recording_fails(
     def broken(*args: Any, **kwargs: Any) -> list[int]:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(pipeline, "record_hits", broken)
+    monkeypatch.setattr(pipeline, "record_batch", broken)
     a = _article(session, 1, "Oil price jumps")
     b = _article(session, 2, "Weather today")
     ids = pipeline.match_articles(
