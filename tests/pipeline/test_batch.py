@@ -24,6 +24,9 @@ from monitor.config import Settings
 from monitor.feeds.normalise import ArticleData
 from monitor.feeds.store import store_articles
 from monitor.models import Article, Delivery, DeliveryHit, Feed, Hit, Story
+from monitor.states import DeliveryKind, NotAlerted
+from monitor.triage.mutes import mute_story
+from monitor.triage.snoozes import EVERY_DESTINATION, snooze
 from monitor.watchlists import WatchlistRegistry
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -327,3 +330,43 @@ def test_throttles_and_digests_cost_statements_per_batch_not_per_article(
     _, _, _, hundred = _run(session, registry, settings, _turbines(100, "hundred"))
     assert ten == hundred <= 25, (ten, hundred)
     assert session.scalar(select(func.count(Hit.id))) == 115
+
+
+def test_a_snoozed_watchlists_batch_goes_into_the_snooze_summary(
+    session: Session, settings: Settings, registry: WatchlistRegistry
+) -> None:
+    # Snoozed at every destination an hour before the batch: nothing goes out now; each new
+    # hit waits in the snooze's summary for each destination.
+    snooze(session, "turbines", EVERY_DESTINATION, timedelta(hours=1), who="ada", now=NOW)
+    session.commit()
+    ids, deliveries, _, _ = _run(session, registry, settings, _batch(8, tag="z", known=[]))
+
+    assert deliveries == []
+    hits = session.scalars(select(Hit).where(Hit.article_id.in_(ids))).all()
+    assert len(hits) == 2
+    kinds = session.scalars(select(Delivery.kind).distinct()).all()
+    assert kinds == [DeliveryKind.SNOOZE]
+    held = session.scalar(select(func.count()).select_from(DeliveryHit))
+    assert held == 2 * 2  # two hits, each held for console and Slack
+
+
+def test_a_muted_story_owes_nothing_even_after_its_story_window(
+    session: Session, settings: Settings, registry: WatchlistRegistry
+) -> None:
+    first = _item("m-0", "Turbine blade cracks at the offshore farm", "turbine " + _body("m"))
+    ids, deliveries, _, _ = _run(session, registry, settings, [first])
+    assert len(deliveries) == 2
+    hit = session.scalars(select(Hit).where(Hit.article_id == ids[0])).one()
+    mute_story(session, hit, who="ada", now=NOW)
+    # The hit falls out of the story window, so a later copy is a new hit of the story, not
+    # a thread reply: it must still be silent, because the story is muted.
+    hit.created_at = NOW - timedelta(hours=settings.story_window_hours + 1)
+    session.commit()
+
+    copy = replace(first, identity=hashlib.sha256(b"m-1").hexdigest(), url="https://m1.example")
+    later, deliveries, _, _ = _run(session, registry, settings, [copy])
+
+    assert deliveries == []
+    again = session.scalars(select(Hit).where(Hit.article_id == later[0])).one()
+    assert again.story_id == hit.story_id
+    assert again.not_alerted == NotAlerted.MUTED
