@@ -9,14 +9,24 @@ did, and their tags.
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.feeds.normalise import ArticleData
 from monitor.matching import Document
+from monitor.matching.language import Settled, settle
 from monitor.models import Article, ArticleFeed, source_name
 
-__all__ = ["WITH_FEEDS", "parsed_document", "recent_documents", "stored_document"]
+__all__ = [
+    "WITH_FEEDS",
+    "parsed_document",
+    "recent_documents",
+    "settle_language",
+    "settled_document",
+    "stored_document",
+]
 
 #: A loader option for articles about to be matched: their feed links and feeds in one more
 #: query, instead of one per feed.
@@ -41,6 +51,23 @@ def stored_document(article: Article) -> Document:
         feeds=frozenset(feed.display_name for feed in carried),
         tags=frozenset(str(tag) for feed in carried for tag in (feed.tags or [])),
     )
+
+
+def settle_language(article: Article) -> None:
+    """Settle a stored article's language from its feed's declaration and its text, and keep
+    what the detector said (:func:`monitor.matching.language.settle`). Done once, when the
+    article is matched."""
+    settled = settle(article.language, article.title, article.summary, article.content)
+    article.language = settled.language
+    article.detected_language = settled.detected
+    article.language_confidence = settled.confidence
+
+
+def settled_document(doc: Document) -> tuple[Document, Settled]:
+    """*doc* with its language settled as a stored article's is (``monitor match`` on local
+    files), and what the detector said."""
+    settled = settle(doc.language, doc.title, doc.summary, doc.content)
+    return dataclasses.replace(doc, language=settled.language), settled
 
 
 def parsed_document(item: ArticleData) -> Document:

@@ -32,7 +32,7 @@ from monitor.cas import compare_and_set
 from monitor.clustering import assign_story
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.documents import WITH_FEEDS, recent_documents, stored_document
+from monitor.documents import WITH_FEEDS, recent_documents, settle_language, stored_document
 from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
@@ -106,6 +106,7 @@ def match_articles(
             continue
         try:
             article = session.get_one(Article, article_id, options=[WITH_FEEDS])
+            settle_language(article)
             assign_story(session, article, settings=settings, now=now)
             results = registry.matcher.match(stored_document(article))
             ids = record_hits(

@@ -236,6 +236,10 @@ def _hit_row(
         "title": _readable(article.title),
         "url": safe_url(article.url),
         "source": _readable(article.source_name),
+        # The language matching used (None: unknown), and what the detector said of the text.
+        "language": _readable(article.language) if article.language else None,
+        "detected_language": article.detected_language,
+        "language_confidence": article.language_confidence,
         "feed_id": article.source_feed_id,
         "snippet": snippet,
         "highlights": highlights,

@@ -108,6 +108,10 @@ def test_it_matches_text_and_jsonl_files_as_json_lines(watchlist_dir: Path, tmp_
         "id": "a1",
         "title": "Naira slides",
         "url": "https://example.org/naira",
+        # settled from the text: the line declares none
+        "language": "en",
+        "detected_language": "en",
+        "language_confidence": pytest.approx(0.89, abs=0.1),
     }
     assert naira["fields"] == ["title", "content"]
     assert naira["matched"] == ["naira", '"parallel market"']
