@@ -34,12 +34,14 @@ from dataclasses import dataclass, field
 from monitor.matching.anchors import GUESS, cost, requirements
 from monitor.matching.compile import Predicate, compile_query, node_fields
 from monitor.matching.document import TokenisedDocument
+from monitor.matching.language import primary
 from monitor.matching.pairs import PairTable
-from monitor.matching.query import BODY_FIELDS, FIELDS, Query, parse_query
+from monitor.matching.query import BODY_FIELDS, FIELDS, Node, Query, parse_query
 from monitor.matching.rarity import Rarity
 from monitor.matching.relevance import Controls, Relevance, controls_of, relevance
 from monitor.matching.satisfied import Walk, walker
 from monitor.matching.snippets import explain
+from monitor.matching.stemming import STEMMERS, expand, index_root, stem_groups
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = ["MAX_MATCHED_CHARS", "Matcher", "matched_part"]
@@ -86,6 +88,19 @@ def _cut(text: str) -> str:
     return text[:MAX_MATCHED_CHARS]
 
 
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One query of a watchlist, compiled: its ``query``, or one of its ``translations``."""
+
+    query: Query
+    predicate: Predicate
+    walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
+
+    @classmethod
+    def of(cls, query: Query) -> _Variant:
+        return cls(query, compile_query(query.root), walker(query.root))
+
+
 @dataclass(slots=True)
 class _Entry:
     id: str
@@ -96,6 +111,14 @@ class _Entry:
     languages: frozenset[str]
     controls: Controls | None  # None: the watchlist sets none
     walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
+    # The query for articles in each language its translations: name (by primary code).
+    translations: dict[str, _Variant] = field(default_factory=dict)
+    stem: bool = False  # plain words match their inflected forms (monitor.matching.stemming)
+
+    def variant(self, language: str | None) -> _Variant:
+        """The query an article in *language* is matched against."""
+        found = self.translations.get(language or "") if self.translations else None
+        return found or _Variant(self.query, self.predicate, self.walk)
 
 
 @dataclass(slots=True)
@@ -148,19 +171,40 @@ class Matcher:
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
                 controls=controls_of(spec) or None,
                 walk=walker(query.root),
+                translations={
+                    str(primary(code)): _Variant.of(parse_query(text))
+                    for code, text in (getattr(spec, "translations", None) or {}).items()
+                },
+                stem=bool(getattr(spec, "stem", False)),
             )
             self._add(entry)
             self._searched.update(node_fields(query.root))
+            for variant in entry.translations.values():
+                self._searched.update(node_fields(variant.query.root))
         self._fields = tuple(name for name in FIELDS if name in self._searched)
         self._index.table.seal()
 
     def _add(self, entry: _Entry) -> None:
+        """File *entry* under the words of its query and of each of its translations."""
         number = len(self._entries)
         self._entries.append(entry)
+        if entry.stem:
+            # The query is stemmed in the article's language: in those the watchlist names,
+            # else in any; a translation in its own.
+            languages = entry.languages - entry.translations.keys() or STEMMERS.keys()
+            roots = [index_root(entry.query.root, languages)]
+            roots += [index_root(v.query.root, [c]) for c, v in entry.translations.items()]
+        else:
+            roots = [entry.query.root, *(v.query.root for v in entry.translations.values())]
+        for root in roots:
+            self._file(number, root)
+
+    def _file(self, number: int, root: Node | None) -> None:
         rarity = self._rarity
-        clauses = requirements(entry.query.root, rarity)
+        clauses = None if root is None else requirements(root, rarity)
         if clauses is None:
-            self._index.unanchored.append(number)
+            if number not in self._index.unanchored:
+                self._index.unanchored.append(number)
             return
         clauses.sort(key=lambda clause: cost(clause, rarity))
         index, table = self._index, self._index.table
@@ -219,11 +263,7 @@ class Matcher:
         """The ids of the watchlists that match, without explanations (the fast path)."""
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
-        return [
-            self._entries[i].id
-            for i in self._candidates(d)
-            if self._passes_filters(self._entries[i], doc) and self._entries[i].predicate(d)
-        ]
+        return [entry.id for entry, _ in self._hits(doc, d)]
 
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc* and keeps the hit by its relevance controls,
@@ -232,11 +272,12 @@ class Matcher:
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
         out = []
-        for entry in self._hits(doc, d):
-            found = entry.walk(d)
+        for entry, variant in self._hits(doc, d):
+            found = variant.walk(d)
             weight = relevance(found, d)
             if entry.controls is None or entry.controls.keeps(weight):
-                out.append(explain(entry.id, entry.query, doc, d, found=found, score=weight.score))
+                query = variant.query
+                out.append(explain(entry.id, query, doc, d, found=found, score=weight.score))
         return out
 
     def weigh(self, doc: Document) -> list[tuple[MatchResult, Relevance]]:
@@ -247,16 +288,38 @@ class Matcher:
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
         out = []
-        for entry in self._hits(doc, d):
-            found = entry.walk(d)
+        for entry, variant in self._hits(doc, d):
+            found = variant.walk(d)
             weight = relevance(found, d)
-            result = explain(entry.id, entry.query, doc, d, found=found, score=weight.score)
+            result = explain(entry.id, variant.query, doc, d, found=found, score=weight.score)
             out.append((result, weight))
         return out
 
-    def _hits(self, doc: Document, d: TokenisedDocument) -> list[_Entry]:
-        return [
-            entry
-            for entry in map(self._entries.__getitem__, self._candidates(d))
-            if self._passes_filters(entry, doc) and entry.predicate(d)
-        ]
+    def _hits(self, doc: Document, d: TokenisedDocument) -> list[tuple[_Entry, _Variant]]:
+        """The watchlists that match, each with the query it matched through."""
+        out = []
+        language = primary(doc.language)
+        groups: dict[str, list[str]] | None = None  # the article's words by stem, made once
+        for entry in map(self._entries.__getitem__, self._candidates(d)):
+            if not self._passes_filters(entry, doc):
+                continue
+            if not entry.translations and not entry.stem:  # nearly every watchlist
+                if entry.predicate(d):
+                    out.append((entry, _Variant(entry.query, entry.predicate, entry.walk)))
+                continue
+            variant = entry.variant(language)
+            if entry.stem:
+                if groups is None:
+                    groups = stem_groups(d.every, language) or {}
+                variant = _stemmed(variant, language, groups)
+            if variant.predicate(d):
+                out.append((entry, variant))
+        return out
+
+
+def _stemmed(variant: _Variant, language: str | None, groups: dict[str, list[str]]) -> _Variant:
+    """*variant* with its plain words standing for their forms in the article (*groups*)."""
+    root = expand(variant.query.root, language, groups)
+    if root == variant.query.root:
+        return variant
+    return _Variant.of(Query(variant.query.text, root))
