@@ -43,9 +43,23 @@ def is_cjk(char: str) -> bool:
     return _CJK.match(char) is not None
 
 
+# Every byte but those that begin a character of three or four bytes in UTF-8 from U+1100
+# on (0xE1 to 0xED, 0xEF, 0xF0), which all of these characters are.
+_NOT_LEADING = bytes(b for b in range(256) if not (0xE1 <= b <= 0xED or b in (0xEF, 0xF0)))
+
+
 def has_cjk(folded: str) -> bool:
-    """Whether *folded* holds any character cut into pairs (ASCII text, most news, none)."""
-    return not folded.isascii() and _CJK.search(folded) is not None
+    """Whether *folded* holds any character cut into pairs (ASCII text, most news, none).
+
+    Folded text beyond ASCII is nearly all letters of two bytes in UTF-8 (Hausa's ɗ, the
+    vowels of Yorùbá once their marks are folded away): deleting every byte but those that
+    begin a longer character (in C) clears such text in 1 to 3 µs a 2,000-character article,
+    where the regular expression alone takes 22 µs."""
+    if folded.isascii() or not folded.encode("utf-8", "surrogatepass").translate(
+        None, _NOT_LEADING
+    ):
+        return False
+    return _CJK.search(folded) is not None
 
 
 def pieces(folded: str) -> Iterator[tuple[str, int, int]]:
