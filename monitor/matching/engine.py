@@ -155,6 +155,11 @@ class Matcher:
         self._rarity = rarity or GUESS
         self._entries: list[_Entry] = []
         self._index = _Index(PairTable(threshold=array_threshold))
+        # The stem: true watchlists, filed again per language, under the beginnings their
+        # words share with their stems in it: made on the first article in that language.
+        self._stem_entries: list[int] = []
+        self._stem_indexes: dict[str, _Index | None] = {}
+        self._threshold = array_threshold
         self._searched: set[str] = set(BODY_FIELDS)
         for spec in watchlists:
             if not spec.enabled:
@@ -185,29 +190,44 @@ class Matcher:
         self._index.table.seal()
 
     def _add(self, entry: _Entry) -> None:
-        """File *entry* under the words of its query and of each of its translations."""
+        """File *entry* under the words of its query and of each of its translations (as
+        they are written: a stem: true watchlist is also filed per language, see
+        :meth:`_stem_index`)."""
         number = len(self._entries)
         self._entries.append(entry)
+        for root in [entry.query.root, *(v.query.root for v in entry.translations.values())]:
+            self._file(self._index, number, root)
         if entry.stem:
-            # The query is stemmed in the article's language: in those the watchlist names,
-            # else in any; a translation in its own.
-            languages = entry.languages - entry.translations.keys() or STEMMERS.keys()
-            roots = [index_root(entry.query.root, languages)]
-            roots += [index_root(v.query.root, [c]) for c, v in entry.translations.items()]
-        else:
-            roots = [entry.query.root, *(v.query.root for v in entry.translations.values())]
-        for root in roots:
-            self._file(number, root)
+            self._stem_entries.append(number)
 
-    def _file(self, number: int, root: Node | None) -> None:
+    def _stem_index(self, language: str | None) -> _Index | None:
+        """The stem: true watchlists filed for articles in *language*: each under the
+        beginnings the words of the query it takes for that language share with their
+        stems (:func:`~monitor.matching.stemming.index_root`). None without a stemmer for
+        it, or without such watchlists."""
+        if not self._stem_entries or language not in STEMMERS:
+            return None
+        if language not in self._stem_indexes:
+            index = _Index(PairTable(threshold=self._threshold))
+            for number in self._stem_entries:
+                entry = self._entries[number]
+                if self._filters and entry.languages and language not in entry.languages:
+                    continue
+                root = entry.variant(language).query.root
+                self._file(index, number, index_root(root, [language]))
+            index.table.seal()
+            self._stem_indexes[language] = index
+        return self._stem_indexes[language]
+
+    def _file(self, index: _Index, number: int, root: Node | None) -> None:
         rarity = self._rarity
         clauses = None if root is None else requirements(root, rarity)
         if clauses is None:
-            if number not in self._index.unanchored:
-                self._index.unanchored.append(number)
+            if number not in index.unanchored:
+                index.unanchored.append(number)
             return
         clauses.sort(key=lambda clause: cost(clause, rarity))
-        index, table = self._index, self._index.table
+        table = index.table
         words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
         if words:
             # The cheapest all-word clause comes first; the next cheapest clause of any kind
@@ -237,8 +257,15 @@ class Matcher:
     def ids(self) -> list[str]:
         return [entry.id for entry in self._entries]
 
-    def _candidates(self, d: TokenisedDocument) -> list[int]:
-        index, every = self._index, d.every
+    def _candidates(self, d: TokenisedDocument, language: str | None = None) -> list[int]:
+        found = self._lookup(self._index, d)
+        stemmed = self._stem_index(language)
+        if stemmed is not None:
+            found |= self._lookup(stemmed, d)
+        return sorted(found)
+
+    def _lookup(self, index: _Index, d: TokenisedDocument) -> set[int]:
+        every = d.every
         found: set[int] = set(index.unanchored)
         found.update(index.table.lookup(every, d.have_prefixes))
         if index.prefixes:
@@ -247,7 +274,7 @@ class Matcher:
                 for prefix, present in zip(wildcards, d.have_prefixes(wildcards), strict=True):
                     if present:
                         found.update(index.prefixes[prefix])
-        return sorted(found)
+        return found
 
     def _passes_filters(self, entry: _Entry, doc: Document) -> bool:
         if not self._filters:
@@ -300,7 +327,7 @@ class Matcher:
         out = []
         language = primary(doc.language)
         groups: dict[str, list[str]] | None = None  # the article's words by stem, made once
-        for entry in map(self._entries.__getitem__, self._candidates(d)):
+        for entry in map(self._entries.__getitem__, self._candidates(d, language)):
             if not self._passes_filters(entry, doc):
                 continue
             if not entry.translations and not entry.stem:  # nearly every watchlist
@@ -320,6 +347,6 @@ class Matcher:
 def _stemmed(variant: _Variant, language: str | None, groups: dict[str, list[str]]) -> _Variant:
     """*variant* with its plain words standing for their forms in the article (*groups*)."""
     root = expand(variant.query.root, language, groups)
-    if root == variant.query.root:
+    if root is variant.query.root:  # no word of it has another form in the article
         return variant
     return _Variant.of(Query(variant.query.text, root))

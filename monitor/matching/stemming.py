@@ -16,6 +16,7 @@ The index files such a watchlist under the stem's beginning as a wildcard prefix
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -113,14 +114,20 @@ def _expand(node: Node, found: Any, groups: dict[str, list[str]]) -> Node:
             return node
         terms = [node, *(Term(node.text, w, node.fields, node.span) for w in sorted(forms))]
         return Or(tuple(terms))
-    if isinstance(node, And):
-        return And(tuple(_expand(child, found, groups) for child in node.children))
-    if isinstance(node, Or):
-        return Or(tuple(_expand(child, found, groups) for child in node.children))
+    # A node none of whose words has another form in the article is returned as it is (the
+    # same object), so that the caller sees at once that nothing needs compiling again.
+    if isinstance(node, And | Or):
+        children = tuple(_expand(child, found, groups) for child in node.children)
+        if all(map(operator.is_, children, node.children)):
+            return node
+        return And(children) if isinstance(node, And) else Or(children)
     if isinstance(node, Not):
-        return Not(_expand(node.child, found, groups))
+        child = _expand(node.child, found, groups)
+        return node if child is node.child else Not(child)
     if isinstance(node, Near):
         left, right = _expand(node.left, found, groups), _expand(node.right, found, groups)
+        if left is node.left and right is node.right:
+            return node
         return Near(left, right, node.distance, node.ordered)
     return node  # a phrase or a wildcard: exact
 
@@ -142,7 +149,9 @@ class _TooShort(Exception):
 
 def _index_root(node: Node, stemmers: list[Any]) -> Node:
     if isinstance(node, Term) and not _exact(node):
-        if not stemmers:
+        if not stemmers or len(node.token) < _SHORTEST:
+            # Snowball leaves a word this short as it is, and no longer one is cut down to it
+            # in practice: the word itself is the anchor.
             return node
         shared = min((_common(node.token, s.stemWord(node.token)) for s in stemmers), key=len)
         if len(shared) - 1 >= _SHORTEST:

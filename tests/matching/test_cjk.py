@@ -90,3 +90,6 @@ def test_pairs_find_kyoto_inside_the_tokyo_metropolis() -> None:
     assert matches("京都", tokyo)
     assert not matches("京都 -東京都", tokyo)
     assert matches("京都 -東京都", Document(id="2", content="京都の寺を訪ねた"))
+    both = Document(id="3", content="東京都と京都府の知事が会談した")
+    assert not matches("京都 -東京都", both)
+    assert matches("京都 -東京都 OR 京都府 OR 京都市", both)
