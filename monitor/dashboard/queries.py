@@ -577,4 +577,10 @@ def marked_hit_query(session: Session, hit_id: int) -> list[QueryPart]:
     hit = session.get(Hit, hit_id)
     if hit is None or not hit.watchlist.query:
         return []
-    return marked_query(hit.watchlist.query, stored_document(hit.article))
+    definition = hit.watchlist.definition or {}
+    return marked_query(
+        hit.watchlist.query,
+        stored_document(hit.article),
+        translations=definition.get("translations") or None,
+        stem=bool(definition.get("stem")),
+    )

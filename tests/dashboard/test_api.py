@@ -426,3 +426,8 @@ def test_it_shows_the_article_language_and_the_detection(
     assert detail["language_confidence"] == pytest.approx(0.78)
     assert "ru (detected ru, 78% sure)" in client.get(f"/hits/{newest['id']}").text
     assert client.get("/api/hits/export?format=csv").text.splitlines()[0].endswith(",language")
+    # The query shown is the one the article matched through: its language's translation.
+    hit.watchlist.definition = {**hit.watchlist.definition, "translations": {"ru": "merger"}}
+    session.commit()
+    page = client.get(f"/hits/{newest['id']}").text
+    assert '<p class="query"><code><mark>merger</mark></code></p>' in page
