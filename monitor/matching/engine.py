@@ -41,7 +41,14 @@ from monitor.matching.rarity import Rarity
 from monitor.matching.relevance import Controls, Relevance, controls_of, relevance
 from monitor.matching.satisfied import Walk, walker
 from monitor.matching.snippets import explain
-from monitor.matching.stemming import STEMMERS, expand, index_root, stem_groups
+from monitor.matching.stemming import (
+    STEMMERS,
+    expand,
+    has_other_forms,
+    index_root,
+    stem_groups,
+    word_stems,
+)
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = ["MAX_MATCHED_CHARS", "Matcher", "matched_part"]
@@ -95,6 +102,10 @@ class _Variant:
     query: Query
     predicate: Predicate
     walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
+    # Per language, the query's plain words with their stems (stem: true), made on first use.
+    stems: dict[str | None, tuple[tuple[str, str], ...]] = field(
+        default_factory=dict, compare=False
+    )
 
     @classmethod
     def of(cls, query: Query) -> _Variant:
@@ -114,11 +125,16 @@ class _Entry:
     # The query for articles in each language its translations: name (by primary code).
     translations: dict[str, _Variant] = field(default_factory=dict)
     stem: bool = False  # plain words match their inflected forms (monitor.matching.stemming)
+    default: _Variant | None = None  # query, predicate and walk as one (set once made)
 
     def variant(self, language: str | None) -> _Variant:
         """The query an article in *language* is matched against."""
         found = self.translations.get(language or "") if self.translations else None
-        return found or _Variant(self.query, self.predicate, self.walk)
+        if found is not None:
+            return found
+        if self.default is None:
+            self.default = _Variant(self.query, self.predicate, self.walk)
+        return self.default
 
 
 @dataclass(slots=True)
@@ -332,7 +348,7 @@ class Matcher:
                 continue
             if not entry.translations and not entry.stem:  # nearly every watchlist
                 if entry.predicate(d):
-                    out.append((entry, _Variant(entry.query, entry.predicate, entry.walk)))
+                    out.append((entry, entry.variant(None)))
                 continue
             variant = entry.variant(language)
             if entry.stem:
@@ -346,6 +362,11 @@ class Matcher:
 
 def _stemmed(variant: _Variant, language: str | None, groups: dict[str, list[str]]) -> _Variant:
     """*variant* with its plain words standing for their forms in the article (*groups*)."""
+    stems = variant.stems.get(language)
+    if stems is None:
+        stems = variant.stems[language] = word_stems(variant.query.root, language)
+    if not has_other_forms(stems, groups):
+        return variant
     root = expand(variant.query.root, language, groups)
     if root is variant.query.root:  # no word of it has another form in the article
         return variant

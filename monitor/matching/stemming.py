@@ -20,9 +20,17 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.matching.query import And, Near, Node, Not, Or, Prefix, Term
+from monitor.matching.query import And, Near, Node, Not, Or, Prefix, Term, leaves
 
-__all__ = ["STEMMERS", "expand", "index_root", "stem_groups", "stemmer"]
+__all__ = [
+    "STEMMERS",
+    "expand",
+    "has_other_forms",
+    "index_root",
+    "stem_groups",
+    "stemmer",
+    "word_stems",
+]
 
 # ISO 639-1 (or -3) codes -> Snowball algorithm names.
 STEMMERS = {
@@ -91,6 +99,31 @@ def stem_groups(words: Iterable[str], language: str | None) -> dict[str, list[st
     for word, stem in zip(listed, found.stemWords(listed), strict=True):
         groups.setdefault(stem, []).append(word)
     return groups
+
+
+def word_stems(node: Node, language: str | None) -> tuple[tuple[str, str], ...]:
+    """Each plain word of *node* (under NOT too) with its stem in *language* (none without
+    a stemmer for it)."""
+    found = stemmer(language)
+    if found is None:
+        return ()
+    words = dict.fromkeys(
+        leaf.token
+        for leaf in leaves(node, positive=False)
+        if isinstance(leaf, Term) and not _exact(leaf)
+    )
+    return tuple((word, found.stemWord(word)) for word in words)
+
+
+def has_other_forms(stems: tuple[tuple[str, str], ...], groups: dict[str, list[str]]) -> bool:
+    """Whether the article (its words by stem, *groups*) holds a form of one of the words
+    of *stems* (:func:`word_stems`) other than the word itself: whether :func:`expand`
+    would change anything. Most candidates hold none, and need no closure of their own."""
+    for word, stem in stems:
+        forms = groups.get(stem)
+        if forms and (len(forms) > 1 or forms[0] != word):
+            return True
+    return False
 
 
 def expand(node: Node, language: str | None, groups: dict[str, list[str]]) -> Node:
