@@ -282,3 +282,44 @@ def test_monitor_match_runs_the_cases_of_issue_18(tmp_path: Path) -> None:
     assert [(h["article"]["language"], h["article"]["detected_language"]) for h in hits] == [
         ("ru", "ru")  # only the line that declares Russian: the other stays unknown
     ]
+
+
+def test_the_backtest_takes_each_article_through_the_query_of_its_language(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    directory = tmp_path / "wl"
+    directory.mkdir()
+    (directory / "nato.yaml").write_text(
+        'query: NATO "liaison office"\nstem: true\n'
+        "translations: {ja: NATO AND 連絡事務所, ru: НАТО AND Япония}\n",
+        encoding="utf-8",
+    )
+    now = datetime.now(UTC)
+    with storage.session_scope(sqlite_settings) as session:
+        for number, (title, language) in enumerate(
+            [
+                ("NATO東京連絡事務所の開設にフランスが反対", "ja"),
+                ("НАТО откроет офис в Японии", "ru"),
+                ("NATO liaison office in Tokyo blocked", "en"),
+                ("NATO liaison office 東京", "ja"),  # Japanese: the English query is not asked
+            ]
+        ):
+            session.add(
+                Article(
+                    identity=f"{number:064d}",
+                    url=f"https://example.org/{number}",
+                    title=title,
+                    language=language,
+                    first_seen_at=now - timedelta(hours=1),
+                )
+            )
+    env = {
+        "MONITOR_DATABASE_URL": sqlite_settings.database_url,
+        "MONITOR_WATCHLISTS": str(directory),
+    }
+    code, out, _ = run("watchlists", "test", "nato", "--since", "7d", env=env)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("nato: 3 hit(s) in 4 article(s) since ")
+    assert "  [НАТО] откроет офис в [Японии]" in lines
+    assert "  [NATO]東京[連絡事務所]の開設にフランスが反対" in lines
