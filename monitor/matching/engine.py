@@ -15,7 +15,11 @@ percolator):
    evaluated for every article; there are few.
 2. The article is tokenised once (:mod:`monitor.matching.document`).
 3. Candidates are the watchlists filed under words the article holds (both of a pair) or
-   under a prefix of one of them; only those are evaluated in full, by their closures.
+   under a prefix of one of them; only those are evaluated in full, by their closures. A
+   watchlist with ``translations:`` is filed under the words of each of its queries and
+   evaluated by the one of the article's language; one with ``stem: true`` is also filed per
+   language under its words' stems, and its query rewritten for the article's forms of them
+   (:mod:`monitor.matching.stemming`).
 4. Each hit is walked for what counts towards it (:mod:`monitor.matching.satisfied`), given
    its mentions and score (:mod:`monitor.matching.relevance`), dropped if the watchlist's
    ``min_mentions`` or ``min_score`` says so, and explained (:mod:`monitor.matching.snippets`).
