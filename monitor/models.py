@@ -267,7 +267,12 @@ class Article(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    # The language matching uses: the feed's declaration, settled against the detection
+    # when the article is matched (monitor.matching.language).
     language: Mapped[str | None] = mapped_column(String(35))
+    # What the detector said of the text, and how sure it was (NULL: too short to tell).
+    detected_language: Mapped[str | None] = mapped_column(String(35))
+    language_confidence: Mapped[float | None] = mapped_column(Float)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # The feed through which we first saw it (the 'source' of a hit).
     source_feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))

@@ -33,7 +33,7 @@ from monitor.clustering import assign_story
 from monitor.clustering.batch import OneByOne, assign_stories
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.documents import WITH_FEEDS, recent_documents, stored_document
+from monitor.documents import WITH_FEEDS, recent_documents, settle_languages, stored_document
 from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
@@ -172,6 +172,7 @@ def _match_batch(
     ).all()
     by_id = {article.id: article for article in loaded}
     articles = [by_id[i] for i in ids if i in by_id]
+    settle_languages(session, articles)
     if one:
         for article in articles:
             assign_story(session, article, settings=settings, now=now)

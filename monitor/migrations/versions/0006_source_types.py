@@ -1,7 +1,7 @@
 """sources beyond RSS: each feed's type and options, and an article's source country
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04 21:10:00.000000
 
 Adds ``feeds.kind`` (``feed``, ``html``, ``sitemap`` or ``gdelt``; the rows already there are
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
