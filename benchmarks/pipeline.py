@@ -166,6 +166,7 @@ class Stages:
     normalise: float  # articles_from_bytes beyond feedparser
     fingerprint: float  # clustering fingerprints (MinHash)
     matching: float  # Matcher.match, explanations included
+    language: float  # settling the language: py3langid on the text, inside match_articles
     statements: float  # time inside the database driver, store + match_articles
     statement_count: int  # statements sent for the whole run of batches
     batches: int
@@ -173,7 +174,13 @@ class Stages:
 
     @property
     def rest(self) -> float:
-        return self.store_and_match - self.fingerprint - self.matching - self.statements
+        return (
+            self.store_and_match
+            - self.fingerprint
+            - self.matching
+            - self.language
+            - self.statements
+        )
 
 
 def stage_costs(stack: Stack) -> Stages:
@@ -191,6 +198,7 @@ def stage_costs(stack: Stack) -> Stages:
     from monitor.documents import WITH_FEEDS, stored_document
     from monitor.feeds.normalise import articles_from_bytes
     from monitor.feeds.store import store_articles
+    from monitor.matching.language import settle
     from monitor.models import Article, Feed, utcnow
 
     settings = load_settings(
@@ -263,6 +271,10 @@ def stage_costs(stack: Stack) -> Stages:
         for doc in docs:
             registry.matcher.match(doc)
         matching = time.perf_counter() - started
+        started = time.perf_counter()
+        for article in articles:
+            settle(article.language, article.title, article.summary, article.content)
+        language = time.perf_counter() - started
     n = max(1, len(ids))
     ms = 1000.0
     return Stages(
@@ -271,6 +283,7 @@ def stage_costs(stack: Stack) -> Stages:
         normalise=normalise / max(1, entries) * ms,
         fingerprint=fingerprint / n * ms,
         matching=matching / n * ms,
+        language=language / n * ms,
         statements=in_driver[0] / n * ms,
         statement_count=count[0],
         batches=len(documents),
@@ -285,6 +298,7 @@ def stages_table(stages: Stages) -> str:
         ("store + stories + match + record, of which:", stages.store_and_match),
         ("&nbsp;&nbsp;fingerprinting for stories (MinHash)", stages.fingerprint),
         ("&nbsp;&nbsp;matching (`Matcher.match`)", stages.matching),
+        ("&nbsp;&nbsp;language detection (`settle`, py3langid)", stages.language),
         (
             f"&nbsp;&nbsp;statements ({stages.statement_count} for {stages.batches} batches, "
             "time inside the driver)",
