@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from monitor import db as storage
 from monitor.config import Settings
 from monitor.feeds import poll_feed
+from monitor.feeds.fetcher import FetchResult
 from monitor.feeds.sources import gdelt
 from monitor.models import Article, ArticleFeed, Feed
 from tests.conftest import make_settings
@@ -364,3 +365,26 @@ def test_it_spaces_requests_to_gdelt_by_the_minimum_gap(
     assert len(times) == 3
     # Each request starts at least 0.4 s after the one before it ended.
     assert min(b - a for a, b in pairwise(times)) >= 0.4
+
+
+def _pushed_index(site: FeedServer) -> FetchResult:
+    """The site's sitemap index as a document already in hand (as a WebSub push hands one
+    over), so that only its children are fetched by the poll."""
+    return FetchResult(
+        200,
+        site.url("/sitemap_index.xml"),
+        {"content-type": "application/xml"},
+        site.routes["/sitemap_index.xml"].body,
+    )
+
+
+def test_it_refuses_a_child_sitemap_on_a_private_address(
+    site: FeedServer, db: Session, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, allow_private_feeds=False)
+    feed = add_feed(db, site.url("/sitemap_index.xml"), kind="sitemap")
+
+    poll_feed(db, feed.id, settings=settings, now=NOW, document=_pushed_index(site))
+
+    assert "private address" in (reload(db, feed).last_error or "")
+    assert [site.count(f"/sitemaps/posts-{m}.xml") for m in ("2026-03", "2026-02")] == [0, 0]
