@@ -147,7 +147,7 @@ CASES = [
 ]
 
 
-def measure(settings: Settings, requests: int) -> list[tuple[str, float, float]]:
+def measure(settings: Settings, requests: int) -> list[tuple[str, float, float, int]]:
     client = TestClient(create_app(settings))
     out = []
     for name, url in CASES:
@@ -167,7 +167,9 @@ def measure(settings: Settings, requests: int) -> list[tuple[str, float, float]]
             times.append((time.perf_counter() - t) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         times.sort()
-        out.append((name, statistics.median(times), times[int(len(times) * 0.95) - 1]))
+        # The body as the server sent it: compressed when the client asked for that.
+        sent = int(response.headers.get("content-length") or len(response.content))
+        out.append((name, statistics.median(times), times[int(len(times) * 0.95) - 1], sent))
     return out
 
 
@@ -180,7 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rows:
         CASES[:] = [case for case in CASES if args.rows in case[0]]
-    results: dict[str, list[tuple[str, float, float]]] = {}
+    results: dict[str, list[tuple[str, float, float, int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls = {}
         if args.only != "postgresql":
@@ -211,11 +213,11 @@ def main() -> None:
             storage.dispose_engines()
     print(f"\n{args.hits:,} hits, {args.requests} requests per row, times in ms\n")
     dbs = list(results)
-    print("| request | " + " | ".join(f"{d} p50 | {d} p95" for d in dbs) + " |")
-    print("|---|" + "---:|---:|" * len(dbs))
+    print("| request | " + " | ".join(f"{d} p50 | {d} p95" for d in dbs) + " | KB sent |")
+    print("|---|" + "---:|---:|" * len(dbs) + "---:|")
     for i, (name, _) in enumerate(CASES):
         cells = " | ".join(f"{results[d][i][1]:.1f} | {results[d][i][2]:.1f}" for d in dbs)
-        print(f"| {name} | {cells} |")
+        print(f"| {name} | {cells} | {results[dbs[0]][i][3] / 1000:.0f} |")
 
 
 if __name__ == "__main__":

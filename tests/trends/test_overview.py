@@ -129,6 +129,10 @@ def test_the_page_shows_charts_with_axes_values_and_links(
         assert ("watchlist-chart", str(60 + 120)) in charts
         assert ("polls-chart", "14") in charts and ("deliveries-chart", "3") in charts
         assert 'class="tick"' in html and 'text-anchor="end">0</text>' in html
-        assert 'href="./?watchlist=floods&amp;range=custom&amp;from=' in html
+        # A click on a bucket opens its days of hits: the script adds each bucket's bounds
+        # to this prefix (tests/trends/test_overview_browser.py clicks one).
+        assert 'data-href="./?watchlist=floods&amp;range=custom" data-start="' in html
+        assert 'data-step="86400"' in html and '<script src="/static/charts.js"' in html
+        assert client.get("/static/charts.js").status_code == 200
         assert client.get("/overview?range=1y").status_code == 400
         assert 'href="/overview"' in client.get("/feeds").text
