@@ -31,6 +31,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from monitor import db as storage  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
+from monitor.dashboard import heap  # noqa: E402
 from monitor.dashboard.app import create_app  # noqa: E402
 from monitor.trends.rollup import roll_up  # noqa: E402
 
@@ -149,6 +150,7 @@ CASES = [
 
 def measure(settings: Settings, requests: int) -> list[tuple[str, float, float, int]]:
     client = TestClient(create_app(settings))
+    heap.settle()  # as serve() does before it answers anything
     out = []
     for name, url in CASES:
         if url is None:
