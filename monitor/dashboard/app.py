@@ -2,9 +2,10 @@
 
 The routes live in ``pages.py`` (HTML), ``api.py`` (JSON under ``/api``) and ``ops.py``
 (``/healthz``, ``/metrics``); what they share is in ``deps.py``, and access control in
-``security.py``. Pages are rendered on the server with autoescaping Jinja2; the only script is
-``static/app.js`` (live refresh), so the CSP can forbid inline script. Everything from a feed
-is escaped.
+``security.py``. Pages are rendered on the server with autoescaping Jinja2; the scripts are
+files of our own (``static/app.js``, live refresh; ``static/charts.js``, the overview's
+tooltips and bucket links), so the CSP can forbid inline script. Everything from a feed is
+escaped.
 """
 
 from __future__ import annotations
