@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.config import Settings
 from monitor.dashboard import actions, api, ops, pages, precision, slack, websub
+from monitor.dashboard.compression import CompressPages
 from monitor.dashboard.deps import Dashboard
 from monitor.dashboard.security import AccessGuard
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="monitor dashboard", docs_url=None, redoc_url=None)
     app.state.dashboard = Dashboard.for_settings(settings)  # what deps.get_dashboard returns
     app.add_middleware(AccessGuard, settings=settings)
+    app.add_middleware(CompressPages)  # the overview only: compression.py says why
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(actions.router)
