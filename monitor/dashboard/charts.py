@@ -62,12 +62,6 @@ def nice_ticks(top: int, count: int = 4) -> list[int]:
     return list(range(0, last + 1, step))
 
 
-def _number(value: float) -> str:
-    # One decimal is a tenth of a viewBox unit, well under a screen pixel; no trailing '.0'.
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
-
-
 def bar_chart(
     labels: Sequence[str],
     series: Sequence[Series],
@@ -136,22 +130,23 @@ def bar_chart(
             f'<text class="tick" x="{x:.1f}" y="{floor + 16}" text-anchor="middle">'
             f"{escape(labels[i])}</text>"
         )
-    width = _number(max(bar_w - 0.5, 0.5))
+    # One decimal is a tenth of a viewBox unit, well under a screen pixel.
+    width = f"{max(bar_w - 0.5, 0.5):.1f}"
+    lefts = [LEFT + slot * i + (slot - group_w) / 2 for i in range(len(labels))]
     base = [0] * len(labels)
     for k, s in enumerate(series):
         # Each bar a subpath: across to its width, down to its base (absolute, so rounding
         # never drifts), back, closed.
         d = []
+        shift = 0 if stacked else bar_w * k
         for i, value in enumerate(s.values):
             if not value:
                 continue
-            x = LEFT + slot * i + (slot - group_w) / 2
             if stacked:
                 low, base[i] = base[i], base[i] + value
-                d.append(f"M{_number(x)} {_number(y(base[i]))}h{width}V{_number(y(low))}h-{width}z")
+                d.append(f"M{lefts[i]:.1f} {y(base[i]):.1f}h{width}V{y(low):.1f}h-{width}z")
             else:
-                x += bar_w * k
-                d.append(f"M{_number(x)} {_number(y(value))}h{width}V{floor}h-{width}z")
+                d.append(f"M{lefts[i] + shift:.1f} {y(value):.1f}h{width}V{floor}h-{width}z")
         if d:
             parts.append(f'<path class="bar {escape(s.css)}" d="{"".join(d)}"/>')
     legend_x = LEFT

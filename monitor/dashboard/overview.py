@@ -39,13 +39,12 @@ MAX_HOURLY = timedelta(days=7)
 
 @dataclass
 class WatchlistSeries:
-    """One watchlist's stories and articles per bucket, and the hits-list link of each."""
+    """One watchlist's stories and articles per bucket."""
 
     id: str
     name: str
     stories: list[int]
     articles: list[int]
-    links: list[str | None]
 
 
 @dataclass
@@ -58,6 +57,17 @@ class Overview:
     new_articles_days: list[datetime]
     new_articles: list[int]
     deliveries: dict[str, int] = field(default_factory=dict)
+
+    def link(self, row: WatchlistSeries, index: int) -> str | None:
+        """The hits list of *row*'s bucket *index* (relative: './?...' from /overview is the
+        list, behind any path prefix), or None for a bucket without hits: what a click on
+        the bucket opens. Made on demand, not for every bucket of every watchlist: the page
+        has ``static/charts.js`` write the same link from the chart's prefix."""
+        if not row.articles[index]:
+            return None
+        start = self.buckets[index]
+        step = HOUR if self.bucket == "hour" else DAY
+        return hits_list_link(".", watchlist_id=row.id, period=(start, start + step))
 
 
 def _slot_of(session: Session, since: datetime, step: timedelta) -> ColumnElement[int]:
@@ -133,18 +143,9 @@ def overview(
         row = per.get(key)
         if row is None:
             row = per[key] = WatchlistSeries(
-                key, names.get(key) or key, [0] * len(buckets), [0] * len(buckets), []
+                key, names.get(key) or key, [0] * len(buckets), [0] * len(buckets)
             )
         getattr(row, series)[index[moment]] += value
-    # The links open the hits list (relative: './?...' from /overview is the list, behind
-    # any path prefix), with the period as hits_list_link writes it, made once per bucket.
-    periods = [
-        (hits_list_link(".", period=(start, start + step)) or "").removeprefix("./?")
-        for start in buckets
-    ]
-    for row in per.values():
-        prefix = f"./?{urlencode({'watchlist': row.id})}&"
-        row.links = [prefix + periods[i] if row.articles[i] else None for i in range(len(buckets))]
     watchlists = sorted(per.values(), key=lambda r: (-sum(r.stories), r.name.lower()))
 
     days = _slices(_floor(now - span + DAY, "day"), now, DAY)
@@ -194,7 +195,7 @@ def charts(data: Overview) -> dict[str, Any]:
     step = HOUR if data.bucket == "hour" else DAY
     start = data.buckets[0]
     # The hits list of a watchlist's bucket: this prefix, then the bucket's bounds as
-    # hits_list_link writes them (WatchlistSeries.links; the browser test holds the two equal).
+    # hits_list_link writes them (Overview.link; the browser test holds the two equal).
     per_watchlist = [
         {
             "id": row.id,

@@ -95,9 +95,12 @@ def test_it_counts_stories_and_articles_per_hour_the_same_rolled_up_or_live(
     # A bucket's link opens that hour of that watchlist's hits.
     floods = next(w for w in rolled.watchlists if w.id == "floods")
     assert (
-        floods.links[-1]
+        rolled.link(floods, -1)
         == "./?watchlist=floods&range=custom&from=2026-03-09T12%3A00&to=2026-03-09T13%3A00"
     )
+    fires = next(w for w in rolled.watchlists if w.id == "fires")  # one hit a day
+    assert [rolled.link(fires, i) is None for i in range(24)] == [not n for n in fires.articles]
+    assert 0 < fires.articles.count(0) < 24
 
 
 def test_it_draws_days_for_30_days_and_rolls_up_idempotently(

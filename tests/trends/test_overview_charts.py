@@ -87,7 +87,6 @@ def test_a_week_of_hours_for_20_watchlists_stays_small() -> None:
             f"Watchlist {n}",
             [40 + (h * 7 + n) % 60 for h in range(168)],
             [70 + (h * 11 + n) % 90 for h in range(168)],
-            [],
         )
         for n in range(20)
     ]
