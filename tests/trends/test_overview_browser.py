@@ -183,3 +183,35 @@ def bucket_point(box: Any, buckets: int, index: int) -> tuple[float, float]:
     x = box["x"] + (LEFT + slot * (index + 0.5)) * scale
     y = box["y"] + (HEIGHT - BOTTOM - 10) * scale
     return x, y
+
+
+def test_the_keyboard_steps_through_buckets_and_opens_one(browser: Any, server: str) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/overview?range=7d")
+    chart = page.locator("svg.watchlist-chart").first
+    labels = (chart.get_attribute("data-labels") or "").split("|")
+    stories, articles = (
+        [int(v) for v in part.split(",")]
+        for part in (chart.get_attribute("data-values") or "").split("|")
+    )
+    last = max(i for i in range(len(labels)) if articles[i])
+    tip = page.locator(".chart-tip")
+
+    chart.focus()  # opens on the newest bucket with hits
+    assert tip.is_visible() and tip.inner_text().startswith(f"{labels[last]}: ")
+    page.keyboard.press("ArrowLeft")
+    assert tip.inner_text() == (
+        f"{labels[last - 1]}: {stories[last - 1]} stories, {articles[last - 1]} articles"
+    )
+    page.keyboard.press("ArrowRight")
+    assert tip.inner_text().startswith(f"{labels[last]}: ")
+
+    start = datetime.fromisoformat((chart.get_attribute("data-start") or "") + "+00:00")
+    hour = start + timedelta(hours=last)
+    expected = hits_list_link(".", watchlist_id="nk-russia", period=(hour, hour + HOUR))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**watchlist=nk-russia**range=custom**", wait_until="load")
+    assert expected is not None and page.url == server + expected.removeprefix(".")
+    assert page.locator("#hits tbody tr").count() >= 1 and not errors

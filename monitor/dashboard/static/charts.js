@@ -1,5 +1,6 @@
-// The overview's charts: the bucket under the pointer gets a band, a tooltip with its exact
-// counts, and (where the chart has data-href) a click that opens that slice of the hits list.
+// The overview's charts: the bucket under the pointer (or chosen with the arrow keys) gets a
+// band, a tooltip with its exact counts, and (where the chart has data-href) a click or Enter
+// that opens that slice of the hits list.
 // charts.py puts the values, labels and link prefix on each <svg>; one script for all charts
 // instead of a link and a tooltip per bar keeps a week of hours small.
 // Names come from the server escaped in attributes; they are shown with textContent only.
@@ -47,9 +48,9 @@
       svg.classList.remove("linked");
     }
 
-    svg.addEventListener("mousemove", function (event) {
-      var i = bucketAt(event);
-      if (i < 0) { hide(); return; }
+    var current = -1;  // the bucket shown, for the keyboard
+    function show(i, pageX, pageY) {
+      current = i;
       if (band) {
         band.setAttribute("x", String(left + slot * i));
         band.setAttribute("visibility", "visible");
@@ -57,15 +58,47 @@
       var said = names.map(function (name, k) { return values[k][i] + " " + name; });
       tip.textContent = labels[i] + ": " + said.join(", ");
       tip.hidden = false;
-      tip.style.left = (event.pageX + 12) + "px";
-      tip.style.top = (event.pageY + 12) + "px";
+      tip.style.left = (pageX + 12) + "px";
+      tip.style.top = (pageY + 12) + "px";
       svg.classList.toggle("linked", href(i) !== null);
+    }
+    // Where bucket i is on the page, for a tooltip the keyboard moved.
+    function showAt(i) {
+      var ctm = svg.getScreenCTM();
+      if (!ctm) return;
+      var point = svg.createSVGPoint();
+      point.x = left + slot * (i + 0.5); point.y = 0;
+      var at = point.matrixTransform(ctm);
+      show(i, at.x + window.scrollX, at.y + window.scrollY);
+    }
+
+    svg.addEventListener("mousemove", function (event) {
+      var i = bucketAt(event);
+      if (i < 0) { hide(); return; }
+      show(i, event.pageX, event.pageY);
     });
     svg.addEventListener("mouseleave", hide);
     svg.addEventListener("click", function (event) {
       var i = bucketAt(event);
       var target = i < 0 ? null : href(i);
       if (target) window.location.href = target;
+    });
+    // The keyboard: a chart with links takes the focus (tabindex from charts.py), the arrows
+    // step through its buckets, Enter opens the one shown.
+    svg.addEventListener("focus", function () {
+      var last = n - 1;
+      while (last > 0 && !hasData(last)) last--;
+      showAt(current >= 0 ? current : last);
+    });
+    svg.addEventListener("blur", hide);
+    svg.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+        var step = event.key === "ArrowLeft" ? -1 : 1;
+        showAt(Math.min(n - 1, Math.max(0, current + step)));
+        event.preventDefault();
+      } else if (event.key === "Enter" && current >= 0 && href(current)) {
+        window.location.href = href(current);
+      }
     });
   }
 
