@@ -4,7 +4,7 @@ page with a form.
 Compression of a page that holds a secret (a CSRF token) next to text an attacker chooses
 (headlines and snippets come from feeds) leaks the secret through the compressed size (BREACH),
 so compression is not switched on for the whole app. The overview has no form and no token,
-and it is the one page that is large: the 7-day range of 20 watchlists is about 275 KB of SVG,
+and it is the one page that is large: the 7-day range of 20 watchlists is about 280 KB of SVG,
 a few KB gzipped. Starlette's own ``GZipMiddleware`` does the work; this only chooses the paths.
 """
 
