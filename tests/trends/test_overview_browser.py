@@ -215,3 +215,24 @@ def test_the_keyboard_steps_through_buckets_and_opens_one(browser: Any, server: 
     page.wait_for_url("**watchlist=nk-russia**range=custom**", wait_until="load")
     assert expected is not None and page.url == server + expected.removeprefix(".")
     assert page.locator("#hits tbody tr").count() >= 1 and not errors
+
+
+def test_a_day_bucket_opens_that_day_of_hits(browser: Any, server: str) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/overview?range=30d")
+    chart = page.locator("svg.watchlist-chart").first
+    assert chart.get_attribute("data-step") == "86400"
+    buckets = int(chart.get_attribute("data-buckets") or 0)
+    articles = [int(v) for v in (chart.get_attribute("data-values") or "").split("|")[1].split(",")]
+    day = max(i for i in range(buckets) if articles[i])
+    start = datetime.fromisoformat((chart.get_attribute("data-start") or "") + "+00:00")
+    since = start + timedelta(days=day)
+    expected = hits_list_link(
+        ".", watchlist_id="nk-russia", period=(since, since + timedelta(days=1))
+    )
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.click(*bucket_point(box, buckets, day))
+    page.wait_for_url("**watchlist=nk-russia**range=custom**", wait_until="load")
+    assert expected is not None and page.url == server + expected.removeprefix(".")
+    assert "T00%3A00" in page.url and page.locator("#hits tbody tr").count() >= 1
