@@ -9,7 +9,12 @@ Each (corpus, size) runs in a fresh child process, so its peak RSS is its own. T
 * synthetic: a seeded Zipf vocabulary, ~400-word articles (title, summary, content), a fifth
   of them seeded with the words of some watchlist so that there are hits to agree on;
 * masakhanews: the real BBC text in ../shared/data/labeled/masakhanews (five languages), with
-  queries drawn from that text's own vocabulary.
+  queries drawn from that text's own vocabulary;
+* cjk (only when asked for with --corpora): seeded Zipf text of Chinese characters and kana
+  written without spaces, cut into pairs of characters (monitor.matching.scripts);
+* synthetic-stem, masakhanews-stem (only when asked for): the same articles, in English where
+  MasakhaNEWS says so, with every watchlist ``stem: true`` (monitor.matching.stemming). The
+  baselines match exactly, so 'agree' does not hold there; the rows are about the cost.
 
 Queries are a mix like a desk's: AND of 2-3 words, (a OR b OR c) d, phrases, NOT, NEAR/n,
 trailing wildcards, title: scopes, and one NOT-only query. Words come from the
@@ -29,6 +34,7 @@ Engines, after checking that they return identical hits on what each can express
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -135,6 +141,42 @@ def synthetic_corpus(
     return docs, vocabulary, past
 
 
+def cjk_corpus(
+    rng: random.Random, count: int, history: int = 0
+) -> tuple[list[Document], list[str], list[Document]]:
+    """As :func:`synthetic_corpus`, with words of two to four characters drawn from 3,000
+    Chinese characters and the kana, written without spaces; a sentence ends in '。'."""
+    characters = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)] + [
+        chr(c) for c in range(0x3041, 0x3097)
+    ]
+    words: set[str] = set()
+    while len(words) < 30_000:
+        words.add("".join(rng.choices(characters, k=rng.choice((2, 2, 2, 3, 4)))))
+    vocabulary = sorted(words)
+    rng.shuffle(vocabulary)
+    cumulative = list(_accumulate([1 / (rank + 1) ** 1.07 for rank in range(len(vocabulary))]))
+
+    def article(i: int, rng: random.Random) -> Document:
+        def sentences(n: int) -> str:
+            chunk = rng.choices(vocabulary, cum_weights=cumulative, k=n)
+            return "".join("".join(chunk[at : at + 15]) + "。" for at in range(0, n, 15))
+
+        return Document(
+            id=str(i),
+            title="".join(rng.choices(vocabulary, cum_weights=cumulative, k=6)),
+            summary=sentences(30),
+            content=sentences(240),
+            url=f"https://news.example/{i}",
+            source="NHK",
+            language="ja",
+        )
+
+    docs = [article(i, rng) for i in range(count)]
+    older = random.Random("history cjk")
+    past = [article(-1 - i, older) for i in range(history)]
+    return docs, vocabulary, past
+
+
 def _accumulate(values: list[float]) -> list[float]:
     total, out = 0.0, []
     for value in values:
@@ -189,6 +231,8 @@ def masakhanews_corpus(
 def make_queries(rng: random.Random, vocabulary: list[str], count: int) -> list[str]:
     band = vocabulary[min(300, len(vocabulary) // 10) :]
     pick = lambda: rng.choice(band)  # noqa: E731
+    # Text without spaces (the cjk corpus) has no wildcards: a word is a phrase of pairs.
+    spaceless = not band[0].isascii()
     queries: list[str] = []
     for i in range(count):
         roll = rng.random()
@@ -204,9 +248,11 @@ def make_queries(rng: random.Random, vocabulary: list[str], count: int) -> list[
             q = f"{pick()} {pick()} -{pick()}"
         elif roll < 0.86:
             q = f"{pick()} NEAR/{rng.choice((3, 5, 10))} {pick()}"
-        elif roll < 0.92:
+        elif roll < 0.92 and not spaceless:
             stem = next(w for w in iter(pick, None) if len(w) >= 6)
             q = f"{stem[: rng.choice((4, 5))]}* {pick()}"
+        elif roll < 0.92:
+            q = " ".join(pick() for _ in range(2))
         else:
             q = f"title:{pick()} {pick()}"
         queries.append(q)
@@ -373,12 +419,25 @@ def workload(
     articles the rarity sample is taken from: the same for a given seed, whichever process
     asks."""
     rng = random.Random(seed)
-    if corpus == "synthetic":
+    base = corpus.removesuffix("-stem")
+    if base == "synthetic":
         docs, vocabulary, past = synthetic_corpus(rng, articles, HISTORY)
+    elif base == "cjk":
+        docs, vocabulary, past = cjk_corpus(rng, articles, HISTORY)
     else:
         docs, vocabulary, past = masakhanews_corpus(articles, HISTORY)
+    if corpus.endswith("-stem"):
+        # The stemmer follows the article's language: English for the synthetic text, and
+        # MasakhaNEWS's folder names as the codes feeds declare (Snowball has English only).
+        codes = {None: "en", "eng": "en", "hau": "ha", "ibo": "ig", "yor": "yo"}
+        docs = [dataclasses.replace(d, language=codes.get(d.language, d.language)) for d in docs]
     queries = make_queries(rng, vocabulary, size)
     return plant(rng, docs, queries), queries, past
+
+
+def specs_for(corpus: str, queries: list[str]) -> list[WatchlistSpec]:
+    stem = corpus.endswith("-stem")
+    return [WatchlistSpec(id=f"w{i}", query=q, stem=stem) for i, q in enumerate(queries)]
 
 
 def measure(
@@ -397,7 +456,7 @@ def measure(
     baseline = rss_mb()
 
     started = time.perf_counter()
-    specs = [WatchlistSpec(id=f"w{i}", query=q) for i, q in enumerate(queries)]
+    specs = specs_for(corpus, queries)
     # As the service does: rarity from recently stored articles (not the ones timed).
     rarity = Rarity.from_documents(past) if sample else None
     matcher = Matcher(specs, rarity=rarity)
@@ -498,7 +557,7 @@ def measure_scaling(
     runs = []
     for size in sizes:
         docs, queries, past = workload(corpus, size, articles, seed)
-        specs = [WatchlistSpec(id=f"w{i}", query=q) for i, q in enumerate(queries)]
+        specs = specs_for(corpus, queries)
         rarity = Rarity.from_documents(past) if sample else None
         runs.append((size, Matcher(specs, rarity=rarity), docs))
     gc.freeze()

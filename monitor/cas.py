@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-__all__ = ["compare_and_set", "update_where"]
+__all__ = ["claim_rows", "compare_and_set", "update_where"]
 
 
 def update_where(
@@ -39,3 +39,22 @@ def compare_and_set(
 ) -> bool:
     """The same UPDATE, for one row: True when this caller changed it (and so won it)."""
     return update_where(session, entity, *conditions, **values) == 1
+
+
+def claim_rows(
+    session: Session,
+    entity: type[Any],
+    key: Any,
+    *conditions: ColumnElement[bool],
+    **values: Any,
+) -> list[Any]:
+    """The same UPDATE for many rows at once, returning *key* of each row this caller changed
+    (and so won): a batch claimed in one statement, each row still won by one contender only."""
+    result = session.execute(
+        update(entity)
+        .where(*conditions)
+        .values(**values)
+        .returning(key)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())

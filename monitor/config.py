@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     feed_max_entries: Annotated[int, Field(ge=1)] = 500
     feed_max_elements: Annotated[int, Field(ge=1000)] = 100_000
     feed_parse_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Seconds from the end of one request to a GDELT source's host to the start of the next,
+    # across all workers: GDELT asks for about one request every 5 s (monitor/feeds/pacing.py).
+    gdelt_min_gap: Annotated[float, Field(ge=0)] = 5.0
 
     # -- alerting ---------------------------------------------------------------------
     slack_bot_token: SecretStr | None = None

@@ -9,14 +9,26 @@ did, and their tags.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import dataclasses
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from monitor.feeds.normalise import ArticleData
 from monitor.matching import Document
+from monitor.matching.language import Settled, settle
 from monitor.models import Article, ArticleFeed, source_name
 
-__all__ = ["WITH_FEEDS", "parsed_document", "recent_documents", "stored_document"]
+__all__ = [
+    "WITH_FEEDS",
+    "parsed_document",
+    "recent_documents",
+    "settle_languages",
+    "settled_document",
+    "stored_document",
+]
 
 #: A loader option for articles about to be matched: their feed links and feeds in one more
 #: query, instead of one per feed.
@@ -41,6 +53,34 @@ def stored_document(article: Article) -> Document:
         feeds=frozenset(feed.display_name for feed in carried),
         tags=frozenset(str(tag) for feed in carried for tag in (feed.tags or [])),
     )
+
+
+def settle_languages(session: Session, articles: Sequence[Article]) -> None:
+    """Settle each stored article's language from its feed's declaration and its text, keep
+    what the detector said (:func:`monitor.matching.language.settle`), and write them all in
+    one statement, so a batch costs the same statements however many articles it holds. Done
+    once, when the articles are matched, in the caller's transaction."""
+    rows: list[dict[str, object]] = []
+    for article in articles:
+        settled = settle(article.language, article.title, article.summary, article.content)
+        values = {
+            "language": settled.language,
+            "detected_language": settled.detected,
+            "language_confidence": settled.confidence,
+        }
+        # Written below in one UPDATE; set as committed so the flush adds none per article.
+        for key, value in values.items():
+            set_committed_value(article, key, value)
+        rows.append({"id": article.id, **values})
+    if rows:
+        session.execute(update(Article), rows)
+
+
+def settled_document(doc: Document) -> tuple[Document, Settled]:
+    """*doc* with its language settled as a stored article's is (``monitor match`` on local
+    files), and what the detector said."""
+    settled = settle(doc.language, doc.title, doc.summary, doc.content)
+    return dataclasses.replace(doc, language=settled.language), settled
 
 
 def parsed_document(item: ArticleData) -> Document:

@@ -25,6 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from monitor.metricfiles import sample_files
 
 __all__ = [
+    "ALERT_LATENCY",
     "ARTICLES_INGESTED",
     "CONTENT_TYPE_LATEST",
     "DELIVERIES",
@@ -65,6 +66,16 @@ TASK_DURATION = Histogram(
     "Time spent in each task.",
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+# From an article coming out to its alert being sent (monitor/alerts/latency.py): what a
+# reader waits, poll interval included. Buckets from seconds (a WebSub push) to a day (a
+# daily digest).
+ALERT_LATENCY = Histogram(
+    "monitor_alert_latency_seconds",
+    "From an article's publication (since=published), or when first seen where it gives no "
+    "earlier time (since=first_seen), to the delivery of its alert; by channel and kind.",
+    ["channel", "kind", "since"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400),
 )
 
 # Clustering (monitor/clustering/): how articles find their story, and what that costs the

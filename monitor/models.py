@@ -130,6 +130,10 @@ class Feed(Base):
     # Why the feed is off when the service turned it off (a 410, removed from feeds.yaml).
     disabled_reason: Mapped[str | None] = mapped_column(Text)
     in_config: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What the source is (a SourceKind: feed, html, sitemap, gdelt) and the options its type
+    # takes in feeds.yaml (CSS selectors, a GDELT query); None for a feed.
+    kind: Mapped[str] = mapped_column(String(20), default="feed", server_default="feed")
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # What the feed says about itself.
     title: Mapped[str | None] = mapped_column(Text)
@@ -263,7 +267,12 @@ class Article(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
+    # The language matching uses: the feed's declaration, settled against the detection
+    # when the article is matched (monitor.matching.language).
     language: Mapped[str | None] = mapped_column(String(35))
+    # What the detector said of the text, and how sure it was (NULL: too short to tell).
+    detected_language: Mapped[str | None] = mapped_column(String(35))
+    language_confidence: Mapped[float | None] = mapped_column(Float)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # The feed through which we first saw it (the 'source' of a hit).
     source_feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
@@ -276,6 +285,8 @@ class Article(Base):
     # Stored by its feed's first successful poll: the backlog a new feed brings, whose hits are
     # recorded without alerts (unless the feed says 'alert_first_poll').
     first_poll: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The country of the outlet, where the source says it (GDELT's 'sourcecountry').
+    source_country: Mapped[str | None] = mapped_column(String(100))
 
     source_feed: Mapped[Feed | None] = relationship(lazy="joined")
     feeds: Mapped[list[ArticleFeed]] = relationship(

@@ -25,14 +25,15 @@ from typing import Any
 from sqlalchemy import CursorResult, delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from monitor.alerts.record import record_hits
+from monitor.alerts.batch import record_batch
 from monitor.alerts.send import deliver
 from monitor.alerts.sweep import due_delivery_ids, open_due_digests
-from monitor.cas import compare_and_set
+from monitor.cas import claim_rows
 from monitor.clustering import assign_story
+from monitor.clustering.batch import OneByOne, assign_stories
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.documents import WITH_FEEDS, recent_documents, stored_document
+from monitor.documents import WITH_FEEDS, recent_documents, settle_languages, stored_document
 from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
@@ -95,41 +96,99 @@ def match_articles(
 ) -> list[int]:
     """Match each article once; store hits and deliveries; return the deliveries to send now.
 
-    Each article is one transaction: claim it (``matched_at`` from NULL to *now*; if no row
-    changed, another worker has it or it is done), give it a story, match it, record the hits
-    and their deliveries, commit. A worker killed before the commit leaves the article
-    unmatched for the sweep; one killed after it leaves nothing to redo.
+    The whole batch is one transaction, in a fixed number of statements however many articles
+    it holds: claim them (``matched_at`` from NULL to *now*, one compare-and-set for all; the
+    articles another worker has, or that are done, are simply not returned), give them
+    stories, match them, record the hits and their deliveries, commit. A worker killed before
+    the commit leaves every article unmatched for the sweep; one killed after it leaves
+    nothing to redo.
+
+    When the batch fails (one broken article, or a case only the one-article story path
+    handles) it is rolled back whole and its articles are matched one at a time, each in its
+    own transaction, so one broken article never stops the others; it stays unmatched for the
+    sweep, with its error in the log.
     """
-    delivery_ids: list[int] = []
-    for article_id in article_ids:
-        claimed = compare_and_set(
-            session, Article, Article.id == article_id, Article.matched_at.is_(None), matched_at=now
+    ids = list(dict.fromkeys(int(i) for i in article_ids))
+    if not ids:
+        return []
+    try:
+        delivery_ids = _match_batch(session, ids, registry=registry, settings=settings, now=now)
+        session.commit()
+        return delivery_ids
+    except Exception as exc:
+        session.rollback()
+        if len(ids) == 1 and not isinstance(exc, OneByOne):
+            log.exception("matching an article failed", article_id=ids[0])
+            return []
+        log.warning(
+            "matching a batch failed; matching its articles one at a time",
+            articles=len(ids),
+            # One line: a database error would go on with its statement and parameters.
+            error=scrub(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"),
         )
-        if not claimed:
-            session.rollback()
-            continue
+    delivery_ids = []
+    for article_id in ids:
         try:
-            article = session.get_one(Article, article_id, options=[WITH_FEEDS])
-            assign_story(session, article, settings=settings, now=now)
-            results = registry.matcher.match(stored_document(article))
-            ids = record_hits(
-                session, article, results, watchlists=registry.specs, settings=settings, now=now
+            delivery_ids.extend(
+                _match_batch(
+                    session, [article_id], registry=registry, settings=settings, now=now, one=True
+                )
             )
             session.commit()
         except Exception:
-            # One broken article must not stop the batch; it stays unmatched for the sweep
-            # (and the error is in the log with its id).
             session.rollback()
             log.exception("matching an article failed", article_id=article_id)
-            continue
+    return delivery_ids
+
+
+def _match_batch(
+    session: Session,
+    ids: list[int],
+    *,
+    registry: WatchlistRegistry,
+    settings: Settings,
+    now: datetime,
+    one: bool = False,
+) -> list[int]:
+    """One batch in the caller's transaction (no commit). *one*: the one-article story path,
+    which settles a claim lost to another worker by joining its story."""
+    claimed = set(
+        claim_rows(
+            session,
+            Article,
+            Article.id,
+            Article.id.in_(ids),
+            Article.matched_at.is_(None),
+            matched_at=now,
+        )
+    )
+    if not claimed:
+        return []
+    loaded = session.scalars(
+        select(Article)
+        .where(Article.id.in_(sorted(claimed)))
+        .options(WITH_FEEDS)
+        .execution_options(populate_existing=True)
+    ).all()
+    by_id = {article.id: article for article in loaded}
+    articles = [by_id[i] for i in ids if i in by_id]
+    settle_languages(session, articles)
+    if one:
+        for article in articles:
+            assign_story(session, article, settings=settings, now=now)
+    else:
+        assign_stories(session, articles, settings=settings, now=now)
+    matched = [(article, registry.matcher.match(stored_document(article))) for article in articles]
+    delivery_ids = record_batch(
+        session, matched, watchlists=registry.specs, settings=settings, now=now
+    )
+    for article, results in matched:
         if results:
             log.info(
                 "article matched",
-                article_id=article_id,
+                article_id=article.id,
                 watchlist=[result.watchlist_id for result in results],
-                deliveries=len(ids),
             )
-        delivery_ids.extend(ids)
     return delivery_ids
 
 

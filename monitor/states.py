@@ -16,6 +16,8 @@ __all__ = [
     "DeliveryStatus",
     "HitLabel",
     "NotAlerted",
+    "SourceKind",
+    "SubscriptionState",
 ]
 
 
@@ -120,3 +122,13 @@ class HitLabel(StrEnum):
     @property
     def label(self) -> str:
         return self.value.replace("_", " ")
+
+
+class SourceKind(StrEnum):
+    """What a source in feeds.yaml is (its ``type:``; ``feeds.kind``), and so how its
+    documents become articles (``monitor.feeds.sources``)."""
+
+    FEED = "feed"  # RSS, Atom or JSON Feed: the default
+    HTML = "html"  # a listing page read with CSS selectors
+    SITEMAP = "sitemap"  # a news sitemap, or a sitemap index
+    GDELT = "gdelt"  # the GDELT DOC 2.0 API in ArtList JSON mode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from monitor.cas import compare_and_set, update_where
+from monitor.cas import claim_rows, compare_and_set, update_where
 from monitor.models import Lease, utcnow
 
 
@@ -28,3 +28,28 @@ def test_it_counts_the_rows_an_update_changed(session: Session) -> None:
     session.commit()
     assert update_where(session, Lease, Lease.name.in_(["a", "b"]), holder="y") == 2
     assert update_where(session, Lease, Lease.name == "zzz", holder="y") == 0
+
+
+def test_it_claims_a_batch_in_one_statement_and_each_row_once(session: Session) -> None:
+    now = utcnow()
+    session.add_all([Lease(name=n, holder="nobody", expires_at=now) for n in "abcd"])
+    session.commit()
+    first = claim_rows(
+        session,
+        Lease,
+        Lease.name,
+        Lease.name.in_(["a", "b", "c"]),
+        Lease.holder == "nobody",
+        holder="w1",
+    )
+    # A second contender asking for an overlapping batch gets only what nobody holds.
+    second = claim_rows(
+        session,
+        Lease,
+        Lease.name,
+        Lease.name.in_(["b", "c", "d"]),
+        Lease.holder == "nobody",
+        holder="w2",
+    )
+    session.commit()
+    assert (sorted(first), sorted(second)) == (["a", "b", "c"], ["d"])

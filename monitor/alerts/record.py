@@ -373,10 +373,8 @@ def _throttled(
     guard against floods, not an exact quota."""
     if watchlist is None or not watchlist.throttle:
         return None
-    throttle = parse_throttle(watchlist.throttle)
-    epoch = int(now.timestamp())
-    start = datetime.fromtimestamp(epoch - epoch % throttle.period_seconds, UTC)
-    end = start + timedelta(seconds=throttle.period_seconds)
+    window = throttle_window(watchlist.throttle, now)
+    start, end = window.start, window.end
     earlier = session.scalar(
         select(func.count(Hit.id)).where(
             Hit.watchlist_id == hit.watchlist_id,
@@ -387,8 +385,17 @@ def _throttled(
             or_(Hit.not_alerted.is_(None), Hit.not_alerted == NotAlerted.THROTTLED),
         )
     )
-    if int(earlier or 0) < throttle.limit:
+    if int(earlier or 0) < window.limit:
         return None
+    return window
+
+
+def throttle_window(text: str, now: datetime) -> _Window:
+    """The fixed window of the throttle *text* (``10/hour``) that holds *now*."""
+    throttle = parse_throttle(text)
+    epoch = int(now.timestamp())
+    start = datetime.fromtimestamp(epoch - epoch % throttle.period_seconds, UTC)
+    end = start + timedelta(seconds=throttle.period_seconds)
     return _Window(start, end, throttle.limit, throttle.text)
 
 

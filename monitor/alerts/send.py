@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.channels import CHANNELS
 from monitor.alerts.compose import build_message, with_lost_attempt
+from monitor.alerts.latency import observe_alert_latency
 from monitor.alerts.message import AlertItem, DeliveryError, Message, SendResult
 from monitor.cas import compare_and_set, update_where
 from monitor.config import Settings
@@ -198,6 +199,7 @@ def _record_sent(
     update_where(session, Destination, Destination.key == delivery.destination, last_success_at=now)
     session.commit()
     DELIVERIES.labels(delivery.channel, DeliveryStatus.SENT).inc()
+    observe_alert_latency(session, delivery, now=now)
     bound.info(
         "alert sent", provider_message_id=result.provider_message_id, attempts=delivery.attempts
     )

@@ -33,9 +33,12 @@ from monitor.feeds.config import (
     parse_interval,
     save_feeds_file,
 )
+from monitor.feeds.fetcher import FetchError
 from monitor.feeds.opml import export_opml, parse_opml
+from monitor.feeds.sources.discover import discover
 from monitor.models import Feed, utcnow
 from monitor.redaction import scrub
+from monitor.states import SourceKind
 
 __all__ = ["commands", "feeds"]
 
@@ -48,6 +51,31 @@ def _shown(feed: Feed) -> str:
 @click.group()
 def feeds() -> None:
     """Feeds: add, list, remove, import/export OPML, poll now."""
+
+
+def _discovered(url: str, settings: Settings) -> str:
+    """The feed to store for *url*: *url* when it is a feed (or cannot be checked now), else
+    the feed its page announces or a usual path holds; every announced feed is listed."""
+    try:
+        found = discover(url.strip(), settings=settings)
+    except FetchError as exc:
+        click.echo(f"could not check {scrub(url)} ({exc.message}); adding it as given", err=True)
+        return url
+    if found.url is None:
+        named = ", ".join(scrub(sitemap) or "" for sitemap in found.sitemaps)
+        raise UserError(
+            f"cannot add {scrub(url)}: it is a page, not a feed, and {found.how}; "
+            "see docs/feeds.md for 'type: html' and 'type: sitemap'"
+            + (f"; its robots.txt names these sitemaps: {named}" if named else "")
+        )
+    if len(found.announced) > 1:
+        click.echo(f"{scrub(url)} offers {len(found.announced)} feeds:")
+        for feed in found.announced:
+            title = f"  {printable(feed.title)}" if feed.title else ""
+            click.echo(f"  {scrub(feed.url)}{title}")
+    if found.url != url.strip():
+        click.echo(f"chose {scrub(found.url)}: {found.how}")
+    return found.url
 
 
 def _specs(settings: Settings) -> list[FeedSpec]:
@@ -71,6 +99,9 @@ def _find(specs: list[FeedSpec], key: str) -> FeedSpec:
 @click.option("--tag", "tags", multiple=True, help="A tag (repeat for several).")
 @click.option("--interval", help="Poll interval: seconds or 90s / 15m / 2h / 1d.")
 @click.option("--fulltext", is_flag=True, help="Fetch each new article's page for its text.")
+@click.option(
+    "--no-discover", is_flag=True, help="Store URL as given, without looking for a site's feed."
+)
 @pass_settings
 def add(
     settings: Settings,
@@ -79,8 +110,9 @@ def add(
     tags: tuple[str, ...],
     interval: str | None,
     fulltext: bool,
+    no_discover: bool,
 ) -> None:
-    """Add a feed to feeds.yaml."""
+    """Add a feed to feeds.yaml; given a site's page, find the site's feed and add that."""
     specs = _specs(settings)
     try:
         seconds = parse_interval(interval) if interval is not None else None
@@ -92,6 +124,13 @@ def add(
         raise UserError(f"cannot add {url}: {field}: {detail}") from None
     except ValueError as exc:
         raise UserError(f"cannot add {url}: interval: {exc}") from None
+    if not no_discover:
+        # Only a valid entry is worth a fetch: a bad option is refused before any request.
+        found = _discovered(spec.url, settings)
+        if found != spec.url:
+            spec = FeedSpec(
+                url=found, name=name, tags=tags, interval=spec.interval, fulltext=fulltext
+            )
     if any(existing.url == spec.url for existing in specs):
         raise UserError(f"{spec.url} is already in {settings.feeds}")
     if name and any((s.name or "").lower() == name.lower() for s in specs):
@@ -146,7 +185,16 @@ def import_(settings: Settings, opml_file: Path, tags: tuple[str, ...]) -> None:
 @pass_settings
 def export(settings: Settings, output: Path | None) -> None:
     """Print feeds.yaml as OPML 2.0 (or write it to --output)."""
-    document = export_opml(_specs(settings))
+    specs = _specs(settings)
+    # OPML readers take every outline for a feed: a listing page or a GDELT query is not one.
+    feeds_only = [spec for spec in specs if spec.type == SourceKind.FEED]
+    if len(feeds_only) < len(specs):
+        click.echo(
+            f"left out {len(specs) - len(feeds_only)} sources that are not feeds "
+            "(type html, sitemap or gdelt): OPML lists feeds only",
+            err=True,
+        )
+    document = export_opml(feeds_only)
     if output is None:
         click.echo(document, nl=False)
     else:
@@ -191,6 +239,7 @@ def _json_row(feed: Feed) -> dict[str, Any]:
         "name": feed.name,
         "title": feed.title,
         "url": scrub(feed.url),
+        "type": feed.kind,
         "tags": list(feed.tags or []),
         "interval": feed.interval_seconds,
         "fulltext": feed.fulltext,
@@ -211,6 +260,7 @@ def _json_row(feed: Feed) -> dict[str, Any]:
 # The table's columns: heading, width when cut, and whether numbers (right-aligned).
 _COLUMNS = (
     ("NAME", 24, False),
+    ("TYPE", 7, False),
     ("URL", 40, False),
     ("STATUS", 24, False),
     ("LAST POLL", 16, False),
@@ -224,6 +274,7 @@ def _table_row(feed: Feed) -> list[str]:
     per_day = f"{feed.items_per_day:.1f}" if feed.items_per_day is not None else "-"
     cells = [
         _shown(feed),
+        feed.kind,
         scrub(feed.url) or "",
         scrub(_status(feed)) or "",
         _when(feed.last_polled_at),

@@ -22,10 +22,11 @@ from sqlalchemy import select
 from monitor.alerts.formatting import mark_plain
 from monitor.cli.context import settings_from
 from monitor.cli.terminal import printable
-from monitor.documents import WITH_FEEDS, parsed_document, stored_document
+from monitor.documents import WITH_FEEDS, parsed_document, settled_document, stored_document
 from monitor.entities import unescape, whole_characters
 from monitor.errors import UserError
 from monitor.matching import Document, Matcher, MatchResult
+from monitor.matching.language import Settled
 from monitor.matching.query import QuerySyntaxError
 from monitor.matching.relevance import Controls, Relevance, controls_of
 from monitor.precision import (
@@ -402,7 +403,9 @@ def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -
 
     Needs no database or broker. Reads .html pages (main text), .xml/.rss/.atom feeds (each
     entry), .txt (first line is the title) and .jsonl (title, summary, content, url, id).
-    The feeds: and languages: restrictions are ignored: local files come from no feed.
+    The feeds: and languages: restrictions are ignored: local files come from no feed. Each
+    file's language is settled as a stored article's is (a .jsonl line may declare one), and
+    chooses a watchlist's translations: and stemmer.
     """
     result = _load([_directory(ctx, directory)])
     for error in result.errors:
@@ -421,9 +424,11 @@ def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -
         try:
             if not path.is_file():
                 raise UserError(f"{path}: no such file")
-            for doc in _documents(path, report):
+            for read in _documents(path, report):
+                doc, settled = settled_document(read)
                 for hit in matcher.match(doc):
-                    click.echo(json.dumps(_hit_line(hit, doc), ensure_ascii=False))
+                    line = _hit_line(hit, doc, settled)
+                    click.echo(json.dumps(line, ensure_ascii=False))
         except UserError as exc:
             report(exc.message)
         except BrokenPipeError:
@@ -436,10 +441,19 @@ def match(ctx: click.Context, directory: Path | None, files: tuple[Path, ...]) -
         ctx.exit(1)
 
 
-def _hit_line(hit: MatchResult, doc: Document) -> dict[str, Any]:
+def _hit_line(hit: MatchResult, doc: Document, settled: Settled) -> dict[str, Any]:
     return {
         "watchlist": hit.watchlist_id,
-        "article": {"id": doc.id, "title": doc.title, "url": doc.url},
+        "article": {
+            "id": doc.id,
+            "title": doc.title,
+            "url": doc.url,
+            # The language matching used (null: unknown), and the detector's guess and
+            # confidence (null: too short to tell).
+            "language": doc.language,
+            "detected_language": settled.detected,
+            "language_confidence": settled.confidence,
+        },
         "fields": list(hit.fields),
         "matched": list(hit.matched),
         "snippet": hit.snippet,

@@ -139,18 +139,34 @@ def _claim(
     """
     if not claims:
         return []
-    params: dict[str, Any] = {"story": story.id, "seen": story.first_seen_at, "since": since}
-    for n, (band, key) in enumerate(claims):
-        params[f"b{n}"], params[f"k{n}"] = band, key
-    won = {(band, key) for band, key in session.execute(_claim_statement(len(claims)), params)}
+    won = set(
+        claim_keys(
+            session, [(claim, story.id) for claim in claims], seen=story.first_seen_at, since=since
+        )
+    )
     return [claim for claim in claims if claim not in won]
+
+
+def claim_keys(
+    session: Session,
+    claims: Sequence[tuple[tuple[int, int], int]],
+    *,
+    seen: datetime,
+    since: datetime,
+) -> list[tuple[int, int]]:
+    """Insert each ((band, key), story) claim in one statement; return the (band, key) pairs
+    won (new, or taken over from a story older than *since*)."""
+    params: dict[str, Any] = {"seen": seen, "since": since}
+    for n, ((band, key), story_id) in enumerate(claims):
+        params[f"b{n}"], params[f"k{n}"], params[f"s{n}"] = band, key, story_id
+    return [(band, key) for band, key in session.execute(_claim_statement(len(claims)), params)]
 
 
 @functools.cache
 def _claim_statement(rows: int) -> TextClause:
     # One multi-row INSERT in the syntax SQLite and PostgreSQL share, one round trip. The ORM
     # or an executemany with RETURNING spends more time in Python than the database does here.
-    values = ", ".join(f"(:b{n}, :k{n}, :story, :seen)" for n in range(rows))
+    values = ", ".join(f"(:b{n}, :k{n}, :s{n}, :seen)" for n in range(rows))
     return text(
         "INSERT INTO story_keys (band, key, story_id, first_seen_at) "
         f"VALUES {values} "

@@ -77,7 +77,7 @@ def api_export(
         columns = ["id", "created_at", "watchlist", "title", "url", "source", "snippet"]
         # The later columns come last, so that spreadsheets built on the first ones still fit.
         later = ["published_at", "watchlist_name", "score", "alerted", "not_alerted"]
-        later += ["label", "labelled_by", "labelled_at"]
+        later += ["label", "labelled_by", "labelled_at", "language"]
         body = _csv(rows, [*columns, "delivery_status", *later])
         media_type = "text/csv; charset=utf-8"
     disposition = f'attachment; filename="hits.{format}"'

@@ -11,6 +11,7 @@ import sqlite3
 import redis
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import db as storage
 from monitor.config import Settings
@@ -66,7 +67,13 @@ def healthz(dashboard: DashboardDep) -> JSONResponse:
 def metrics(dashboard: DashboardDep) -> Response:
     # The workers' samples, added up from the files they write (see monitor.metricfiles).
     FEED_SILENT.clear()
-    for row in dashboard.read(queries.feed_health):
+    try:
+        rows = dashboard.read(queries.feed_health)
+    except (SQLAlchemyError, MonitorError):
+        # A database not set up yet (or unreachable) must not hide the workers' counters:
+        # /healthz is where that shows.
+        rows = []
+    for row in rows:
         if row["status"] != "disabled":
             FEED_SILENT.labels(feed=row["name"]).set(1 if row["silent"] else 0)
     return Response(exposition(dashboard.settings.metrics_path), media_type=CONTENT_TYPE_LATEST)

@@ -254,6 +254,12 @@ def _hit_row(
         "title": _readable(article.title),
         "url": safe_url(article.url),
         "source": _readable(article.source_name),
+        # Where the source says it (GDELT): the outlet's country.
+        "source_country": _readable(article.source_country),
+        # The language matching used (None: unknown), and what the detector said of the text.
+        "language": _readable(article.language) if article.language else None,
+        "detected_language": article.detected_language,
+        "language_confidence": article.language_confidence,
         "feed_id": article.source_feed_id,
         "snippet": snippet,
         "highlights": highlights,
@@ -521,6 +527,8 @@ def feed_health(session: Session, sort: str = "status") -> list[dict[str, Any]]:
                 "id": feed.id,
                 "name": _feed_label(feed),
                 "url": scrub(feed.url),
+                # The source's type: feed, html, sitemap or gdelt.
+                "type": feed.kind,
                 "status": status,
                 "last_polled_at": _iso(feed.last_polled_at),
                 "last_success_at": _iso(feed.last_success_at),
@@ -630,4 +638,10 @@ def marked_hit_query(session: Session, hit_id: int) -> list[QueryPart]:
     hit = session.get(Hit, hit_id)
     if hit is None or not hit.watchlist.query:
         return []
-    return marked_query(hit.watchlist.query, stored_document(hit.article))
+    definition = hit.watchlist.definition or {}
+    return marked_query(
+        hit.watchlist.query,
+        stored_document(hit.article),
+        translations=definition.get("translations") or None,
+        stem=bool(definition.get("stem")),
+    )

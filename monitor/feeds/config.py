@@ -10,6 +10,13 @@ The file is the source of truth for each feed's configuration::
         fulltext: false        # fetch each new article's page and keep its main text
         enabled: true
         alert_first_poll: false  # alert on what the first poll finds (default: record only)
+      - url: https://www.cbn.gov.ng/Out/Circulars.html
+        type: html             # feed (the default), html, sitemap or gdelt: docs/feeds.md
+        items: "table.circulars tr"
+        title: "td.title"
+        link: "a"
+      - type: gdelt
+        query: 'naira "parallel market"'
 
 :func:`sync_feeds` upserts the feeds table by URL and turns off feeds that left the file. It is
 called on every scheduling tick, so it returns at once when the file's modification time and
@@ -36,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,9 +58,12 @@ from sqlalchemy.orm import Session
 from monitor.cas import compare_and_set
 from monitor.config import Settings
 from monitor.errors import ConfigError
+from monitor.feeds.sources import gdelt
+from monitor.feeds.sources.html import REQUIRED_KEYS, SELECTOR_KEYS, compile_selector
 from monitor.logs import get_logger
 from monitor.models import ConfigFile, Feed, utcnow
 from monitor.redaction import scrub
+from monitor.states import SourceKind
 from monitor.yamltext import duplicate_keys, error_position
 from monitor.yamltext import load as load_yaml
 
@@ -109,6 +126,63 @@ class FeedSpec(BaseModel):
     # The entries already in the feed at its first successful poll are its backlog: recorded
     # and matched, but alerted only when this says so.
     alert_first_poll: bool = False
+    # What the source is (monitor/feeds/sources): a feed, a listing page read with CSS
+    # selectors, a news sitemap, or a GDELT query. Each key below belongs to one type.
+    type: SourceKind = SourceKind.FEED
+    items: str | None = None
+    title: str | None = None
+    link: str | None = None
+    date: str | None = None
+    summary: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gdelt_url(cls, data: Any) -> Any:
+        # A GDELT source's URL is its request: the API's (or the given) address with the query.
+        if isinstance(data, dict) and data.get("type") == SourceKind.GDELT:
+            query = data.get("query")
+            if not (isinstance(query, str) and query.strip()):
+                # No query: the check of the type says so, rather than "missing 'url'".
+                return {**data, "url": data.get("url") or gdelt.API_URL}
+            if data.get("url") is None or _valid_url(data.get("url")):
+                data = {**data, "url": gdelt.request_url(query.strip(), data.get("url"))}
+        return data
+
+    @field_validator("items", "title", "link", "date", "summary")
+    @classmethod
+    def _check_selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_selector(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_type(self) -> FeedSpec:
+        given = [key for key in (*SELECTOR_KEYS, "query") if getattr(self, key) is not None]
+        if self.type == SourceKind.HTML:
+            missing = [key for key in REQUIRED_KEYS if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"type html needs {', '.join(repr(k) for k in missing)}")
+            allowed: tuple[str, ...] = SELECTOR_KEYS
+        elif self.type == SourceKind.GDELT:
+            if not (self.query or "").strip():
+                raise ValueError("type gdelt needs 'query'")
+            allowed = ("query",)
+        else:
+            allowed = ()
+        stray = [key for key in given if key not in allowed]
+        if stray:
+            raise ValueError(f"{stray[0]!r} does not apply to type {self.type.value}")
+        return self
+
+    def source_options(self) -> dict[str, Any] | None:
+        """The options of the source's type, as the feeds table keeps them (``feeds.source``)."""
+        options = {
+            key: getattr(self, key)
+            for key in (*SELECTOR_KEYS, "query")
+            if getattr(self, key) is not None
+        }
+        return options or None
 
     @field_validator("url")
     @classmethod
@@ -132,6 +206,12 @@ class FeedSpec(BaseModel):
 
     def to_yaml(self) -> dict[str, Any]:
         out: dict[str, Any] = {"url": self.url}
+        if self.type == SourceKind.GDELT:
+            base = gdelt.api_base(self.url)
+            out = {"type": self.type.value, **({"url": base} if base else {})}
+        elif self.type != SourceKind.FEED:
+            out["type"] = self.type.value
+        out.update(self.source_options() or {})
         if self.name:
             out["name"] = self.name
         if self.tags:
@@ -240,7 +320,7 @@ def read_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
         line = _line(node)
         if isinstance(item, str):
             item = {"url": item}
-        named = _valid_url(item.get("url")) if isinstance(item, dict) else None
+        named = _entry_url(item)
         broken = _entry_problem(item, node if in_list else None, line)
         spec: FeedSpec | None = None
         if broken is None:
@@ -268,6 +348,18 @@ def read_feeds_text(text: str, *, path: Path) -> LoadedFeeds:
     )
 
 
+def _entry_url(item: Any) -> str | None:
+    """The URL a (possibly broken) entry names, if one can be read from it."""
+    if not isinstance(item, dict):
+        return None
+    query = item.get("query")
+    if item.get("type") == SourceKind.GDELT and isinstance(query, str) and query.strip():
+        base = item.get("url")
+        if base is None or _valid_url(base):
+            return gdelt.request_url(query.strip(), base)
+    return _valid_url(item.get("url"))
+
+
 def _entry_problem(item: Any, node: Any, line: int) -> str | None:
     """``line: message`` when the entry is not a mapping, or repeats a key; else None."""
     if not isinstance(item, dict):
@@ -285,11 +377,13 @@ def _validation_problem(exc: ValidationError, node: Any, line: int) -> str:
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = (
-            "unknown key (expected url, name, tags, interval, fulltext, enabled, alert_first_poll)"
+            "unknown key (expected url, name, tags, interval, fulltext, enabled, "
+            "alert_first_poll, type, items, title, link, date, summary, query)"
         )
     elif first["type"] == "missing":
         message = "missing 'url'"
-    field_line = _key_line(node, field) if field else line
+    # A rule of the source's type (no loc) is pointed at the entry's 'type:'.
+    field_line = _key_line(node, field or "type") if node is not None else line
     label = f"{field}: " if field and first["type"] != "missing" else ""
     return f"{field_line}: {label}{message}"
 
@@ -456,6 +550,8 @@ def _apply(session: Session, loaded: LoadedFeeds) -> None:
         feed.interval_seconds = spec.interval
         feed.fulltext = spec.fulltext
         feed.alert_first_poll = spec.alert_first_poll
+        feed.kind = spec.type.value
+        feed.source = spec.source_options()
         feed.in_config = True
         if not spec.enabled:
             feed.enabled = False

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import trafilatura
 
-from monitor.feeds.limits import CONTENT_CHARS, capped
+from monitor.feeds.limits import CONTENT_CHARS, TITLE_CHARS, capped
 from monitor.feeds.normalise import clean_text
 
-__all__ = ["extract_main_text"]
+__all__ = ["extract_main_text", "page_title"]
 
 
 def extract_main_text(html: str, *, url: str | None = None) -> str:
@@ -36,3 +36,13 @@ def extract_main_text(html: str, *, url: str | None = None) -> str:
     lines = (clean_text(line) for line in text.splitlines())
     # Held to the same limit as a feed's own content: it replaces it.
     return capped("\n".join(line for line in lines if line), CONTENT_CHARS)
+
+
+def page_title(html: str, *, url: str | None = None) -> str:
+    """The story's headline as the page gives it (og:title, the headline, <title> less the
+    site's name), for a story known only by its link (a plain sitemap's); ``""`` if none."""
+    if not html or not html.strip():
+        return ""
+    metadata = trafilatura.extract_metadata(html, default_url=url)
+    title = getattr(metadata, "title", None) if metadata is not None else None
+    return capped(clean_text(title), TITLE_CHARS) if title else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 from monitor.config import Settings
 
-__all__ = ["HostBusy", "close_clients", "host_slot"]
+__all__ = ["HostBusy", "close_clients", "host_slot", "redis_client"]
 
 SLOT_TTL = 120.0
 WAIT_SECONDS = 30.0
@@ -76,7 +76,8 @@ _redis_clients: dict[str, Any] = {}
 _redis_lock = threading.Lock()
 
 
-def _redis(url: str) -> Any:
+def redis_client(url: str) -> Any:
+    """The process's client of the Redis at *url* (one per URL, closed by close_clients)."""
     import redis
 
     with _redis_lock:
@@ -100,7 +101,7 @@ def close_clients() -> None:
 
 @contextmanager
 def _redis_slot(host: str, limit: int, url: str, wait: float) -> Iterator[None]:
-    client = _redis(url)
+    client = redis_client(url)
     key = f"monitor:hostslots:{host}"
     token = secrets.token_hex(8)
     acquire = client.register_script(_ACQUIRE)

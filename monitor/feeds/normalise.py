@@ -62,6 +62,8 @@ class ArticleData:
     author: str | None
     published_at: datetime | None
     language: str | None
+    # The outlet's country, where the source says it (GDELT).
+    source_country: str | None = None
 
 
 def articles_from_bytes(
@@ -128,6 +130,7 @@ def article_from_entry(
         author=_clean(entry.get("author"), AUTHOR_CHARS) or None,
         published_at=_published(entry, now),
         language=_entry_language(entry) or feed_language,
+        source_country=_clean(entry.get("source_country"), 100) or None,
     )
 
 

@@ -48,7 +48,7 @@ from monitor.feeds.limits import FeedLimits, Refused, newest_first
 from monitor.feeds.repair import read_repaired
 from monitor.feeds.trim import trim
 
-__all__ = ["ParsedFeed", "parse_feed"]
+__all__ = ["ParsedFeed", "inflated", "parse_feed"]
 
 # Charset disagreements between HTTP and the XML declaration are normal on the web; feedparser
 # flags them as bozo but parses correctly, so they are not worth an error on the feed.
@@ -242,6 +242,12 @@ def _feedparser(body: bytes, headers: dict[str, str]) -> Any:
 # server) still reaches us compressed. Decompress it, no further than the byte limit: a 777 KB
 # body inflated to 50 MB and 107,015 entries before this limit.
 _GZIP_MAGIC = b"\x1f\x8b"
+
+
+def inflated(body: bytes, limit: int) -> bytes:
+    """*body* inflated if it is a gzip file served as it is (a sitemap.xml.gz), no further
+    than *limit* bytes (:class:`Refused` past it); any other body unchanged."""
+    return _gunzip_stray(body, limit)
 
 
 def _gunzip_stray(body: bytes, limit: int) -> bytes:

@@ -1,7 +1,8 @@
 """Polling one feed, top to bottom.
 
 :func:`poll_feed` tells the whole story in order: claim the feed so no other worker polls it at
-the same time, fetch it politely (conditional GET, per-host limit), read the status, parse,
+the same time, fetch it politely (conditional GET, per-host limit), read the status, parse
+(a source that is not a feed, with its type's reader: :mod:`monitor.feeds.sources`),
 normalise, store only what is new (marking what a new feed's first poll finds as its backlog),
 fetch full text for the new articles if the feed asks for it, record the poll state and when
 to come back, release the claim and commit.
@@ -33,15 +34,19 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings
 from monitor.feeds import rate, schedule, websub
 from monitor.feeds.fetcher import PAGE_ACCEPT, FetchError, FetchResult, fetch
-from monitor.feeds.fulltext import extract_main_text
+from monitor.feeds.fulltext import extract_main_text, page_title
 from monitor.feeds.hostlimit import HostBusy, host_slot
 from monitor.feeds.limits import FeedLimits
 from monitor.feeds.normalise import articles_from_parsed
+from monitor.feeds.pacing import paced
 from monitor.feeds.parser import ParsedFeed, parse_feed
+from monitor.feeds.sources import SourceContext, read_source, reads_pages
+from monitor.feeds.sources.sitemap import INDEX_VERSION
 from monitor.feeds.store import store_articles
 from monitor.logs import get_logger
 from monitor.metrics import ARTICLES_INGESTED, POLLS
 from monitor.models import Article, Feed, utcnow
+from monitor.states import SourceKind
 
 __all__ = ["PollOutcome", "claim_feed", "due_feed_ids", "poll_feed", "release_feed"]
 
@@ -73,6 +78,8 @@ _POLL_COLUMNS = (
     _FEEDS.c.alert_first_poll,
     _FEEDS.c.items_per_day,
     _FEEDS.c.websub_until,
+    _FEEDS.c.kind,
+    _FEEDS.c.source,
 )
 
 
@@ -118,6 +125,9 @@ class Claim:
     items_per_day: float | None = None
     # The end of a verified WebSub lease: until then polling is the slower fallback.
     websub_until: datetime | None = None
+    # The source's type (a SourceKind) and its options from feeds.yaml.
+    kind: str = SourceKind.FEED
+    source: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, feed_id: int, token: str, row: Row[Any]) -> Claim:
@@ -135,6 +145,8 @@ class Claim:
             bool(row.alert_first_poll),
             row.items_per_day,
             row.websub_until,
+            row.kind or SourceKind.FEED,
+            row.source,
         )
 
 
@@ -300,7 +312,12 @@ def _poll(
     # pushed document has already arrived.
     host = urlsplit(claim.url).hostname or ""
     try:
-        with host_slot(host, settings=settings) if document is None else nullcontext():
+        with (
+            host_slot(host, settings=settings) if document is None else nullcontext(),
+            paced(host, _gap(claim, settings), settings=settings)
+            if document is None
+            else nullcontext(),
+        ):
             result = document or fetch(
                 claim.url, settings=settings, etag=claim.etag, last_modified=claim.last_modified
             )
@@ -356,7 +373,18 @@ def _poll(
     # 4. Parse within the limits; a document refused for one is an error, and so is a page
     # that is not a feed (not a feed with zero items).
     limits = FeedLimits.from_settings(settings)
-    parsed = parse_feed(result.body, headers=result.headers, limits=limits)
+    if claim.kind != SourceKind.FEED:
+        # Another type of source: its reader gives entries as a feed's (monitor/feeds/sources).
+        context = SourceContext(
+            claim.source or {}, limits, functools.partial(_fetch_more, claim, settings=settings)
+        )
+        parsed = read_source(claim.kind, result, context)
+    else:
+        parsed = parse_feed(result.body, headers=result.headers, limits=limits)
+    if not parsed.is_feed and claim.kind != SourceKind.FEED:
+        message = parsed.problem or f"not a {claim.kind} source"
+        _record_error(claim, values, settings=settings, now=now, status=200, message=message)
+        return PollOutcome(feed_id, "error", http_status=200, error=message)
     if parsed.refused:
         message = parsed.problem or "refused"
         _record_error(claim, values, settings=settings, now=now, status=200, message=message)
@@ -377,7 +405,7 @@ def _poll(
         _mark_backlog(session, new_ids)
 
     # 6. Full text for the new articles, under the same politeness rules.
-    if claim.fulltext and new_ids:
+    if (claim.fulltext or reads_pages(claim.kind)) and new_ids:
         _fetch_full_text(session, new_ids, settings=settings)
 
     # 7. A feed that names a WebSub hub is subscribed to it (monitor.feeds.websub).
@@ -403,6 +431,25 @@ def _poll(
         http_status=200,
         left_out=parsed.left_out,
     )
+
+
+def _gap(claim: Claim, settings: Settings) -> float:
+    # Per-host spacing of requests, for the sources whose host asks for it.
+    return settings.gdelt_min_gap if claim.kind == SourceKind.GDELT else 0.0
+
+
+def _fetch_more(claim: Claim, url: str, *, settings: Settings) -> FetchResult:
+    """A further document of the source (a sitemap index's child), under the poll's rules:
+    the host's slot and pace, the private-address guard, the deadline and the size cap."""
+    host = urlsplit(url).hostname or ""
+    try:
+        with (
+            host_slot(host, settings=settings),
+            paced(host, _gap(claim, settings), settings=settings),
+        ):
+            return fetch(url, settings=settings)
+    except HostBusy as exc:
+        raise FetchError(str(exc)) from None
 
 
 def _mark_backlog(session: Session, article_ids: list[int]) -> None:
@@ -442,6 +489,10 @@ def _record_success(
     if pushed:
         # A pushed body says nothing of what a conditional GET would get next.
         pass
+    elif parsed is not None and parsed.version == INDEX_VERSION:
+        # A sitemap index may stay the same while its newest child grows: no validators, so
+        # each poll reads it and its newest children afresh.
+        values["etag"] = values["last_modified"] = None
     elif result.status == 200:
         # Validators are replaced (or cleared) by each full response.
         values["etag"] = result.headers.get("etag")
@@ -537,7 +588,11 @@ def _fetch_full_text(session: Session, article_ids: list[int], *, settings: Sett
         if page.status != 200:
             article.fulltext_error = f"HTTP {page.status}"
             continue
-        text = extract_main_text(_decode(page), url=page.url)
+        html = _decode(page)
+        if not article.title:
+            # A story known only by its link (a plain sitemap's) takes the page's headline.
+            article.title = page_title(html, url=page.url)
+        text = extract_main_text(html, url=page.url)
         if not text:
             article.fulltext_error = "no main text found on the page"
             continue

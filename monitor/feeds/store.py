@@ -44,6 +44,7 @@ def store_articles(
                 "author": a.author,
                 "published_at": a.published_at or now,
                 "language": a.language,
+                "source_country": a.source_country,
                 "first_seen_at": now,
                 "source_feed_id": feed_id,
             }

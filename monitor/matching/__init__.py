@@ -5,6 +5,9 @@ The query language is described, for the analysts who write watchlists, at the t
 
 - :mod:`~monitor.matching.types`: the shapes shared with the rest of the service;
 - :mod:`~monitor.matching.text`: normalising and tokenising text;
+- :mod:`~monitor.matching.scripts`: Chinese, Japanese and Korean cut into pairs of characters;
+- :mod:`~monitor.matching.language`: an article's language, detected and settled;
+- :mod:`~monitor.matching.stemming`: ``stem: true``, a query's words standing for their forms;
 - :mod:`~monitor.matching.document`: the article tokenised once;
 - :mod:`~monitor.matching.compile`: a parsed query compiled into a predicate;
 - :mod:`~monitor.matching.anchors`: the words a query requires;

@@ -15,7 +15,11 @@ percolator):
    evaluated for every article; there are few.
 2. The article is tokenised once (:mod:`monitor.matching.document`).
 3. Candidates are the watchlists filed under words the article holds (both of a pair) or
-   under a prefix of one of them; only those are evaluated in full, by their closures.
+   under a prefix of one of them; only those are evaluated in full, by their closures. A
+   watchlist with ``translations:`` is filed under the words of each of its queries and
+   evaluated by the one of the article's language; one with ``stem: true`` is also filed per
+   language under its words' stems, and its query rewritten for the article's forms of them
+   (:mod:`monitor.matching.stemming`).
 4. Each hit is walked for what counts towards it (:mod:`monitor.matching.satisfied`), given
    its mentions and score (:mod:`monitor.matching.relevance`), dropped if the watchlist's
    ``min_mentions`` or ``min_score`` says so, and explained (:mod:`monitor.matching.snippets`).
@@ -34,12 +38,21 @@ from dataclasses import dataclass, field
 from monitor.matching.anchors import GUESS, cost, requirements
 from monitor.matching.compile import Predicate, compile_query, node_fields
 from monitor.matching.document import TokenisedDocument
+from monitor.matching.language import primary
 from monitor.matching.pairs import PairTable
-from monitor.matching.query import BODY_FIELDS, FIELDS, Query, parse_query
+from monitor.matching.query import BODY_FIELDS, FIELDS, Node, Query, parse_query
 from monitor.matching.rarity import Rarity
 from monitor.matching.relevance import Controls, Relevance, controls_of, relevance
 from monitor.matching.satisfied import Walk, walker
 from monitor.matching.snippets import explain
+from monitor.matching.stemming import (
+    STEMMERS,
+    expand,
+    has_other_forms,
+    index_root,
+    stem_groups,
+    word_stems,
+)
 from monitor.matching.types import Document, MatchResult, WatchlistLike
 
 __all__ = ["MAX_MATCHED_CHARS", "Matcher", "matched_part"]
@@ -86,6 +99,23 @@ def _cut(text: str) -> str:
     return text[:MAX_MATCHED_CHARS]
 
 
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One query of a watchlist, compiled: its ``query``, or one of its ``translations``."""
+
+    query: Query
+    predicate: Predicate
+    walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
+    # Per language, the query's plain words with their stems (stem: true), made on first use.
+    stems: dict[str | None, tuple[tuple[str, str], ...]] = field(
+        default_factory=dict, compare=False
+    )
+
+    @classmethod
+    def of(cls, query: Query) -> _Variant:
+        return cls(query, compile_query(query.root), walker(query.root))
+
+
 @dataclass(slots=True)
 class _Entry:
     id: str
@@ -96,6 +126,19 @@ class _Entry:
     languages: frozenset[str]
     controls: Controls | None  # None: the watchlist sets none
     walk: Walk  # what counts towards a hit (monitor.matching.satisfied)
+    # The query for articles in each language its translations: name (by primary code).
+    translations: dict[str, _Variant] = field(default_factory=dict)
+    stem: bool = False  # plain words match their inflected forms (monitor.matching.stemming)
+    default: _Variant | None = None  # query, predicate and walk as one (set once made)
+
+    def variant(self, language: str | None) -> _Variant:
+        """The query an article in *language* is matched against."""
+        found = self.translations.get(language or "") if self.translations else None
+        if found is not None:
+            return found
+        if self.default is None:
+            self.default = _Variant(self.query, self.predicate, self.walk)
+        return self.default
 
 
 @dataclass(slots=True)
@@ -132,6 +175,11 @@ class Matcher:
         self._rarity = rarity or GUESS
         self._entries: list[_Entry] = []
         self._index = _Index(PairTable(threshold=array_threshold))
+        # The stem: true watchlists, filed again per language, under the beginnings their
+        # words share with their stems in it: made on the first article in that language.
+        self._stem_entries: list[int] = []
+        self._stem_indexes: dict[str, _Index | None] = {}
+        self._threshold = array_threshold
         self._searched: set[str] = set(BODY_FIELDS)
         for spec in watchlists:
             if not spec.enabled:
@@ -148,22 +196,58 @@ class Matcher:
                 languages=frozenset(lang.lower().split("-")[0] for lang in spec.languages or ()),
                 controls=controls_of(spec) or None,
                 walk=walker(query.root),
+                translations={
+                    str(primary(code)): _Variant.of(parse_query(text))
+                    for code, text in (getattr(spec, "translations", None) or {}).items()
+                },
+                stem=bool(getattr(spec, "stem", False)),
             )
             self._add(entry)
             self._searched.update(node_fields(query.root))
+            for variant in entry.translations.values():
+                self._searched.update(node_fields(variant.query.root))
         self._fields = tuple(name for name in FIELDS if name in self._searched)
         self._index.table.seal()
 
     def _add(self, entry: _Entry) -> None:
+        """File *entry* under the words of its query and of each of its translations (as
+        they are written: a stem: true watchlist is also filed per language, see
+        :meth:`_stem_index`)."""
         number = len(self._entries)
         self._entries.append(entry)
+        for root in [entry.query.root, *(v.query.root for v in entry.translations.values())]:
+            self._file(self._index, number, root)
+        if entry.stem:
+            self._stem_entries.append(number)
+
+    def _stem_index(self, language: str | None) -> _Index | None:
+        """The stem: true watchlists filed for articles in *language*: each under the
+        beginnings the words of the query it takes for that language share with their
+        stems (:func:`~monitor.matching.stemming.index_root`). None without a stemmer for
+        it, or without such watchlists."""
+        if not self._stem_entries or language not in STEMMERS:
+            return None
+        if language not in self._stem_indexes:
+            index = _Index(PairTable(threshold=self._threshold))
+            for number in self._stem_entries:
+                entry = self._entries[number]
+                if self._filters and entry.languages and language not in entry.languages:
+                    continue
+                root = entry.variant(language).query.root
+                self._file(index, number, index_root(root, [language]))
+            index.table.seal()
+            self._stem_indexes[language] = index
+        return self._stem_indexes[language]
+
+    def _file(self, index: _Index, number: int, root: Node | None) -> None:
         rarity = self._rarity
-        clauses = requirements(entry.query.root, rarity)
+        clauses = None if root is None else requirements(root, rarity)
         if clauses is None:
-            self._index.unanchored.append(number)
+            if number not in index.unanchored:
+                index.unanchored.append(number)
             return
         clauses.sort(key=lambda clause: cost(clause, rarity))
-        index, table = self._index, self._index.table
+        table = index.table
         words = [c for c in clauses if all(kind == "t" for kind, _ in c)]
         if words:
             # The cheapest all-word clause comes first; the next cheapest clause of any kind
@@ -193,8 +277,15 @@ class Matcher:
     def ids(self) -> list[str]:
         return [entry.id for entry in self._entries]
 
-    def _candidates(self, d: TokenisedDocument) -> list[int]:
-        index, every = self._index, d.every
+    def _candidates(self, d: TokenisedDocument, language: str | None = None) -> list[int]:
+        found = self._lookup(self._index, d)
+        stemmed = self._stem_index(language)
+        if stemmed is not None:
+            found |= self._lookup(stemmed, d)
+        return sorted(found)
+
+    def _lookup(self, index: _Index, d: TokenisedDocument) -> set[int]:
+        every = d.every
         found: set[int] = set(index.unanchored)
         found.update(index.table.lookup(every, d.have_prefixes))
         if index.prefixes:
@@ -203,7 +294,7 @@ class Matcher:
                 for prefix, present in zip(wildcards, d.have_prefixes(wildcards), strict=True):
                     if present:
                         found.update(index.prefixes[prefix])
-        return sorted(found)
+        return found
 
     def _passes_filters(self, entry: _Entry, doc: Document) -> bool:
         if not self._filters:
@@ -219,11 +310,7 @@ class Matcher:
         """The ids of the watchlists that match, without explanations (the fast path)."""
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
-        return [
-            self._entries[i].id
-            for i in self._candidates(d)
-            if self._passes_filters(self._entries[i], doc) and self._entries[i].predicate(d)
-        ]
+        return [entry.id for entry, _ in self._hits(doc, d)]
 
     def match(self, doc: Document) -> list[MatchResult]:
         """Every watchlist that matches *doc* and keeps the hit by its relevance controls,
@@ -232,11 +319,12 @@ class Matcher:
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
         out = []
-        for entry in self._hits(doc, d):
-            found = entry.walk(d)
+        for entry, variant in self._hits(doc, d):
+            found = variant.walk(d)
             weight = relevance(found, d)
             if entry.controls is None or entry.controls.keeps(weight):
-                out.append(explain(entry.id, entry.query, doc, d, found=found, score=weight.score))
+                query = variant.query
+                out.append(explain(entry.id, query, doc, d, found=found, score=weight.score))
         return out
 
     def weigh(self, doc: Document) -> list[tuple[MatchResult, Relevance]]:
@@ -247,16 +335,43 @@ class Matcher:
         doc = matched_part(doc)
         d = TokenisedDocument(doc, self._fields)
         out = []
-        for entry in self._hits(doc, d):
-            found = entry.walk(d)
+        for entry, variant in self._hits(doc, d):
+            found = variant.walk(d)
             weight = relevance(found, d)
-            result = explain(entry.id, entry.query, doc, d, found=found, score=weight.score)
+            result = explain(entry.id, variant.query, doc, d, found=found, score=weight.score)
             out.append((result, weight))
         return out
 
-    def _hits(self, doc: Document, d: TokenisedDocument) -> list[_Entry]:
-        return [
-            entry
-            for entry in map(self._entries.__getitem__, self._candidates(d))
-            if self._passes_filters(entry, doc) and entry.predicate(d)
-        ]
+    def _hits(self, doc: Document, d: TokenisedDocument) -> list[tuple[_Entry, _Variant]]:
+        """The watchlists that match, each with the query it matched through."""
+        out = []
+        language = primary(doc.language)
+        groups: dict[str, list[str]] | None = None  # the article's words by stem, made once
+        for entry in map(self._entries.__getitem__, self._candidates(d, language)):
+            if not self._passes_filters(entry, doc):
+                continue
+            if not entry.translations and not entry.stem:  # nearly every watchlist
+                if entry.predicate(d):
+                    out.append((entry, entry.variant(None)))
+                continue
+            variant = entry.variant(language)
+            if entry.stem:
+                if groups is None:
+                    groups = stem_groups(d.every, language) or {}
+                variant = _stemmed(variant, language, groups)
+            if variant.predicate(d):
+                out.append((entry, variant))
+        return out
+
+
+def _stemmed(variant: _Variant, language: str | None, groups: dict[str, list[str]]) -> _Variant:
+    """*variant* with its plain words standing for their forms in the article (*groups*)."""
+    stems = variant.stems.get(language)
+    if stems is None:
+        stems = variant.stems[language] = word_stems(variant.query.root, language)
+    if not has_other_forms(stems, groups):
+        return variant
+    root = expand(variant.query.root, language, groups)
+    if root is variant.query.root:  # no word of it has another form in the article
+        return variant
+    return _Variant.of(Query(variant.query.text, root))

@@ -25,11 +25,12 @@ whether it counts, for the dashboard's hit page.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from monitor.matching.compile import Spans, occurrences, phrase_spans
 from monitor.matching.document import TokenisedDocument
+from monitor.matching.language import primary
 from monitor.matching.query import (
     FIELDS,
     And,
@@ -45,6 +46,7 @@ from monitor.matching.query import (
     leaves,
     parse_query,
 )
+from monitor.matching.stemming import expand, stem_groups
 from monitor.matching.types import Document
 
 __all__ = ["Evidence", "QueryPart", "Walk", "marked_query", "satisfied", "walker"]
@@ -213,15 +215,32 @@ class QueryPart(NamedTuple):
     satisfied: bool | None
 
 
-def marked_query(query_text: str, doc: Document) -> list[QueryPart]:
+def marked_query(
+    query_text: str,
+    doc: Document,
+    *,
+    translations: Mapping[str, str] | None = None,
+    stem: bool = False,
+) -> list[QueryPart]:
     """*query_text* in pieces that cover it in order, each word and phrase marked by whether
     it counts towards the article matching (see the module docstring). A query that no
-    longer parses is one unmarked piece."""
+    longer parses is one unmarked piece.
+
+    With *translations*, an article in one of their languages is marked on that query (and
+    the pieces are of its text), as the matcher takes it; with *stem*, a word counts through
+    its forms in the article's language (:mod:`monitor.matching.stemming`)."""
+    language = primary(doc.language)
+    chosen = {primary(code): text for code, text in (translations or {}).items()}
+    query_text = chosen.get(language, query_text)
     try:
         query = parse_query(query_text)
     except QuerySyntaxError:
         return [QueryPart(query_text, None)]
-    counted = {e.leaf.span for e in satisfied(query.root, TokenisedDocument(doc)) or ()}
+    d = TokenisedDocument(doc)
+    root = query.root
+    if stem:
+        root = expand(root, language, stem_groups(d.every, language) or {})
+    counted = {e.leaf.span for e in satisfied(root, d) or ()}
     parts: list[QueryPart] = []
     at = 0
     for start, end in sorted({leaf.span for leaf in leaves(query.root, positive=False)}):

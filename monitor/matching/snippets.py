@@ -38,6 +38,7 @@ from monitor.matching.document import TokenisedDocument
 from monitor.matching.query import FIELDS, Node, Phrase, Prefix, Query, Term
 from monitor.matching.relevance import relevance
 from monitor.matching.satisfied import Evidence, satisfied
+from monitor.matching.scripts import has_cjk
 from monitor.matching.sentences import SENTENCE_END as _SENTENCE_END
 from monitor.matching.sentences import is_lede
 from monitor.matching.text import (
@@ -219,7 +220,7 @@ def _quick_snippet(
 
     This is most of the cost of an explained hit: tokenising a 400-word field with offsets
     takes several times longer than matching it."""
-    if not tokens.folded:
+    if not tokens.folded or has_cjk(tokens.folded):  # see word_places
         return None
     guesses = []
     for number, leaf in enumerate(found):

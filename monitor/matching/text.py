@@ -27,6 +27,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from monitor.matching.scripts import has_cjk, is_cjk
+from monitor.matching.scripts import pieces as cjk_pieces
+
 __all__ = [
     "NO_TOKENS",
     "FieldTokens",
@@ -65,6 +68,11 @@ def _fold_char(char: str) -> str:
     if char in _QUOTES:
         return _QUOTES[char]
     text = unicodedata.normalize("NFKC", char).casefold()
+    # NFKC makes half-width katakana full width; the rest stays as it is. The ranges of
+    # monitor.matching.scripts hold unassigned code points too, which separate words as any
+    # other symbol does.
+    if is_cjk(text) and text.isalnum():
+        return text
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     # Any other character that is neither ASCII nor a word character ("£", "–", a byte-order
@@ -203,6 +211,8 @@ def _cut(folded: str) -> tuple[list[str], list[int]]:
         table = _ASCII_SEPARATORS if digits else _ASCII_WORD_SEPARATORS
         chunks = folded.translate(table).split()
         findall = _ASCII_TOKEN.findall
+    elif has_cjk(folded):
+        return _cut_pieces(folded)
     else:
         encoded = folded.encode()
         marked = encoded.translate(_BYTE_DIGITS_AS_ZERO)
@@ -223,6 +233,12 @@ def _cut(folded: str) -> tuple[list[str], list[int]]:
                 odd.append(len(out))
             out.append(token)
     return out, odd
+
+
+def _cut_pieces(folded: str) -> tuple[list[str], list[int]]:
+    """:func:`_cut` for text with characters cut into pairs (monitor.matching.scripts)."""
+    out = [raw for raw, _, _ in cjk_pieces(folded)]
+    return out, [n for n, raw in enumerate(out) if "'" in raw or "-" in raw]
 
 
 def _clean(raw: str) -> str:
@@ -446,7 +462,8 @@ def offset_spans(
 
     # ASCII text can use the ASCII-only form of the pattern: same tokens, faster per character.
     pattern = _ASCII_TOKEN if folded.isascii() else _TOKEN
-    if "-" not in folded and "'" not in folded:
+    cjk = has_cjk(folded)
+    if "-" not in folded and "'" not in folded and not cjk:
         # Here every raw token is one word: skip the first `since` in C, not in bytecode,
         # and build the tuples in one comprehension.
         stop = None if until is None else until + 1
@@ -459,11 +476,14 @@ def offset_spans(
         ]
     out: list[tuple[str, int, int, int, int]] = []
     pos = 0
-    matches: Iterator[re.Match[str]] = pattern.finditer(folded)
-    for match in matches:
+    matches: Iterator[tuple[str, int, int]] = (
+        cjk_pieces(folded)
+        if cjk
+        else ((m[0], m.start(), m.end()) for m in pattern.finditer(folded))
+    )
+    for raw, a, b in matches:
         if until is not None and pos > until:
             break
-        raw = match.group()
         simple = "-" not in raw and "'" not in raw
         if pos < since:
             count = 1 if simple else sum(1 for x in raw.split("-") if _clean(x))
@@ -472,7 +492,6 @@ def offset_spans(
                 continue
             # A hyphenated word that straddles `since`: its parts from `since` on are kept
             # (a match on 'japan' in 'nato-japan-office' must still get its offsets).
-        a, b = match.span()
         if simple:
             if origin is None:
                 out.append((raw, pos, a, b, pos))
@@ -519,7 +538,10 @@ def word_places(folded: str, needle: str, *, whole: bool) -> list[tuple[int, int
     None where the text alone cannot tell: the needle inside a word with an apostrophe
     ("o'brien" holds no "brien"), or against digits a '.' or ',' joins ("1,572" holds no
     "1"). A hyphen only separates tokens; a possessive 's is included with its word, as the
-    tokenising path marks it."""
+    tokenising path marks it. None too for text with characters cut into pairs, whose tokens
+    the characters either side do not tell (monitor.matching.scripts)."""
+    if has_cjk(folded) or has_cjk(needle):
+        return None
     size, out = len(folded), []
     at = folded.find(needle)
     while at != -1:
@@ -569,7 +591,9 @@ def query_tokens(text: str) -> list[list[str]]:
     ``Indo-Pacific ocean`` -> ``[["indo", "pacific"], ["ocean"]]``.
     """
     words: list[list[str]] = []
-    for raw in _TOKEN.findall(fold(text)):
+    folded = fold(text)
+    raws = [raw for raw, _, _ in cjk_pieces(folded)] if has_cjk(folded) else _TOKEN.findall(folded)
+    for raw in raws:
         parts = [p for p in (_clean(x) for x in raw.split("-")) if p]
         if parts:
             words.append(parts)

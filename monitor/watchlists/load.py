@@ -8,6 +8,7 @@ loaded: one that the query misses, or a ``no_match`` one it catches, is an error
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from monitor.logs import get_logger
 from monitor.matching import Document, Matcher
+from monitor.matching.language import settle
 from monitor.watchlists.spec import ID_PATTERN, Example, WatchlistSpec
 from monitor.yamltext import duplicate_keys, error_position
 from monitor.yamltext import load as load_yaml
@@ -130,10 +132,16 @@ def _describe_error(error: Any) -> tuple[str, bool]:
 # -- loading -----------------------------------------------------------------------------
 
 
-def _example_document(example: str | Example, number: int) -> Document:
+def _example_document(example: str | Example, number: int, spec: WatchlistSpec) -> Document:
     if isinstance(example, str):
-        return Document(id=f"example-{number}", content=example)
-    return Document(id=f"example-{number}", **example.model_dump())
+        doc = Document(id=f"example-{number}", content=example)
+    else:
+        doc = Document(id=f"example-{number}", **example.model_dump())
+    if doc.language is None and (spec.translations or spec.stem):
+        # The language chooses the query and the stemmer: settled as a stored article's is.
+        settled = settle(None, doc.title, doc.summary, doc.content)
+        doc = dataclasses.replace(doc, language=settled.language)
+    return doc
 
 
 def _check_examples(spec: WatchlistSpec, item: yaml.Node, path: str) -> list[WatchlistError]:
@@ -141,14 +149,14 @@ def _check_examples(spec: WatchlistSpec, item: yaml.Node, path: str) -> list[Wat
     matcher = Matcher([spec.model_copy(update={"enabled": True})], filters=False)
     for kind in ("match", "no_match"):
         for number, example in enumerate(getattr(spec.examples, kind)):
-            results = matcher.match(_example_document(example, number))
+            results = matcher.match(_example_document(example, number, spec))
             line, col = _mark(_find(item, ["examples", kind, number]))
             shown = example if isinstance(example, str) else (example.title or example.content)
             shown = " ".join(shown.split())
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
             if kind == "match" and not results:
                 message = f"example does not match the query: {shown!r}"
-                weighed = matcher.weigh(_example_document(example, number))
+                weighed = matcher.weigh(_example_document(example, number, spec))
                 if weighed:  # it does, but min_mentions or min_score drops the hit
                     _, found = weighed[0]
                     message = (

@@ -59,6 +59,18 @@ class Example(BaseModel):
     content: str = ""
     url: str = ""
     source: str = ""
+    language: str | None = Field(
+        default=None,
+        description="The article's language (ISO 639 code), choosing its translation and "
+        "stemmer; left out, it is detected from the text as a stored article's is.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is not None and not _LANGUAGE.match(value):
+            raise ValueError(f"{value!r} is not a language code such as 'en' or 'pt-BR'")
+        return value
 
 
 class Examples(BaseModel):
@@ -130,6 +142,18 @@ class WatchlistFile(BaseModel):
         default_factory=list,
         description="Only articles in these languages (ISO 639 codes such as en, fr, yo); "
         "an article of unknown language passes.",
+    )
+    translations: dict[str, str] = Field(
+        default_factory=dict,
+        description="A query per language (ISO 639 code to query, e.g. ja: 'NATO AND 連絡事務所'): "
+        "an article in one of these languages is matched against its query here, every other "
+        "article against 'query'.",
+    )
+    stem: bool = Field(
+        default=False,
+        strict=True,
+        description="Plain words also match their inflected forms in the article's language "
+        "(market matches markets); quoted phrases and wildcards stay exact.",
     )
     alerts: list[AlertSpec] = Field(
         default_factory=list,
@@ -211,6 +235,18 @@ class WatchlistFile(BaseModel):
         for code in value:
             if not _LANGUAGE.match(code):
                 raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+        return value
+
+    @field_validator("translations")
+    @classmethod
+    def _translations(cls, value: dict[str, str]) -> dict[str, str]:
+        for code, query in value.items():
+            if not _LANGUAGE.match(code):
+                raise ValueError(f"{code!r} is not a language code such as 'en' or 'pt-BR'")
+            try:
+                parse_query(query)
+            except QuerySyntaxError as exc:
+                raise ValueError(f"{code}: {exc}") from None
         return value
 
     @field_validator("feeds")

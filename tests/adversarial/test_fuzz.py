@@ -73,6 +73,19 @@ FEEDS_YAML = b"""feeds:
     interval: 600
   - https://grid.example/atom
 """
+# Sources beyond RSS: each type's own keys.
+SOURCES_YAML = b"""feeds:
+  - url: https://www.cbt.example/out/circulars.html
+    type: html
+    items: "ul.circular-list li.circular"
+    title: h3
+    link: a.download
+  - url: https://www.ledger.example/news-sitemap.xml
+    type: sitemap
+  - type: gdelt
+    query: 'naira "parallel market"'
+    url: https://api.gdeltproject.org/api/v2/doc/doc?timespan=1d
+"""
 # Pieces a mutation may splice in: markup, entities, YAML syntax, controls, big numbers.
 SPLICES = [
     b"<",
@@ -199,7 +212,7 @@ def test_it_reads_any_mutated_feeds_yaml_or_reports_it_in_one_line(tmp_path: Pat
         for problem in loaded.problems:
             assert "\n" not in problem, problem
 
-    assert _loop(_mutations([FEEDS_YAML], 300, SEED + 3), run, (MonitorError,)) == 300
+    assert _loop(_mutations([FEEDS_YAML, SOURCES_YAML], 300, SEED + 3), run, (MonitorError,)) == 300
 
 
 WORDS = ["naira", "NATO", "econom*", '"parallel market"', "東京", "北한", "-cedi", "title:oil"]

@@ -408,3 +408,26 @@ def test_it_asks_for_a_watchlist_id_when_there_are_too_many_to_list(
     page = client.get("/?watchlist=acme").text
     assert '<select name="watchlist"' not in page
     assert '<input type="search" name="watchlist" value="acme"' in page
+
+
+def test_it_shows_the_article_language_and_the_detection(
+    client: TestClient, session: Session
+) -> None:
+    from monitor.models import Article
+
+    newest = client.get("/api/hits?limit=1").json()["items"][0]
+    assert newest["language"] is None and newest["detected_language"] is None
+    hit = session.get_one(Hit, newest["id"])
+    article = session.get_one(Article, hit.article_id)
+    article.language, article.detected_language, article.language_confidence = "ru", "ru", 0.78
+    session.commit()
+    detail = client.get(f"/api/hits/{newest['id']}").json()
+    assert (detail["language"], detail["detected_language"]) == ("ru", "ru")
+    assert detail["language_confidence"] == pytest.approx(0.78)
+    assert "ru (detected ru, 78% sure)" in client.get(f"/hits/{newest['id']}").text
+    assert client.get("/api/hits/export?format=csv").text.splitlines()[0].endswith(",language")
+    # The query shown is the one the article matched through: its language's translation.
+    hit.watchlist.definition = {**hit.watchlist.definition, "translations": {"ru": "merger"}}
+    session.commit()
+    page = client.get(f"/hits/{newest['id']}").text
+    assert '<p class="query"><code><mark>merger</mark></code></p>' in page

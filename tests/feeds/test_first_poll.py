@@ -118,7 +118,7 @@ def test_it_writes_alert_first_poll_back_only_when_set() -> None:
         ),
         (
             "feeds:\n  - url: https://a.example.org/rss\n    alert_first_pol: true\n",
-            "unknown key (expected url, name, tags, interval, fulltext, enabled, alert_first_poll)",
+            "unknown key (expected url, name, tags, interval, fulltext, enabled, alert_first_poll,",
         ),
     ],
     ids=["not-a-boolean", "misspelt"],

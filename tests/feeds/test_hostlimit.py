@@ -102,7 +102,7 @@ def test_its_redis_connections_close_at_worker_shutdown_and_reconnect_after(tmp_
     name = f"monitor-hostlimit-{time.time_ns()}"
     with host_slot(host, settings=settings):
         # Name the limiter's connection, so that the server can tell it apart.
-        hostlimit._redis(REDIS_URL).client_setname(name)
+        hostlimit.redis_client(REDIS_URL).client_setname(name)
     observer = redis.Redis.from_url(REDIS_URL)
     names = lambda: {c.get("name") for c in observer.client_list()}  # noqa: E731
     assert name in names()

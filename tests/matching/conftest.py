@@ -16,6 +16,8 @@ class Spec:
     enabled: bool = True
     feeds: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
+    translations: dict[str, str] = field(default_factory=dict)
+    stem: bool = False
 
 
 def matches(query: str, doc: Document) -> bool:

@@ -108,6 +108,10 @@ def test_it_matches_text_and_jsonl_files_as_json_lines(watchlist_dir: Path, tmp_
         "id": "a1",
         "title": "Naira slides",
         "url": "https://example.org/naira",
+        # settled from the text: the line declares none
+        "language": "en",
+        "detected_language": "en",
+        "language_confidence": pytest.approx(0.89, abs=0.1),
     }
     assert naira["fields"] == ["title", "content"]
     assert naira["matched"] == ["naira", '"parallel market"']
@@ -214,3 +218,108 @@ def test_it_backtests_a_watchlist_over_stored_articles(
     assert code == 1 and err.startswith("monitor: no valid watchlist 'nope'")
     code, _, err = run("watchlists", "test", "naira", "--since", "soon", env=env)
     assert code == 1 and "--since" in err
+
+
+def test_monitor_match_runs_the_cases_of_issue_18(tmp_path: Path) -> None:
+    # The table a new user tried: each line missed before; the language is detected (the
+    # lines declare none) and printed with the hit.
+    directory = tmp_path / "wl"
+    directory.mkdir()
+    for name, query in [
+        ("nato-ja", "NATO AND 東京 AND 連絡事務所"),
+        ("dprk-ko", "북한 AND 러시아"),
+        ("nato-ru", "НАТО AND Япония"),
+        ("naira", "naira AND market"),
+    ]:
+        (directory / f"{name}.yaml").write_text(
+            f"query: {json.dumps(query, ensure_ascii=False)}\nstem: true\n", encoding="utf-8"
+        )
+    lines = [
+        "NATO東京連絡事務所の開設について、フランスのマクロン大統領が反対を表明した",
+        "북한이 러시아에 병력을 파견했다고 국가정보원이 밝혔다",
+        # A Russian headline alone is too short to tell from Bulgarian (ru 0.60, bg 0.35):
+        # it would stay unknown and be matched exactly. With its lede it is Russian.
+        "НАТО откроет офис в Японии, несмотря на возражения Франции. Об этом сообщили "
+        "источники в Токио.",
+        "Traders said the naira weakened in the parallel markets of Lagos on Monday",
+    ]
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text(
+        "".join(json.dumps({"id": str(n), "title": t}) + "\n" for n, t in enumerate(lines)),
+        encoding="utf-8",
+    )
+    code, out, err = run("match", "--watchlists", str(directory), str(articles))
+    assert (code, err) == (0, "")
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert [(h["watchlist"], h["article"]["id"], h["article"]["language"]) for h in hits] == [
+        ("nato-ja", "0", "ja"),
+        ("dprk-ko", "1", "ko"),
+        ("nato-ru", "2", "ru"),
+        ("naira", "3", "en"),
+    ]
+    short = tmp_path / "short.jsonl"
+    short.write_text(
+        json.dumps({"title": "НАТО откроет офис в Японии"}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"title": "НАТО откроет офис в Японии", "language": "ru"}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("match", "--watchlists", str(directory), str(short))
+    found = [json.loads(line)["article"] for line in out.splitlines()]
+    # Only the line that declares Russian: the other stays unknown, and is matched exactly.
+    assert [(a["language"], a["detected_language"]) for a in found] == [("ru", "ru")]
+    short = tmp_path / "short.jsonl"
+    short.write_text(
+        json.dumps({"title": "НАТО откроет офис в Японии"}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"title": "НАТО откроет офис в Японии", "language": "ru"}, ensure_ascii=False)
+        + "\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run("match", "--watchlists", str(directory), str(short))
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert [(h["article"]["language"], h["article"]["detected_language"]) for h in hits] == [
+        ("ru", "ru")  # only the line that declares Russian: the other stays unknown
+    ]
+
+
+def test_the_backtest_takes_each_article_through_the_query_of_its_language(
+    sqlite_settings: Settings, tmp_path: Path
+) -> None:
+    directory = tmp_path / "wl"
+    directory.mkdir()
+    (directory / "nato.yaml").write_text(
+        'query: NATO "liaison office"\nstem: true\n'
+        "translations: {ja: NATO AND 連絡事務所, ru: НАТО AND Япония}\n",
+        encoding="utf-8",
+    )
+    now = datetime.now(UTC)
+    with storage.session_scope(sqlite_settings) as session:
+        for number, (title, language) in enumerate(
+            [
+                ("NATO東京連絡事務所の開設にフランスが反対", "ja"),
+                ("НАТО откроет офис в Японии", "ru"),
+                ("NATO liaison office in Tokyo blocked", "en"),
+                ("NATO liaison office 東京", "ja"),  # Japanese: the English query is not asked
+            ]
+        ):
+            session.add(
+                Article(
+                    identity=f"{number:064d}",
+                    url=f"https://example.org/{number}",
+                    title=title,
+                    language=language,
+                    first_seen_at=now - timedelta(hours=1),
+                )
+            )
+    env = {
+        "MONITOR_DATABASE_URL": sqlite_settings.database_url,
+        "MONITOR_WATCHLISTS": str(directory),
+    }
+    code, out, _ = run("watchlists", "test", "nato", "--since", "7d", env=env)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("nato: 3 hit(s) in 4 article(s) since ")
+    assert "  [НАТО] откроет офис в [Японии]" in lines
+    assert "  [NATO]東京[連絡事務所]の開設にフランスが反対" in lines

@@ -103,6 +103,8 @@ def test_it_alerts_within_seconds_on_the_embedded_default(embedded: Callable[...
     for task in ("monitor.poll_feed", "monitor.match_articles", "monitor.deliver"):
         assert f'monitor_task_duration_seconds_count{{task="{task}"}}' in metrics
     assert 'monitor_queue_lag_seconds{kind="articles"' in metrics
+    # Publish → alert latency, observed by the alerts worker process, added up by /metrics.
+    assert 'monitor_alert_latency_seconds_count{channel="slack",kind="instant",since=' in metrics
     # JSON logs with the fixed keys, the task bound to each line logged inside a task.
     lines = [json.loads(line) for line in run.output().splitlines() if line.startswith("{")]
     assert any(line.get("task") == "monitor.match_articles" for line in lines)

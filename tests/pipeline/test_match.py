@@ -1,6 +1,6 @@
 """match_articles: each article claimed once, matched, recorded in one transaction.
 
-The alerting side (``record_hits``) is replaced by a recorder here so these tests pin the
+The alerting side (``record_batch``) is replaced by a recorder here so these tests pin the
 pipeline's own promises; the end-to-end tests run the real one.
 """
 
@@ -44,19 +44,21 @@ class Registry:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, list[str]]]:
     calls: list[tuple[int, list[str]]] = []
 
-    def record_hits(
+    def record_batch(
         session: Session,
-        article: Article,
-        results: list[Any],
+        matched: list[tuple[Article, list[Any]]],
         *,
         watchlists: Any,
         settings: Settings,
         now: datetime,
     ) -> list[int]:
-        calls.append((article.id, [r.watchlist_id for r in results]))
-        return [1000 + article.id] if results else []
+        ids = []
+        for article, results in matched:
+            calls.append((article.id, [r.watchlist_id for r in results]))
+            ids.extend([1000 + article.id] if results else [])
+        return ids
 
-    monkeypatch.setattr(pipeline, "record_hits", record_hits)
+    monkeypatch.setattr(pipeline, "record_batch", record_batch)
     return calls
 
 
@@ -109,7 +111,7 @@ def test_it_leaves_an_article_for_the_sweep_when_recording_fails(
     def broken(*args: Any, **kwargs: Any) -> list[int]:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(pipeline, "record_hits", broken)
+    monkeypatch.setattr(pipeline, "record_batch", broken)
     a = _article(session, 1, "Oil price jumps")
     b = _article(session, 2, "Weather today")
     ids = pipeline.match_articles(
@@ -153,3 +155,27 @@ def test_the_registry_learns_word_rarity_from_stored_articles(
     pipeline.sync_registry(session, registry)
     assert registry.rarity.documents == 250
     assert registry.rarity.cost("t", "japan") < registry.rarity.cost("t", "liaison")
+
+
+def test_it_settles_each_article_language_before_matching(
+    session: Session, settings: Settings, recorded: list[Any]
+) -> None:
+    # The feed declared nothing for one and English for the other, a Russian article.
+    registry = Registry(Spec("russia", "НАТО", languages=["ru"]), Spec("any", "НАТО"))
+    undeclared = _article(session, 1, "НАТО откроет офис в Японии, сообщили источники в Токио")
+    wrong = _article(session, 2, "НАТО откроет офис в Японии, сообщили источники в Токио.")
+    wrong.language = "en"
+    short = _article(session, 3, "НАТО")
+    session.commit()
+    ids = [undeclared.id, wrong.id, short.id]
+    pipeline.match_articles(session, ids, registry=registry, settings=settings, now=NOW)
+    session.expire_all()
+    stored = [session.get_one(Article, n) for n in ids]
+    assert [(a.language, a.detected_language) for a in stored] == [
+        ("ru", "ru"),
+        ("ru", "ru"),
+        (None, None),  # too short to tell: unknown, and it passes languages: as before
+    ]
+    assert all(0.7 <= (a.language_confidence or 0) <= 1 for a in stored[:2])
+    assert stored[2].language_confidence is None
+    assert recorded == [(n, ["russia", "any"]) for n in ids]

@@ -73,6 +73,8 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: dict[str, int] = defaultdict(int)
         self.request_headers: dict[str, list[dict[str, str]]] = defaultdict(list)
+        # When each request to a path arrived (time.monotonic()), for pacing tests.
+        self.request_times: dict[str, list[float]] = defaultdict(list)
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -139,6 +141,7 @@ class FeedServer:
         with self._lock:
             self.requests.clear()
             self.request_headers.clear()
+            self.request_times.clear()
             self.max_in_flight = 0
 
     # -- serving -----------------------------------------------------------------------
@@ -146,6 +149,7 @@ class FeedServer:
         path = urlsplit(handler.path).path
         with self._lock:
             self.requests[path] += 1
+            self.request_times[path].append(time.monotonic())
             if self.keep_headers:
                 self.request_headers[path].append(
                     {k.lower(): v for k, v in handler.headers.items()}

@@ -1,7 +1,7 @@
 """trends: spike state per watchlist, silent feeds, polls per hour by outcome
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-04 21:00:00.000000
 
 Adds tables of their own, so nothing already stored changes: ``spike_states`` (one row
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
