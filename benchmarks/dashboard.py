@@ -6,7 +6,9 @@ Seeds a throw-away database (SQLite file; PostgreSQL database ``bench_dashboard`
 recent-hits page and ``/api/hits`` in process (FastAPI TestClient, so routing, queries,
 templates and JSON are all counted; no network), with and without filters, and the overview
 page over each of its ranges, after the hourly roll-up a worker would have done (its time is
-printed too).
+printed too). The app is set up as ``serve()`` sets it up (its start-up heap frozen). The last
+columns are each page's size and the bytes sent for it (gzipped where the server does that;
+the test client asks for gzip as a browser does, so the times include compressing it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from monitor import db as storage  # noqa: E402
 from monitor.config import Settings, load_settings  # noqa: E402
+from monitor.dashboard import heap  # noqa: E402
 from monitor.dashboard.app import create_app  # noqa: E402
 from monitor.trends.rollup import roll_up  # noqa: E402
 
@@ -147,8 +150,9 @@ CASES = [
 ]
 
 
-def measure(settings: Settings, requests: int) -> list[tuple[str, float, float]]:
+def measure(settings: Settings, requests: int) -> list[tuple[str, float, float, int, int]]:
     client = TestClient(create_app(settings))
+    heap.settle()  # as serve() does before it answers anything
     out = []
     for name, url in CASES:
         if url is None:
@@ -167,7 +171,12 @@ def measure(settings: Settings, requests: int) -> list[tuple[str, float, float]]
             times.append((time.perf_counter() - t) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         times.sort()
-        out.append((name, statistics.median(times), times[int(len(times) * 0.95) - 1]))
+        # The body as the server sent it (gzipped where it does that; the test client asks
+        # for gzip as browsers do), and as the browser has it.
+        with client.stream("GET", url) as raw:
+            sent = sum(len(chunk) for chunk in raw.iter_raw())
+        sizes = (len(response.content), sent)
+        out.append((name, statistics.median(times), times[int(len(times) * 0.95) - 1], *sizes))
     return out
 
 
@@ -180,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rows:
         CASES[:] = [case for case in CASES if args.rows in case[0]]
-    results: dict[str, list[tuple[str, float, float]]] = {}
+    results: dict[str, list[tuple[str, float, float, int, int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         urls = {}
         if args.only != "postgresql":
@@ -211,11 +220,12 @@ def main() -> None:
             storage.dispose_engines()
     print(f"\n{args.hits:,} hits, {args.requests} requests per row, times in ms\n")
     dbs = list(results)
-    print("| request | " + " | ".join(f"{d} p50 | {d} p95" for d in dbs) + " |")
-    print("|---|" + "---:|---:|" * len(dbs))
+    print("| request | " + " | ".join(f"{d} p50 | {d} p95" for d in dbs) + " | KB | KB sent |")
+    print("|---|" + "---:|---:|" * len(dbs) + "---:|---:|")
     for i, (name, _) in enumerate(CASES):
         cells = " | ".join(f"{results[d][i][1]:.1f} | {results[d][i][2]:.1f}" for d in dbs)
-        print(f"| {name} | {cells} |")
+        page, sent = results[dbs[0]][i][3:]
+        print(f"| {name} | {cells} | {page / 1000:.0f} | {sent / 1000:.0f} |")
 
 
 if __name__ == "__main__":

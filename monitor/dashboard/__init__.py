@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from monitor.config import Settings
+from monitor.dashboard import heap
 from monitor.dashboard.app import create_app
 from monitor.dashboard.security import auth_configured, is_loopback
 from monitor.errors import ConfigError
@@ -30,8 +31,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     """Run the dashboard in this thread until interrupted (uvicorn, one process)."""
     host = host or settings.dashboard_host
     check_exposure(settings, host)
+    app = create_app(settings)
+    heap.settle()  # after the imports and the app: what lives for the whole process
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=settings.dashboard_port if port is None else port,
         log_level="warning",

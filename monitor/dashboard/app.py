@@ -2,9 +2,10 @@
 
 The routes live in ``pages.py`` (HTML), ``api.py`` (JSON under ``/api``) and ``ops.py``
 (``/healthz``, ``/metrics``); what they share is in ``deps.py``, and access control in
-``security.py``. Pages are rendered on the server with autoescaping Jinja2; the only script is
-``static/app.js`` (live refresh), so the CSP can forbid inline script. Everything from a feed
-is escaped.
+``security.py``. Pages are rendered on the server with autoescaping Jinja2; the scripts are
+files of our own (``static/app.js``, live refresh; ``static/charts.js``, the overview's
+tooltips and bucket links), so the CSP can forbid inline script. Everything from a feed is
+escaped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from monitor.config import Settings
 from monitor.dashboard import actions, api, ops, pages, precision, slack, websub
+from monitor.dashboard.compression import CompressPages
 from monitor.dashboard.deps import Dashboard
 from monitor.dashboard.security import AccessGuard
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="monitor dashboard", docs_url=None, redoc_url=None)
     app.state.dashboard = Dashboard.for_settings(settings)  # what deps.get_dashboard returns
     app.add_middleware(AccessGuard, settings=settings)
+    app.add_middleware(CompressPages)  # the overview only: compression.py says why
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(pages.router)
     app.include_router(actions.router)

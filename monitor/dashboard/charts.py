@@ -1,21 +1,27 @@
 """Bar charts drawn on the server as SVG, with real axes: a y axis with round ticks and their
-values, an x axis with dated labels, and each bar's exact count in its tooltip.
+values, an x axis with dated labels, and each bucket's exact counts in a tooltip.
 
-No script and no CDN: the dashboard works offline and the CSP stays strict. Every text that
-may come from outside (a watchlist's name, an outcome) is escaped here, once, with
-``markupsafe``; what the functions return is safe to put in a template as is.
+Each series is one ``<path>`` (a subpath a bar), not an element a bar: a week of hours is 168
+buckets, drawn for every watchlist, and a link and a tooltip a bucket made the 7-day overview
+a megabyte of markup. The buckets' values, labels and where a click goes ride on the ``<svg>``
+as ``data-*`` attributes, and ``static/charts.js`` (same origin, so the CSP stays strict; no
+CDN) turns the pointer's position into a bucket for the tooltip and the click. Without script
+the chart still shows its bars, axes and the legend's totals.
+
+Every text that may come from outside (a watchlist's name, an outcome) is escaped here, once,
+with ``markupsafe``; what the functions return is safe to put in a template as is.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
-__all__ = ["Series", "bar_chart", "nice_ticks"]
+__all__ = ["BucketLinks", "Series", "bar_chart", "nice_ticks"]
 
 WIDTH = 760
 HEIGHT = 200
@@ -32,6 +38,18 @@ class Series:
     values: Sequence[int]
 
 
+@dataclass(frozen=True, slots=True)
+class BucketLinks:
+    """Where a click on a bucket with data goes: *prefix* (a query string ending in a
+    parameter, e.g. ``./?watchlist=w1&range=custom``) plus ``&from=…&to=…``, the bucket's
+    bounds in the hits list's form (``YYYY-MM-DDTHH:MM``, UTC), for buckets of *step* from
+    *start*. The script writes the bounds: the page carries one link a chart, not one a bar."""
+
+    prefix: str
+    start: datetime
+    step: timedelta
+
+
 def nice_ticks(top: int, count: int = 4) -> list[int]:
     """Round y-axis ticks from 0 to at least *top*: steps of 1, 2 or 5 times a power of ten."""
     if top <= 0:
@@ -45,24 +63,22 @@ def nice_ticks(top: int, count: int = 4) -> list[int]:
 
 
 def bar_chart(
-    buckets: Sequence[datetime | str],
+    labels: Sequence[str],
     series: Sequence[Series],
     *,
     title: str,
-    label: Callable[[datetime | str], str],
-    link: Callable[[int], str | None] | None = None,
+    link: BucketLinks | None = None,
     stacked: bool = False,
     css: str = "",
 ) -> Markup:
-    """An SVG bar chart of *series* over *buckets*, side by side or *stacked*; *label* names
-    a bucket on the x axis and in tooltips, and *link* (given a bucket's index) makes its
-    bars a link."""
-    n = max(1, len(buckets))
+    """An SVG bar chart of *series* over buckets named *labels*, side by side or *stacked*;
+    with *link*, a click on a bucket with data opens its slice of the hits list."""
+    n = max(1, len(labels))
     totals = [
         sum(s.values[i] for s in series)
         if stacked
         else max((s.values[i] for s in series), default=0)
-        for i in range(len(buckets))
+        for i in range(len(labels))
     ]
     ticks = nice_ticks(max(totals, default=0))
     top = ticks[-1] or 1
@@ -70,14 +86,29 @@ def bar_chart(
     slot = plot_w / n
     group_w = slot * 0.8
     bar_w = group_w if stacked else group_w / max(1, len(series))
+    floor = TOP + plot_h
+    scale = plot_h / top
 
     def y(value: float) -> float:
-        return TOP + plot_h - plot_h * value / top
+        return floor - value * scale
 
+    # The labels are the server's own dates or status names, never '|'; escaped all the same.
+    data = (
+        f'data-buckets="{len(labels)}" data-total="{sum(sum(s.values) for s in series)}" '
+        f'data-left="{LEFT}" data-slot="{slot:.4f}" data-stacked="{int(stacked)}" '
+        f'data-series="{escape("|".join(s.label for s in series))}" '
+        f'data-values="{"|".join(",".join(map(str, s.values)) for s in series)}" '
+        f'data-labels="{escape("|".join(labels))}"'
+    )
+    if link is not None:
+        # tabindex: the keyboard reaches the buckets through the chart (static/charts.js).
+        data += (
+            f' data-href="{escape(link.prefix)}" data-start="{link.start:%Y-%m-%dT%H:%M}" '
+            f'data-step="{int(link.step.total_seconds())}" tabindex="0"'
+        )
     parts = [
         f'<svg class="chart {escape(css)}" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="100%" preserveAspectRatio="xMinYMin meet" data-buckets="{len(buckets)}" '
-        f'data-total="{sum(sum(s.values) for s in series)}">',
+        f'width="100%" preserveAspectRatio="xMinYMin meet" {data}>',
         f"<title>{escape(title)}</title>",
     ]
     for tick in ticks:
@@ -87,49 +118,38 @@ def bar_chart(
             f'text-anchor="end">{tick}</text>'
         )
     parts.append(
-        f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}"/>'
-        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" '
-        f'y2="{TOP + plot_h}"/>'
+        f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{floor}"/>'
+        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{floor}" y2="{floor}"/>'
+        # The bucket under the pointer, moved there by the script.
+        f'<rect class="band" x="{LEFT}" y="{TOP}" width="{slot:.2f}" height="{plot_h}" '
+        'visibility="hidden"/>'
     )
     every = max(1, math.ceil(n / 8))
-    # Escaped once, not once a bar: a week of hours is 168 buckets, drawn for every watchlist.
-    kinds = [(str(escape(s.css)), str(escape(s.label)), s.values) for s in series]
+    for i in range(0, len(labels), every):
+        x = LEFT + slot * i + slot / 2
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{floor + 16}" text-anchor="middle">'
+            f"{escape(labels[i])}</text>"
+        )
+    # One decimal is a tenth of a viewBox unit, well under a screen pixel.
     width = f"{max(bar_w - 0.5, 0.5):.1f}"
-    scale = plot_h / top
-    for i, bucket in enumerate(buckets):
-        x0 = LEFT + slot * i + (slot - group_w) / 2
-        names = str(escape(label(bucket)))
-        bars = []
-        said = []
-        base = 0
-        for k, (kind, what, values) in enumerate(kinds):
-            value = values[i]
+    lefts = [LEFT + slot * i + (slot - group_w) / 2 for i in range(len(labels))]
+    base = [0] * len(labels)
+    for k, s in enumerate(series):
+        # Each bar a subpath: across to its width, down to its base (absolute, so rounding
+        # never drifts), back, closed.
+        d = []
+        shift = 0 if stacked else bar_w * k
+        for i, value in enumerate(s.values):
             if not value:
                 continue
             if stacked:
-                y_top, x = y(base + value), x0
-                base += value
+                low, base[i] = base[i], base[i] + value
+                d.append(f"M{lefts[i]:.1f} {y(base[i]):.1f}h{width}V{y(low):.1f}h-{width}z")
             else:
-                y_top, x = y(value), x0 + bar_w * k
-            bars.append(
-                f'<rect class="bar {kind}" x="{x:.1f}" y="{y_top:.1f}" width="{width}" '
-                f'height="{value * scale:.1f}"/>'
-            )
-            said.append(f"{value} {what}")
-        if bars:
-            # One tooltip for the bucket's bars: a week of hours is 168 buckets a chart, and
-            # the page's size is what a browser waits for.
-            inside = f"<title>{names}: {', '.join(said)}</title>{''.join(bars)}"
-            target = link(i) if link is not None else None
-            if target:
-                parts.append(f'<a href="{escape(target)}">{inside}</a>')
-            else:
-                parts.append(f"<g>{inside}</g>")
-        if i % every == 0:
-            parts.append(
-                f'<text class="tick" x="{x0 + group_w / 2:.1f}" y="{TOP + plot_h + 16}" '
-                f'text-anchor="middle">{names}</text>'
-            )
+                d.append(f"M{lefts[i] + shift:.1f} {y(value):.1f}h{width}V{floor}h-{width}z")
+        if d:
+            parts.append(f'<path class="bar {escape(s.css)}" d="{"".join(d)}"/>')
     legend_x = LEFT
     for s in series:
         parts.append(

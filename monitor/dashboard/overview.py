@@ -10,7 +10,6 @@ into days; hours over 30 or 90 days would be thousands of bars).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.links import hits_list_link
-from monitor.dashboard.charts import Series, bar_chart
+from monitor.dashboard.charts import BucketLinks, Series, bar_chart
 from monitor.models import Delivery, HourCount, PollCount, UTCDateTime, Watchlist, utcnow
 from monitor.trends.rollup import HOUR, count_hours, rolled_until, start_of_hour
 
@@ -40,13 +39,12 @@ MAX_HOURLY = timedelta(days=7)
 
 @dataclass
 class WatchlistSeries:
-    """One watchlist's stories and articles per bucket, and the hits-list link of each."""
+    """One watchlist's stories and articles per bucket."""
 
     id: str
     name: str
     stories: list[int]
     articles: list[int]
-    links: list[str | None]
 
 
 @dataclass
@@ -59,6 +57,17 @@ class Overview:
     new_articles_days: list[datetime]
     new_articles: list[int]
     deliveries: dict[str, int] = field(default_factory=dict)
+
+    def link(self, row: WatchlistSeries, index: int) -> str | None:
+        """The hits list of *row*'s bucket *index* (relative: './?...' from /overview is the
+        list, behind any path prefix), or None for a bucket without hits: what a click on
+        the bucket opens. Made on demand, not for every bucket of every watchlist: the page
+        has ``static/charts.js`` write the same link from the chart's prefix."""
+        if not row.articles[index]:
+            return None
+        start = self.buckets[index]
+        step = HOUR if self.bucket == "hour" else DAY
+        return hits_list_link(".", watchlist_id=row.id, period=(start, start + step))
 
 
 def _slot_of(session: Session, since: datetime, step: timedelta) -> ColumnElement[int]:
@@ -134,18 +143,9 @@ def overview(
         row = per.get(key)
         if row is None:
             row = per[key] = WatchlistSeries(
-                key, names.get(key) or key, [0] * len(buckets), [0] * len(buckets), []
+                key, names.get(key) or key, [0] * len(buckets), [0] * len(buckets)
             )
         getattr(row, series)[index[moment]] += value
-    # The links open the hits list (relative: './?...' from /overview is the list, behind
-    # any path prefix), with the period as hits_list_link writes it, made once per bucket.
-    periods = [
-        (hits_list_link(".", period=(start, start + step)) or "").removeprefix("./?")
-        for start in buckets
-    ]
-    for row in per.values():
-        prefix = f"./?{urlencode({'watchlist': row.id})}&"
-        row.links = [prefix + periods[i] if row.articles[i] else None for i in range(len(buckets))]
     watchlists = sorted(per.values(), key=lambda r: (-sum(r.stories), r.name.lower()))
 
     days = _slices(_floor(now - span + DAY, "day"), now, DAY)
@@ -183,19 +183,19 @@ def overview(
 OUTCOME_CSS = {"new": "c-new", "unchanged": "c-unchanged", "error": "c-error"}
 
 
-def _label(bucket: str) -> Callable[[datetime | str], str]:
-    def label(moment: datetime | str) -> str:
-        if isinstance(moment, str):
-            return moment
-        return f"{moment:%m-%d %H:00}" if bucket == "hour" else f"{moment:%m-%d}"
-
-    return label
+def _labels(moments: list[datetime], bucket: str) -> list[str]:
+    form = "%m-%d %H:00" if bucket == "hour" else "%m-%d"
+    return [moment.strftime(form) for moment in moments]
 
 
 def charts(data: Overview) -> dict[str, Any]:
     """The SVG charts of *data*, ready for the template."""
-    label = _label(data.bucket)
+    labels = _labels(data.buckets, data.bucket)
     unit = "hour" if data.bucket == "hour" else "day"
+    step = HOUR if data.bucket == "hour" else DAY
+    start = data.buckets[0]
+    # The hits list of a watchlist's bucket: this prefix, then the bucket's bounds as
+    # hits_list_link writes them (Overview.link; the browser test holds the two equal).
     per_watchlist = [
         {
             "id": row.id,
@@ -203,35 +203,34 @@ def charts(data: Overview) -> dict[str, Any]:
             "stories": sum(row.stories),
             "articles": sum(row.articles),
             "svg": bar_chart(
-                data.buckets,
+                labels,
                 [
                     Series("stories", "c-stories", row.stories),
                     Series("articles", "c-articles", row.articles),
                 ],
                 title=f"{row.name}: stories and articles per {unit}",
-                label=label,
-                link=row.links.__getitem__,
+                link=BucketLinks(
+                    "./?" + urlencode({"watchlist": row.id, "range": "custom"}), start, step
+                ),
                 css="watchlist-chart",
             ),
         }
         for row in data.watchlists
     ]
     polls = bar_chart(
-        data.buckets,
+        labels,
         [
             Series(outcome, OUTCOME_CSS.get(outcome, "c-other"), values)
             for outcome, values in sorted(data.polls.items())
         ],
         title=f"Polls per {unit} by outcome",
-        label=label,
         stacked=True,
         css="polls-chart",
     )
     articles = bar_chart(
-        data.new_articles_days,
+        _labels(data.new_articles_days, "day"),
         [Series("new articles", "c-articles", data.new_articles)],
         title="New articles per day",
-        label=_label("day"),
         css="articles-chart",
     )
     statuses = list(data.deliveries)
@@ -246,7 +245,6 @@ def charts(data: Overview) -> dict[str, Any]:
             for status in statuses
         ],
         title="Deliveries by status",
-        label=_label("day"),
         stacked=True,
         css="deliveries-chart",
     )

@@ -95,9 +95,12 @@ def test_it_counts_stories_and_articles_per_hour_the_same_rolled_up_or_live(
     # A bucket's link opens that hour of that watchlist's hits.
     floods = next(w for w in rolled.watchlists if w.id == "floods")
     assert (
-        floods.links[-1]
+        rolled.link(floods, -1)
         == "./?watchlist=floods&range=custom&from=2026-03-09T12%3A00&to=2026-03-09T13%3A00"
     )
+    fires = next(w for w in rolled.watchlists if w.id == "fires")  # one hit a day
+    assert [rolled.link(fires, i) is None for i in range(24)] == [not n for n in fires.articles]
+    assert 0 < fires.articles.count(0) < 24
 
 
 def test_it_draws_days_for_30_days_and_rolls_up_idempotently(
@@ -129,6 +132,10 @@ def test_the_page_shows_charts_with_axes_values_and_links(
         assert ("watchlist-chart", str(60 + 120)) in charts
         assert ("polls-chart", "14") in charts and ("deliveries-chart", "3") in charts
         assert 'class="tick"' in html and 'text-anchor="end">0</text>' in html
-        assert 'href="./?watchlist=floods&amp;range=custom&amp;from=' in html
+        # A click on a bucket opens its days of hits: the script adds each bucket's bounds
+        # to this prefix (tests/trends/test_overview_browser.py clicks one).
+        assert 'data-href="./?watchlist=floods&amp;range=custom" data-start="' in html
+        assert 'data-step="86400"' in html and '<script src="/static/charts.js"' in html
+        assert client.get("/static/charts.js").status_code == 200
         assert client.get("/overview?range=1y").status_code == 400
         assert 'href="/overview"' in client.get("/feeds").text
