@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from benchmarks.sections import replace_section  # noqa: E402
 from monitor import clustering  # noqa: E402
 from monitor import db as storage  # noqa: E402
 from monitor.clustering import assign as assignment  # noqa: E402
@@ -325,19 +326,7 @@ def _quality_table(results: list[tuple[float, corpus.Score, int]]) -> str:
 
 def write_section(body: str) -> None:
     """Replace the '## Clustering' section of docs/benchmarks.md, leaving the others alone."""
-    path = ROOT / "docs" / "benchmarks.md"
-    existing = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = existing.rstrip("\n") + "\n\n" + body.rstrip("\n") + "\n"
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        new_lines = [*lines[:start], *body.rstrip("\n").splitlines(), "", *lines[end:]]
-        new = "\n".join(new_lines).rstrip("\n") + "\n"
-    path.write_text(new, encoding="utf-8")
+    replace_section(SECTION, body)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import replace_section  # noqa: E402
 from monitor import db as storage  # noqa: E402
 from monitor.alerts.record import record_hits  # noqa: E402
 from monitor.alerts.send import deliver  # noqa: E402
@@ -202,8 +203,6 @@ def main() -> None:
 
 
 def write_section(table: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text_now = path.read_text()
     section = (
         SECTION
         + "\n`.venv/bin/python -m benchmarks.slack_actions [--n 100] [--write]`: a click on an"
@@ -212,14 +211,7 @@ def write_section(table: str) -> None:
         " did what (the click applied and committed, the new blocks received at the"
         " response_url).\n\n" + table + "\n"
     )
-    if SECTION in text_now:
-        before, rest = text_now.split(SECTION, 1)
-        after = rest.split("\n## ", 1)
-        tail = "\n## " + after[1] if len(after) > 1 else ""
-        text_now = before + section + tail
-    else:
-        text_now = text_now.rstrip("\n") + "\n\n" + section
-    path.write_text(text_now.rstrip("\n") + "\n")
+    replace_section(SECTION, section)
 
 
 if __name__ == "__main__":
