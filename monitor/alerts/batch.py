@@ -27,10 +27,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.record import (
@@ -44,6 +43,7 @@ from monitor.alerts.record import (
     throttle_window,
 )
 from monitor.alerts.silence import silent_reason
+from monitor.bulk import insert_rows
 from monitor.cas import update_where
 from monitor.config import Settings
 from monitor.db import open_transaction
@@ -55,10 +55,10 @@ from monitor.states import DeliveryKind, DeliveryStatus, NotAlerted
 
 __all__ = ["record_batch"]
 
-_HITS = Hit.__table__
-_DELIVERIES = Delivery.__table__
-_LINKS = DeliveryHit.__table__
-_DESTINATIONS = Destination.__table__
+_HITS = cast(Table, Hit.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
+_LINKS = cast(Table, DeliveryHit.__table__)
+_DESTINATIONS = cast(Table, Destination.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,15 +185,15 @@ def _snoozed_watchlists(session: Session, watchlist_ids: Sequence[str], now: dat
 def _record_fast(session: Session, items: list[_Pending], *, now: datetime) -> list[int]:
     if not items:
         return []
-    insert = _insert(session)
     throttled = _throttle(session, items, now)
     rows = [_hit_row(item, now, summarised=window is not None) for item, window in throttled]
-    inserted = session.execute(
-        insert(_HITS)
-        .on_conflict_do_nothing(index_elements=["watchlist_id", "article_id"])
-        .returning(_HITS.c.id, _HITS.c.watchlist_id, _HITS.c.article_id),
+    inserted = insert_rows(
+        session,
+        _HITS,
         rows,
-    ).all()
+        conflict=["watchlist_id", "article_id"],
+        returning=["id", "watchlist_id", "article_id"],
+    )
     # A hit missing here was stored by another worker at the same moment: it owes nothing more.
     hit_ids = {(watchlist_id, article_id): hit_id for hit_id, watchlist_id, article_id in inserted}
     owed: list[tuple[int, AlertSpec]] = []
@@ -215,13 +215,15 @@ def _record_fast(session: Session, items: list[_Pending], *, now: datetime) -> l
     if not owed and not groups:
         return []
 
-    session.execute(
-        insert(_DESTINATIONS).on_conflict_do_nothing(index_elements=["key"]),
+    insert_rows(
+        session,
+        _DESTINATIONS,
         [{"key": key, "channel": channel} for key, channel in sorted(alerts.items())],
+        conflict=["key"],
     )
     delivery_ids = _attach_groups(session, groups, now=now) if groups else []
     watchlist_of = {hit_id: watchlist_id for (watchlist_id, _), hit_id in hit_ids.items()}
-    return _instant(session, owed, watchlist_of, insert, now=now) + delivery_ids
+    return _instant(session, owed, watchlist_of, now=now) + delivery_ids
 
 
 @dataclass(slots=True)
@@ -347,13 +349,15 @@ def _attach_groups(session: Session, groups: dict[str, _Group], *, now: datetime
             select(Delivery.dedupe_key, Delivery.id).where(Delivery.dedupe_key.in_(keys))
         )
         group_ids = {key: delivery_id for key, delivery_id in found}
-        session.execute(
-            _insert(session)(_LINKS).on_conflict_do_nothing(),
+        insert_rows(
+            session,
+            _LINKS,
             [
                 {"delivery_id": group_ids[group.key], "hit_id": hit_id}
                 for group in links
                 for hit_id in group.hits[1:]
             ],
+            conflict=[],
         )
     if alone:
         # Summarised nowhere after all, unless another of its destinations' summaries took it.
@@ -367,7 +371,6 @@ def _instant(
     session: Session,
     owed: list[tuple[int, AlertSpec]],
     watchlist_of: dict[int, str],
-    insert: Any,
     *,
     now: datetime,
 ) -> list[int]:
@@ -391,21 +394,21 @@ def _instant(
     ]
     # The hits are new, so their dedupe keys are too: nothing conflicts here unless a hit id
     # came back from the dead, and then the existing delivery is the one owed.
-    ids = dict(
-        (key, delivery_id)
-        for delivery_id, key in session.execute(
-            insert(_DELIVERIES)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(_DELIVERIES.c.id, _DELIVERIES.c.dedupe_key),
-            deliveries,
-        )
+    inserted = insert_rows(
+        session,
+        _DELIVERIES,
+        deliveries,
+        conflict=["dedupe_key"],
+        returning=["id", "dedupe_key"],
     )
+    ids = {key: delivery_id for delivery_id, key in inserted}
     fresh = [row for row in deliveries if row["dedupe_key"] in ids]
-    if fresh:
-        session.execute(
-            insert(_LINKS).on_conflict_do_nothing(),
-            [{"delivery_id": ids[row["dedupe_key"]], "hit_id": row["hit_id"]} for row in fresh],
-        )
+    insert_rows(
+        session,
+        _LINKS,
+        [{"delivery_id": ids[row["dedupe_key"]], "hit_id": row["hit_id"]} for row in fresh],
+        conflict=[],
+    )
     missing = [row["dedupe_key"] for row in deliveries if row["dedupe_key"] not in ids]
     if missing:
         found = session.execute(
@@ -439,11 +442,3 @@ def _hit_row(item: _Pending, now: datetime, *, summarised: bool) -> dict[str, An
             else None
         ),
     }
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
