@@ -12,17 +12,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from monitor.feeds.normalise import ArticleData
 from monitor.matching import Document
 from monitor.matching.language import Settled, settle
-from monitor.models import Article, ArticleFeed, source_name
+from monitor.models import Article, ArticleFeed, Feed, source_name
 
 __all__ = [
     "WITH_FEEDS",
+    "carried_feeds",
     "parsed_document",
     "recent_documents",
     "settle_languages",
@@ -35,13 +36,15 @@ __all__ = [
 WITH_FEEDS = selectinload(Article.feeds).joinedload(ArticleFeed.feed)
 
 
-def stored_document(article: Article) -> Document:
-    """A stored article as the matcher reads it; load it with :data:`WITH_FEEDS`.
+def stored_document(article: Article, carried: Sequence[Feed] | None = None) -> Document:
+    """A stored article as the matcher reads it; load it with :data:`WITH_FEEDS`, or pass
+    the feeds that carried it (:func:`carried_feeds`).
 
     ``feeds`` holds the names of the feeds that carried it (what a watchlist's ``feeds:``
     names) and ``tags`` their tags."""
-    links = sorted(article.feeds, key=lambda link: (link.seen_at, link.feed_id))
-    carried = [link.feed for link in links]
+    if carried is None:
+        links = sorted(article.feeds, key=lambda link: (link.seen_at, link.feed_id))
+        carried = [link.feed for link in links]
     return Document(
         id=str(article.id),
         title=article.title or "",
@@ -55,25 +58,56 @@ def stored_document(article: Article) -> Document:
     )
 
 
-def settle_languages(session: Session, articles: Sequence[Article]) -> None:
+def carried_feeds(session: Session, articles: Sequence[Article]) -> dict[int, list[Feed]]:
+    """The feeds that carried each of *articles*, for :func:`stored_document`: one read of
+    their links as plain rows, and one of the feeds the session does not hold yet (a batch's
+    feed is usually there already, loaded with its articles' ``source_feed``). A batch of
+    hundreds of articles loaded :data:`WITH_FEEDS` builds an object per link and reads its
+    feed's every column once per link; this reads each feed once."""
+    ids = [article.id for article in articles]
+    links = session.execute(
+        select(ArticleFeed.article_id, ArticleFeed.feed_id)
+        .where(ArticleFeed.article_id.in_(ids))
+        .order_by(ArticleFeed.seen_at, ArticleFeed.feed_id)
+    ).all()
+    feeds: dict[int, Feed] = {}
+    missing: set[int] = set()
+    for feed_id in {feed_id for _, feed_id in links}:
+        held = session.identity_map.get(session.identity_key(Feed, feed_id))
+        if isinstance(held, Feed):
+            feeds[feed_id] = held
+        else:
+            missing.add(feed_id)
+    if missing:
+        feeds.update(
+            (feed.id, feed) for feed in session.scalars(select(Feed).where(Feed.id.in_(missing)))
+        )
+    carried: dict[int, list[Feed]] = {article_id: [] for article_id in ids}
+    for article_id, feed_id in links:
+        if feed_id in feeds:
+            carried[article_id].append(feeds[feed_id])
+    return carried
+
+
+def settle_languages(articles: Sequence[Article]) -> dict[int, dict[str, object]]:
     """Settle each stored article's language from its feed's declaration and its text, keep
-    what the detector said (:func:`monitor.matching.language.settle`), and write them all in
-    one statement, so a batch costs the same statements however many articles it holds. Done
-    once, when the articles are matched, in the caller's transaction."""
-    rows: list[dict[str, object]] = []
+    what the detector said (:func:`monitor.matching.language.settle`); return the columns to
+    write for each article id. The objects learn them at once; the caller writes them all in
+    one statement with the batch's other article columns, so a batch costs the same
+    statements however many articles it holds. Done once, when the articles are matched."""
+    rows: dict[int, dict[str, object]] = {}
     for article in articles:
         settled = settle(article.language, article.title, article.summary, article.content)
-        values = {
+        values: dict[str, object] = {
             "language": settled.language,
             "detected_language": settled.detected,
             "language_confidence": settled.confidence,
         }
-        # Written below in one UPDATE; set as committed so the flush adds none per article.
+        # Written by the caller's statement; set as committed so a flush adds none.
         for key, value in values.items():
             set_committed_value(article, key, value)
-        rows.append({"id": article.id, **values})
-    if rows:
-        session.execute(update(Article), rows)
+        rows[article.id] = values
+    return rows
 
 
 def settled_document(doc: Document) -> tuple[Document, Settled]:

@@ -20,20 +20,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, select
+from sqlalchemy import CursorResult, Table, delete, exists, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from monitor.alerts.batch import record_batch
 from monitor.alerts.send import deliver
 from monitor.alerts.sweep import due_delivery_ids, open_due_digests
+from monitor.bulk import update_rows
 from monitor.cas import claim_rows
 from monitor.clustering import assign_story
 from monitor.clustering.batch import OneByOne, assign_stories
 from monitor.config import Settings
 from monitor.db import session_scope
-from monitor.documents import WITH_FEEDS, recent_documents, settle_languages, stored_document
+from monitor.documents import (
+    carried_feeds,
+    recent_documents,
+    settle_languages,
+    stored_document,
+)
 from monitor.feeds import PollOutcome, due_feed_ids, poll_feed, sync_feeds
 from monitor.logs import get_logger
 from monitor.metrics import QUEUE_LAG
@@ -63,9 +70,12 @@ log = get_logger(__name__)
 # How many due feeds one scheduling tick hands out; the rest wait for the next tick, a few
 # seconds later, so one huge backlog never becomes one huge burst of messages.
 SCHEDULE_BATCH = 500
-# Articles per match message, and per sweep.
-MATCH_BATCH = 100
+# Articles per match message: a whole poll (a feed document gives at most 500 entries), so
+# that a poll's articles cost one transaction and a fixed number of statements.
+MATCH_BATCH = 500
 SWEEP_LIMIT = 1000
+
+_ARTICLES = cast(Table, Article.__table__)
 
 
 # -- schedule ----------------------------------------------------------------------------
@@ -97,8 +107,10 @@ def match_articles(
     """Match each article once; store hits and deliveries; return the deliveries to send now.
 
     The whole batch is one transaction, in a fixed number of statements however many articles
-    it holds: claim them (``matched_at`` from NULL to *now*, one compare-and-set for all; the
-    articles another worker has, or that are done, are simply not returned), give them
+    it holds: claim them (on PostgreSQL by locking their unmatched rows as they are read, see
+    :func:`_claim_by_lock`; on SQLite, and one article at a time, ``matched_at`` from NULL to
+    *now*, one compare-and-set for all; the articles another worker has, or that are done,
+    are simply not returned), give them
     stories, match them, record the hits and their deliveries, commit. A worker killed before
     the commit leaves every article unmatched for the sweep; one killed after it leaves
     nothing to redo.
@@ -152,44 +164,90 @@ def _match_batch(
 ) -> list[int]:
     """One batch in the caller's transaction (no commit). *one*: the one-article story path,
     which settles a claim lost to another worker by joining its story."""
-    claimed = set(
-        claim_rows(
-            session,
-            Article,
-            Article.id,
-            Article.id.in_(ids),
-            Article.matched_at.is_(None),
-            matched_at=now,
-        )
-    )
-    if not claimed:
+    if one or session.get_bind().dialect.name != "postgresql":
+        loaded = _claim_then_load(session, ids, now=now)
+        claimed_at = None
+    else:
+        loaded = _claim_by_lock(session, ids)
+        claimed_at = now
+    if not loaded:
         return []
-    loaded = session.scalars(
-        select(Article)
-        .where(Article.id.in_(sorted(claimed)))
-        .options(WITH_FEEDS)
-        .execution_options(populate_existing=True)
-    ).all()
     by_id = {article.id: article for article in loaded}
     articles = [by_id[i] for i in ids if i in by_id]
-    settle_languages(session, articles)
+    columns = settle_languages(articles)
     if one:
         for article in articles:
             assign_story(session, article, settings=settings, now=now)
     else:
         assign_stories(session, articles, settings=settings, now=now)
-    matched = [(article, registry.matcher.match(stored_document(article))) for article in articles]
+        for article in articles:
+            columns[article.id]["story_id"] = article.story_id
+    if claimed_at is not None:
+        for article in articles:
+            columns[article.id]["matched_at"] = claimed_at
+            set_committed_value(article, "matched_at", claimed_at)
+    # Every column the batch decided for its articles, in one statement.
+    update_rows(
+        session, _ARTICLES, [{"id": article_id, **row} for article_id, row in columns.items()]
+    )
+    carried = carried_feeds(session, articles)
+    matched = [
+        (article, registry.matcher.match(stored_document(article, carried[article.id])))
+        for article in articles
+    ]
     delivery_ids = record_batch(
         session, matched, watchlists=registry.specs, settings=settings, now=now
     )
+    hits: dict[str, list[int]] = {}
     for article, results in matched:
-        if results:
-            log.info(
-                "article matched",
-                article_id=article.id,
-                watchlist=[result.watchlist_id for result in results],
-            )
+        for result in results:
+            hits.setdefault(result.watchlist_id, []).append(article.id)
+    if hits:
+        # One line per batch, naming each watchlist's matched articles: at thousands of
+        # articles a second, a line per article cost as much as matching them.
+        log.info("articles matched", articles=len(articles), matched=dict(sorted(hits.items())))
     return delivery_ids
+
+
+def _claim_then_load(session: Session, ids: list[int], *, now: datetime) -> Sequence[Article]:
+    """Claim the unmatched articles of *ids* with one compare-and-set (``matched_at`` from
+    NULL to *now*), then load those this transaction won."""
+    claimed = claim_rows(
+        session,
+        Article,
+        Article.id,
+        Article.id.in_(ids),
+        Article.matched_at.is_(None),
+        matched_at=now,
+    )
+    if not claimed:
+        return []
+    return session.scalars(
+        select(Article)
+        .where(Article.id.in_(sorted(claimed)))
+        .execution_options(populate_existing=True)
+    ).all()
+
+
+def _claim_by_lock(session: Session, ids: list[int]) -> Sequence[Article]:
+    """PostgreSQL: claim and load the unmatched articles of *ids* in one statement, by locking
+    their rows (``FOR NO KEY UPDATE SKIP LOCKED``) instead of writing them.
+
+    The lock is the claim: another worker's batch skips the rows this transaction holds, and
+    finds them matched once it commits, because ``matched_at`` is written in the batch's one
+    UPDATE of its articles. A worker killed before the commit releases the locks with its
+    connection and leaves the articles unmatched for the sweep. Each row is written once
+    instead of twice (the claim, then the batch's columns). The one-article fallback's
+    compare-and-set does not skip: it waits for such a batch to end, then finds the article
+    matched, or claims it."""
+    return session.scalars(
+        select(Article)
+        .where(Article.id.in_(ids), Article.matched_at.is_(None))
+        # NO KEY UPDATE: a poll that links one of these articles to another feed checks the
+        # foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for the batch.
+        .with_for_update(skip_locked=True, key_share=True, of=Article)
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def pending_article_ids(

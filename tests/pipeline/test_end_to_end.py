@@ -108,7 +108,10 @@ def test_it_alerts_within_seconds_on_the_embedded_default(embedded: Callable[...
     # JSON logs with the fixed keys, the task bound to each line logged inside a task.
     lines = [json.loads(line) for line in run.output().splitlines() if line.startswith("{")]
     assert any(line.get("task") == "monitor.match_articles" for line in lines)
-    assert any("article_id" in line and "watchlist" in line for line in lines)
+    # One line per matched batch, naming each watchlist's articles.
+    batches = [line for line in lines if line.get("event") == "articles matched"]
+    assert sum(len(ids) for line in batches for ids in line["matched"].values()) == ITEMS
+    assert all(set(line["matched"]) == {"grid"} for line in batches)
     polled = [line for line in lines if line.get("event") == "feed polled"]
     assert polled and all(line["task"] == "monitor.poll_feed" for line in polled)
     assert all(isinstance(line.get("feed"), int) for line in polled)
