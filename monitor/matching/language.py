@@ -23,7 +23,16 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CONFIDENT", "FILL_IN", "MIN_LETTERS", "Settled", "detect", "primary", "settle"]
+__all__ = [
+    "CONFIDENT",
+    "FILL_IN",
+    "MIN_LETTERS",
+    "Settled",
+    "detect",
+    "load_model",
+    "primary",
+    "settle",
+]
 
 # Below this many letters a text is too short to tell: a headline of three words.
 MIN_LETTERS = 20
@@ -66,6 +75,12 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def load_model() -> None:
+    """Load the detector's model now (about half a second) rather than in the first match:
+    a worker that matches calls this as it starts."""
+    _identifier()
+
+
 def primary(tag: str | None) -> str | None:
     """The language of a tag without its region or script: ``pt-BR`` -> ``pt``."""
     if not tag:
@@ -85,14 +100,57 @@ def detect(text: str) -> tuple[str, float] | None:
 
 def _scores(text: str) -> dict[str, float] | None:
     """Each language's probability for *text*; None when it is too short to tell."""
-    text = text[:_READ]
-    if sum(map(str.isalpha, text)) < MIN_LETTERS:
+    found = _score_vector(text)
+    if found is None:
         return None
-    scores: dict[str, float] = {}
-    for language, score in _identifier().rank(text):
+    merged, codes, _ = found
+    return dict(zip(codes, merged.tolist(), strict=True))
+
+
+def _score_vector(text: str) -> tuple[Any, list[str], dict[str, int]] | None:
+    """The probabilities for *text* as an array, one per language code (macrolanguages
+    merged), with the codes in order and each code's position; None when it is too short."""
+    text = text[:_READ]
+    # Most texts have their letters in the first few hundred characters: count there first.
+    if (
+        sum(map(str.isalpha, text[:200])) < MIN_LETTERS
+        and sum(map(str.isalpha, text)) < MIN_LETTERS
+    ):
+        return None
+    identifier = _identifier()
+    group, codes, index = _codes()
+    # The detector's probabilities in its own class order; the ranked list it offers
+    # publicly costs as much again to build, for the one or two values read from it.
+    decide = getattr(identifier, "_decide", None)
+    if decide is not None:
+        probabilities = decide(text)
+    else:  # another py3langid: its public ranking, put back in class order
+        ranked = dict(identifier.rank(text))
+        # A label the model lists twice (sr, uz) is ranked once, its classes' scores added:
+        # it goes to its first class only, as the detector's own vector has it.
+        probabilities = [ranked.pop(language, 0.0) for language in identifier.nb_classes]
+    import numpy as np  # with the model, on first use: importing the matcher stays cheap
+
+    merged = np.bincount(group, weights=probabilities, minlength=len(codes))
+    return merged, codes, index
+
+
+@functools.cache
+def _codes() -> tuple[Any, list[str], dict[str, int]]:
+    """For each of the detector's classes, the position of its language code (a
+    macrolanguage for those in :data:`_MACROLANGUAGE`); the codes; each code's position."""
+    codes: list[str] = []
+    index: dict[str, int] = {}
+    group: list[int] = []
+    for language in _identifier().nb_classes:
         code = _MACROLANGUAGE.get(language, language)
-        scores[code] = scores.get(code, 0.0) + float(score)
-    return scores
+        if code not in index:
+            index[code] = len(codes)
+            codes.append(code)
+        group.append(index[code])
+    import numpy as np
+
+    return np.asarray(group, dtype=np.intp), codes, index
 
 
 def settle(declared: str | None, title: str, summary: str = "", content: str = "") -> Settled:
@@ -104,17 +162,20 @@ def settle(declared: str | None, title: str, summary: str = "", content: str = "
             break
         if part and part != text:
             text = f"{text}\n{part}" if text else part
-    scores = _scores(text)
-    if scores is None:
+    found = _score_vector(text)
+    if found is None:
         return Settled(declared or None)
-    language = max(scores, key=scores.__getitem__)
-    confidence = round(min(scores[language], 1.0), 4)
+    scores, codes, index = found
+    best = int(scores.argmax())
+    language = codes[best]
+    confidence = round(min(float(scores[best]), 1.0), 4)
     claimed = primary(declared)
     if claimed == language:
         return Settled(declared, language, confidence)
     # A declaration the text all but rules out is wrong: it falls to a detection that would
     # fill in a missing one (Russian declared as English, at 0.78).
-    ruled_out = claimed is None or scores.get(claimed, 0.0) < _RULED_OUT
+    position = index.get(claimed) if claimed is not None else None
+    ruled_out = position is None or float(scores[position]) < _RULED_OUT
     if confidence >= CONFIDENT or (ruled_out and confidence >= FILL_IN):
         return Settled(language, language, confidence)
     return Settled(declared or None, language, confidence)
