@@ -16,6 +16,7 @@ A worker that sends alerts says, as it starts, which destinations it cannot send
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -89,6 +90,12 @@ def _start_pool_process(**_: Any) -> None:
     from monitor.db import dispose_engines
 
     dispose_engines()
+    # Everything imported so far lives as long as the process: move it out of the cyclic
+    # collector's reach, so a full collection no longer walks every module's objects (it
+    # cost matching 0.04 ms an article, a tenth of its time, measured in-process).
+    gc.freeze()
+    if _consumes("poll"):
+        threading.Thread(target=_warm_fetch_pool, name="warm-fetch-pool", daemon=True).start()
     if _consumes("match"):
         threading.Thread(target=_warm_story_index, name="warm-story-index", daemon=True).start()
 
@@ -99,9 +106,25 @@ def _consumes(queue: str) -> bool:
     return not selected or queue in selected
 
 
+def _warm_fetch_pool() -> None:
+    """Build the feed fetcher's connection pool before the first poll; a failure here only
+    means the first poll builds it (and reports what went wrong)."""
+    from monitor.config import get_settings
+    from monitor.feeds.fetcher import warm_pool
+
+    try:
+        warm_pool(get_settings())
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        get_logger("workers.app").warning(
+            "fetch pool not built", error=f"{type(exc).__name__}: {reason}"
+        )
+
+
 def _warm_story_index() -> None:
-    """Load the clustering index (the window's stories) now rather than in the first match
-    task, which would otherwise wait 8-20 s at 100k stories.
+    """Load the language detector's model and the clustering index (the window's stories)
+    now rather than in the first match task, which would otherwise wait half a second for
+    the one and 8-20 s at 100k stories for the other.
 
     In a thread, because Celery gives a new pool process a few seconds
     (``worker_proc_alive_timeout``) to report for work before it kills it; a match task that
@@ -115,6 +138,14 @@ def _warm_story_index() -> None:
     log = get_logger("workers.app")
     started = time.perf_counter()
     try:
+        # The language detector's model first: half a second, and every batch needs it.
+        from monitor.matching.language import load_model
+
+        load_model()
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [""])[0][:200]
+        log.warning("language model not loaded", error=f"{type(exc).__name__}: {reason}")
+    try:
         from monitor.clustering import warm_story_index
 
         stories = warm_story_index(get_settings())
@@ -122,6 +153,8 @@ def _warm_story_index() -> None:
         reason = (str(exc).splitlines() or [""])[0][:200]
         log.warning("story index not warmed", error=f"{type(exc).__name__}: {reason}")
         return
+    # The index lives as long as the process too (see _start_pool_process).
+    gc.freeze()
     log.info("story index warm", stories=stories, seconds=round(time.perf_counter() - started, 2))
 
 

@@ -2,7 +2,7 @@
 and returns a one-line summary for the worker's log.
 
 Chaining: ``schedule_due_feeds`` → ``poll_feed(feed_id)`` on ``poll`` → ``match_articles(ids)``
-on ``match`` → ``deliver(delivery_id)`` on ``alerts``. No task retries itself: a feed's next
+on ``match`` → ``deliver(delivery_ids)`` on ``alerts``. No task retries itself: a feed's next
 poll, an unmatched article and a delivery's ``next_attempt_at`` live in the database, and
 ``sweep`` re-sends whatever a dead worker dropped. That keeps one retry layer per failure.
 """
@@ -13,6 +13,7 @@ poll, an unmatched article and a delivery's ``next_attempt_at`` live in the data
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "poll_feed",
     "prune",
     "schedule_due_feeds",
+    "send_deliveries",
     "send_due_digests",
     "sweep",
 ]
@@ -47,6 +49,10 @@ log = get_logger(__name__)
 POLL_EXPIRES = 120.0
 # How often a worker process re-reads the watchlist files (hot reload) before matching.
 WATCHLIST_REFRESH = 5.0
+# Deliveries per alerts message. Publishing a message costs the matching process about
+# 0.15 ms, as much as matching an article: a burst of a thousand alerts goes out in a hundred
+# messages, still spread over every alerts worker, and one alert in a message of its own.
+DELIVER_CHUNK = 10
 
 _registry: dict[str, Any] = {}
 
@@ -100,17 +106,38 @@ def match_articles(article_ids: list[int]) -> str:
         delivery_ids = pipeline.match_articles(
             session, article_ids, registry=registry, settings=settings, now=utcnow()
         )
-    for delivery_id in delivery_ids:
-        deliver.delay(delivery_id)
+    send_deliveries(delivery_ids)
     return f"{len(article_ids)} articles matched, {len(delivery_ids)} alerts to send"
 
 
+def send_deliveries(delivery_ids: Iterable[int]) -> None:
+    """Queue the deliveries on ``alerts``, :data:`DELIVER_CHUNK` to a message."""
+    ids = [int(i) for i in delivery_ids]
+    for start in range(0, len(ids), DELIVER_CHUNK):
+        chunk = ids[start : start + DELIVER_CHUNK]
+        deliver.delay(chunk[0] if len(chunk) == 1 else chunk)
+
+
 @app.task(name="monitor.deliver", ignore_result=True)
-def deliver(delivery_id: int) -> str:
+def deliver(delivery_ids: int | list[int]) -> str:
+    """Send one delivery, or a few in turn; each is claimed and recorded on its own, so one
+    that fails (and will be retried from the database) never holds back the others."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else [int(i) for i in delivery_ids]
     settings = get_settings()
+    outcomes = []
     with session_scope(settings) as session:
-        outcome = alerts_send.deliver(session, delivery_id, settings=settings, now=utcnow())
-    return f"delivery {delivery_id}: {outcome}"
+        for delivery_id in ids:
+            try:
+                outcome = alerts_send.deliver(session, delivery_id, settings=settings, now=utcnow())
+                session.commit()
+            except Exception:
+                session.rollback()
+                if len(ids) == 1:
+                    raise
+                log.exception("sending a delivery failed", delivery_id=delivery_id)
+                continue
+            outcomes.append(f"delivery {delivery_id}: {outcome}")
+    return "; ".join(outcomes)
 
 
 @app.task(name="monitor.send_due_digests", ignore_result=True)
@@ -118,8 +145,7 @@ def send_due_digests() -> str:
     settings = get_settings()
     with session_scope(settings) as session:
         delivery_ids = [int(i) for i in alerts_sweep.open_due_digests(session, now=utcnow()) or []]
-    for delivery_id in delivery_ids:
-        deliver.delay(delivery_id)
+    send_deliveries(delivery_ids)
     return f"{len(delivery_ids)} digests due"
 
 
@@ -139,8 +165,7 @@ def sweep() -> str:
         lag = pipeline.queue_lag(session, now=now)
     for batch in pipeline.batches(article_ids):
         match_articles.delay(batch)
-    for delivery_id in delivery_ids:
-        deliver.delay(delivery_id)
+    send_deliveries(delivery_ids)
     if article_ids or delivery_ids:
         log.info("sweep re-sent lost work", articles=len(article_ids), deliveries=len(delivery_ids))
     lags = ", ".join(f"{kind} {seconds:.0f}s" for kind, seconds in lag.items())
@@ -160,8 +185,7 @@ def check_trends() -> str:
         roll_up(session, now=now)
     delivery_ids = [i for check in spikes for i in check.delivery_ids]
     delivery_ids += [i for check in silences for i in check.delivery_ids]
-    for delivery_id in delivery_ids:
-        deliver.delay(delivery_id)
+    send_deliveries(delivery_ids)
     started = sum(check.started for check in spikes)
     silent = sum(check.silent for check in silences)
     return f"trends: {started} spikes started, {silent} feeds silent"

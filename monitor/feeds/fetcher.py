@@ -131,6 +131,12 @@ def _pool(settings: Settings) -> _Pool:
     return pool
 
 
+def warm_pool(settings: Settings) -> None:
+    """Build this process's connection pool now (its TLS context reads the system's CA
+    certificates, about 30 ms) rather than in the first poll."""
+    _pool(settings)
+
+
 def close_pools() -> None:
     """Close every pooled connection (in tests, and whenever the pools must not outlive a
     caller).
