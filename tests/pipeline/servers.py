@@ -78,6 +78,7 @@ class FeedServer(_Base):
         self.served_at: dict[str, float] = {}
         # A WebSub hub the feeds name (<atom:link rel="hub">), when set.
         self.hub: str | None = None
+        self._rendered: dict[str, tuple[tuple[int, str | None], bytes]] = {}
         super().__init__()
 
     def url(self, name: str) -> str:
@@ -91,8 +92,20 @@ class FeedServer(_Base):
         return item
 
     def render(self, name: str) -> bytes:
+        # A publisher serves the same bytes until something changes; rendering 200 items
+        # again for every poll would add the stand-in's own time to each fetch.
         with self.lock:
+            key = (len(self.items[name]), self.hub)
+            cached = self._rendered.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
             items = list(self.items[name])[-200:]
+        body = self._render(name, items)
+        with self.lock:
+            self._rendered[name] = (key, body)
+        return body
+
+    def _render(self, name: str, items: list[Item]) -> bytes:
         entries = "".join(
             f"<item><title>{escape(i.title)}</title>"
             f"<link>https://news.example.org/{escape(i.guid)}</link>"
