@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, delete, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from monitor.alerts.batch import record_batch
@@ -225,6 +225,7 @@ def _claim_then_load(session: Session, ids: list[int], *, now: datetime) -> Sequ
     return session.scalars(
         select(Article)
         .where(Article.id.in_(sorted(claimed)))
+        .options(lazyload(Article.source_feed))  # read by carried_feeds (_claim_by_lock)
         .execution_options(populate_existing=True)
     ).all()
 
@@ -243,6 +244,9 @@ def _claim_by_lock(session: Session, ids: list[int]) -> Sequence[Article]:
     return session.scalars(
         select(Article)
         .where(Article.id.in_(ids), Article.matched_at.is_(None))
+        # Not joined to every row: its feed is read once by carried_feeds (every article is
+        # linked to the feed that stored it), where source_name finds it.
+        .options(lazyload(Article.source_feed))
         # NO KEY UPDATE: a poll that links one of these articles to another feed checks the
         # foreign key with a KEY SHARE lock, which FOR UPDATE would make wait for the batch.
         .with_for_update(skip_locked=True, key_share=True, of=Article)
