@@ -60,8 +60,9 @@ def stored_document(article: Article, carried: Sequence[Feed] | None = None) -> 
 
 def carried_feeds(session: Session, articles: Sequence[Article]) -> dict[int, list[Feed]]:
     """The feeds that carried each of *articles*, for :func:`stored_document`: one read of
-    their links as plain rows, and one of the feeds the session does not hold yet (a batch's
-    feed is usually there already, loaded with its articles' ``source_feed``). A batch of
+    their links as plain rows, and one of the feeds the session does not hold yet. Every
+    article is linked to the feed that stored it, so its ``source_feed`` is then found in the
+    session without a query of its own. A batch of
     hundreds of articles loaded :data:`WITH_FEEDS` builds an object per link and reads its
     feed's every column once per link; this reads each feed once."""
     ids = [article.id for article in articles]

@@ -17,11 +17,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import TextClause, bindparam, select, text, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from monitor.cas import update_where
@@ -175,6 +176,7 @@ def claim_keys(
     return [(band, key) for band, key in session.execute(_claim_statement(len(claims)), params)]
 
 
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 _CLAIM_ARRAYS = (
     "INSERT INTO story_keys (band, key, story_id, first_seen_at) "
     "SELECT v.band, v.key, v.story_id, %s FROM unnest(%b::smallint[], %b::bigint[], %b::integer[]) "
@@ -186,9 +188,9 @@ _CLAIM_ARRAYS = (
 )
 
 
-def _naive(moment: datetime) -> datetime:
-    """A timestamp as the columns store it (naive UTC, see UTCDateTime)."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _naive(moment: datetime) -> datetime | None:
+    """A timestamp as the columns store it: the column type's own rule (naive UTC)."""
+    return UTCDateTime().process_bind_param(moment, _POSTGRESQL)
 
 
 @functools.cache
